@@ -1,0 +1,101 @@
+"""EncNet (Zhang et al., CVPR 2018): the Context Encoding Module and the semantic-encoding (SE) loss."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from engine.backbones import backbone_normalization, create_cnn_backbone
+from engine.layers import ConvBNReLU, DecodeHead, FCNHead
+from engine.models.base import SegModel
+from engine.registry import register_architecture
+
+
+class Encoding(nn.Module):
+    """The Encoding layer: K codewords `d_k` and smoothing factors `s_k`.
+
+    For features `x_i` (C channels, N = H*W of them): soft assignments
+    `a_ik = softmax_k(s_k * ||x_i - d_k||^2)` and residual encoders `e_k = sum_i a_ik (x_i - d_k)`.
+    """
+
+    def __init__(self, channels: int, num_codes: int):
+        super().__init__()
+        self.channels, self.num_codes = channels, num_codes
+        bound = 1.0 / math.sqrt(num_codes * channels)
+        self.codewords = nn.Parameter(torch.empty(num_codes, channels).uniform_(-bound, bound))
+        self.scale = nn.Parameter(torch.empty(num_codes).uniform_(-1.0, 0.0))
+
+    def assignments(self, x: torch.Tensor) -> torch.Tensor:
+        """Soft assignments `[B, N, K]` for features `x` `[B, N, C]`."""
+        # ||x - d||^2 = ||x||^2 - 2 x.d + ||d||^2, without a [B, N, K, C] intermediate.
+        dist = (x * x).sum(-1, keepdim=True) - 2.0 * x @ self.codewords.t() + (self.codewords**2).sum(-1)
+        return torch.softmax(dist * self.scale, dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Residual encoders `[B, K, C]` for a feature map `x` `[B, C, H, W]`."""
+        # Distances are differences of large sums: keep them in float32 under autocast.
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.to(self.codewords.dtype).flatten(2).transpose(1, 2)  # [B, N, C]
+            a = self.assignments(x)
+            # sum_i a_ik (x_i - d_k) = (A^T X)_k - d_k sum_i a_ik
+            return a.transpose(1, 2) @ x - a.sum(1).unsqueeze(-1) * self.codewords
+
+
+class EncModule(nn.Module):
+    """1x1 projection, Encoding + BN1d over codewords + ReLU, mean over codewords -> `e` [B, C];
+    featuremap attention `relu(x + x * sigmoid(FC(e)))`."""
+
+    def __init__(self, channels: int, num_codes: int):
+        super().__init__()
+        self.encoding_project = ConvBNReLU(channels, channels, 1)
+        self.encoding = nn.Sequential(Encoding(channels, num_codes), nn.BatchNorm1d(num_codes), nn.ReLU(inplace=True))
+        self.fc = nn.Sequential(nn.Linear(channels, channels), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        e = self.encoding(self.encoding_project(x)).mean(dim=1)
+        gamma = self.fc(e)[:, :, None, None]
+        return e, torch.relu(x + x * gamma)
+
+
+class EncHead(DecodeHead):
+    def __init__(self, in_channels: int, num_classes: int, channels: int, num_codes: int, dropout: float):
+        super().__init__(channels, num_classes, dropout)
+        self.bottleneck = ConvBNReLU(in_channels, channels, 3)
+        self.enc_module = EncModule(channels, num_codes)
+        self.se_layer = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Segmentation logits and class-presence (SE) logits `[B, num_classes]`."""
+        e, x = self.enc_module(self.bottleneck(x))
+        return self.cls_seg(x), self.se_layer(e)
+
+
+@register_architecture("encnet")
+class EncNet(SegModel):
+    """EncNet. Options: `output_stride`, `channels` (512), `num_codes` (K, 32), `aux`."""
+
+    default_backbone = "resnet101c"
+
+    def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False,
+                 output_stride: int = 8, channels: int = 512, num_codes: int = 32, aux: bool = True,
+                 aux_channels: int = 256, dropout: float = 0.1):
+        super().__init__(num_classes)
+        self.backbone, self.spec = create_cnn_backbone(backbone, output_stride, pretrained)
+        self.normalization = backbone_normalization(self.backbone)
+        c = self.spec.channels
+        self.decode_head = EncHead(c[self.spec.last], num_classes, channels, num_codes, dropout)
+        self.auxiliary_head = FCNHead(c[self.spec.aux], num_classes, aux_channels, dropout=dropout) if aux else None
+
+    def heads(self, feats: list[torch.Tensor], train: bool) -> dict[str, torch.Tensor]:
+        out, se = self.decode_head(feats[self.spec.last])
+        if not train:
+            return {"out": out}
+        outs = {"out": out, "se": se}
+        if self.auxiliary_head is not None:
+            outs["aux"] = self.auxiliary_head(feats[self.spec.aux])
+        return outs
+
+    def cam_layer(self) -> nn.Module:
+        return self.decode_head.conv_seg

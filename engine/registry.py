@@ -1,0 +1,78 @@
+"""The architecture registry: a dict of model classes filled by a decorator."""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from engine.models.base import SegModel
+
+_ARCHITECTURES: dict[str, type[SegModel]] = {}
+
+M = TypeVar("M", bound="type[SegModel]")
+
+# Keywords that create_model handles itself and that never reach `config`.
+_RESERVED = ("self", "num_classes", "backbone", "pretrained")
+
+
+def register_architecture(name: str):
+    """Class decorator: make the model class available to `create_model` under `name`."""
+
+    def decorate(cls: M) -> M:
+        if name in _ARCHITECTURES:
+            raise ValueError(f"architecture {name!r} is registered twice")
+        cls.arch = name
+        _ARCHITECTURES[name] = cls
+        return cls
+
+    return decorate
+
+
+def list_architectures() -> list[str]:
+    """Names accepted by `create_model`, sorted."""
+    _load_builtin()
+    return sorted(_ARCHITECTURES)
+
+
+def architecture_class(name: str) -> type[SegModel]:
+    """The model class registered under `name`; `ValueError` listing the known names otherwise."""
+    _load_builtin()
+    if name not in _ARCHITECTURES:
+        raise ValueError(f"unknown architecture {name!r}; known architectures: {', '.join(sorted(_ARCHITECTURES))}")
+    return _ARCHITECTURES[name]
+
+
+def architecture_options(name: str) -> dict[str, object]:
+    """The keyword options an architecture accepts beside num_classes/backbone/pretrained, with defaults."""
+    params = inspect.signature(architecture_class(name).__init__).parameters
+    return {k: p.default for k, p in params.items() if k not in _RESERVED and p.kind is p.KEYWORD_ONLY}
+
+
+def create_model(
+    name: str, num_classes: int, *, backbone: str | None = None, pretrained: bool | str = False, **overrides
+) -> SegModel:
+    """Build architecture `name` with `num_classes` outputs.
+
+    `backbone` is a timm model name (the architecture's paper default when None); `pretrained` is False,
+    True (timm's download: only when the person asks and is online) or a path to a local weights file.
+    `overrides` are the architecture's own options (see `architecture_options`). The model's `config`
+    holds everything needed to rebuild it: `create_model(**model.config)`.
+    """
+    cls = architecture_class(name)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
+    options = architecture_options(name)
+    unknown = sorted(set(overrides) - set(options))
+    if unknown:
+        accepted = ", ".join(f"{k}={v!r}" for k, v in options.items()) or "none"
+        raise ValueError(f"{name} does not accept option(s) {', '.join(unknown)}; accepted options: {accepted}")
+    backbone = backbone if backbone is not None else cls.default_backbone
+    model = cls(num_classes, backbone, pretrained=pretrained, **overrides)
+    model.config = {"name": name, "num_classes": num_classes, "backbone": backbone, **options, **overrides}
+    return model
+
+
+def _load_builtin() -> None:
+    # Importing the model modules runs their decorators.
+    import engine.models  # noqa: F401

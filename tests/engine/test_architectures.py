@@ -1,0 +1,74 @@
+"""One test body for every registered architecture."""
+
+import pytest
+import torch
+
+import engine
+from tests.engine.tiny import TINY, tiny_model
+
+ARCHS = engine.list_architectures()
+
+
+def test_every_architecture_has_a_tiny_config():
+    assert sorted(TINY) == ARCHS
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_forward_at_odd_size_gives_logits_at_input_size(name):
+    model = tiny_model(name, num_classes=5).eval()
+    with torch.no_grad():
+        logits = model(torch.randn(2, 3, 97, 131))
+    assert logits.shape == (2, 5, 97, 131)
+    assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_forward_train_returns_out_and_auxiliary_outputs(name):
+    model = tiny_model(name, num_classes=4).train()
+    outs = model.forward_train(torch.randn(2, 3, 64, 80))
+    assert "out" in outs
+    assert outs["out"].shape == (2, 4, 64, 80)
+    assert any(k.startswith("aux") for k in outs), f"{name} trains with an auxiliary head"
+    for key, value in outs.items():
+        if key == "se":
+            assert value.shape == (2, 4)
+        else:
+            assert value.shape == (2, 4, 64, 80), key
+
+
+def test_encnet_trains_with_se_logits():
+    assert "se" in tiny_model("encnet").train().forward_train(torch.randn(2, 3, 48, 48))
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_every_parameter_receives_a_gradient(name):
+    model = tiny_model(name).train()
+    with torch.no_grad():
+        for p in model.parameters():
+            if not p.any():  # zero-initialised scales (CCNet's gamma) would block the gradient behind them
+                p.fill_(0.5)
+    outs = model.forward_train(torch.randn(2, 3, 64, 72))
+    sum(v.float().square().mean() for v in outs.values()).backward()
+    silent = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not silent, f"no gradient reaches {silent}"
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_config_rebuilds_an_equal_model(name):
+    model = tiny_model(name).eval()
+    assert model.config["name"] == name
+    twin = engine.create_model(**model.config).eval()
+    assert twin.config == model.config
+    state = model.state_dict()
+    assert {k: v.shape for k, v in twin.state_dict().items()} == {k: v.shape for k, v in state.items()}
+    twin.load_state_dict(state)
+    x = torch.randn(1, 3, 57, 61)
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x), model(x))
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_models_state_their_normalisation(name):
+    mean, std = tiny_model(name).normalization
+    assert len(mean) == len(std) == 3
+    assert all(0 < s <= 255 for s in std) and all(0 <= m <= 255 for m in mean)

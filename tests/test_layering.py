@@ -1,0 +1,46 @@
+"""engine/ and training/ run headless: no Qt there, by source and at import."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+QT_MODULES = ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "qtpy", "shiboken6")
+
+
+def imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_engine_and_training_sources_import_no_qt():
+    offenders = []
+    for package in ("engine", "training"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            qt = {m for m in imported_modules(path) if m.split(".")[0] in QT_MODULES}
+            if qt:
+                offenders.append(f"{path.relative_to(ROOT)}: {sorted(qt)}")
+    assert not offenders
+
+
+def test_engine_and_training_import_without_loading_qt():
+    code = (
+        "import sys, engine, training, engine.models\n"
+        f"loaded = [m for m in sys.modules if m.split('.')[0] in {QT_MODULES!r}]\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_dependencies_point_one_way():
+    """engine never imports training or app; training never imports app."""
+    for package, forbidden in (("engine", ("training", "app")), ("training", ("app",))):
+        for path in (ROOT / package).rglob("*.py"):
+            bad = {m for m in imported_modules(path) if m.split(".")[0] in forbidden}
+            assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
