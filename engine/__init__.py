@@ -1,14 +1,25 @@
 """SegAssist's engine: segmentation models and inference. No Qt in here."""
 
+from engine.classes import SegClass, as_classes, default_color, palette
+from engine.model_file import LoadedModel, ModelFileError, load_model, read_model_metadata, save_model
 from engine.models.base import SegModel
 from engine.onnx_export import export_onnx
 from engine.registry import architecture_options, create_model, list_architectures, register_architecture
 
 __all__ = [
+    "LoadedModel",
+    "ModelFileError",
+    "SegClass",
     "SegModel",
     "architecture_options",
+    "as_classes",
     "create_model",
+    "default_color",
     "export_onnx",
     "list_architectures",
+    "load_model",
+    "palette",
+    "read_model_metadata",
     "register_architecture",
+    "save_model",
 ]

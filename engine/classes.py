@@ -1,0 +1,77 @@
+"""Class names and colours."""
+
+from __future__ import annotations
+
+import colorsys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+# Distinct, readable colours for the first classes; more are spread around the hue circle.
+_BASE_PALETTE = (
+    (0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+    (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128),
+    (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0), (170, 255, 195), (128, 128, 0),
+    (255, 215, 180), (0, 0, 128),
+)
+
+
+@dataclass(frozen=True)
+class SegClass:
+    """A class: its name and its RGB display colour."""
+
+    name: str
+    color: tuple[int, int, int]
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "color": list(self.color)}
+
+
+def default_color(index: int) -> tuple[int, int, int]:
+    """The display colour of class `index` when none is given."""
+    if index < len(_BASE_PALETTE):
+        return _BASE_PALETTE[index]
+    hue = (index * 0.618033988749895) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.65 + 0.35 * (index % 2), 0.95 - 0.25 * (index % 3 == 0))
+    return (round(r * 255), round(g * 255), round(b * 255))
+
+
+def as_classes(classes: Iterable[str | SegClass | Mapping]) -> list[SegClass]:
+    """Normalise names, `SegClass`es or `{"name", "color"}` dicts into `SegClass`es.
+
+    Raises `ValueError` on empty or duplicate names and malformed colours.
+    """
+    out: list[SegClass] = []
+    for i, c in enumerate(classes):
+        if isinstance(c, SegClass):
+            item = c
+        elif isinstance(c, str):
+            item = SegClass(c, default_color(i))
+        elif isinstance(c, Mapping) and isinstance(c.get("name"), str):
+            color = c.get("color")
+            item = SegClass(c["name"], _check_color(color, c["name"]) if color is not None else default_color(i))
+        else:
+            raise ValueError(f"class {i}: expected a name or {{'name', 'color'}}, got {c!r}")
+        if not item.name.strip():
+            raise ValueError(f"class {i}: the name is empty")
+        out.append(item)
+    names = [c.name for c in out]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"class names must be unique; repeated: {', '.join(dupes)}")
+    return out
+
+
+def palette(classes: Iterable[SegClass]) -> list[int]:
+    """A flat 768-entry RGB palette for palette PNGs: class i -> its colour, the rest black."""
+    flat = [0] * 768
+    for i, c in enumerate(classes):
+        if i < 256:
+            flat[3 * i : 3 * i + 3] = c.color
+    return flat
+
+
+def _check_color(color: object, name: str) -> tuple[int, int, int]:
+    if (not isinstance(color, list | tuple) or len(color) != 3
+            or not all(isinstance(v, int) and 0 <= v <= 255 for v in color)):
+        raise ValueError(f"class {name!r}: colour must be three integers 0-255, got {color!r}")
+    return tuple(color)
