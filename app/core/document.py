@@ -252,8 +252,13 @@ class LabelDocument:
         changed = changed[r0:r1, c0:c1]
         view = view[r0:r1, c0:c1]
         old = view[changed]
-        new: int | np.ndarray = value if values is None else vals[r0:r1, c0:c1][changed]
-        view[changed] = new
+        if values is None:
+            new: int | np.ndarray = value
+            np.copyto(view, np.uint8(value), where=changed)
+        else:
+            vals = vals[r0:r1, c0:c1]
+            new = vals[changed]
+            np.copyto(view, vals, where=changed)
         return Atom((y0 + r0, x0 + c0, y0 + r1, x0 + c1), changed, old, new)
 
     def _put(self, region: Region, mask: np.ndarray, values: int | np.ndarray) -> None:

@@ -118,7 +118,8 @@ def accept_proposal(proposal: np.ndarray, labels: np.ndarray,
 
     `region_mask` limits it: None (the whole image), a full-size bool mask, or a `(origin, mask)` crop
     from another tool (a polygon, a brush stroke). Pixels the model left at 255 are skipped, and with
-    `only_unlabelled` so are pixels a person already labelled.
+    `only_unlabelled` so are pixels a person already labelled. The mask may include pixels whose label
+    already equals the proposal (`apply` skips those).
     """
     if proposal.shape != labels.shape:
         raise ValueError(f"proposal of shape {proposal.shape} for labels of shape {labels.shape}")
@@ -143,10 +144,9 @@ def accept_proposal(proposal: np.ndarray, labels: np.ndarray,
         y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
         region = region_mask[y0:y1, x0:x1]
     values = proposal[y0:y1, x0:x1]
-    current = labels[y0:y1, x0:x1]
-    mask = (values != IGNORE_INDEX) & (values != current)
+    mask = values != IGNORE_INDEX  # pixels already equal are left out by `apply`
     if only_unlabelled:
-        mask &= current == IGNORE_INDEX
+        mask &= labels[y0:y1, x0:x1] == IGNORE_INDEX
     if region is not None:
         mask &= region
     if not mask.any():

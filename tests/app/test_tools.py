@@ -162,7 +162,8 @@ def test_accept_proposal_in_a_region_crop_or_full_mask():
         doc.paint(*tools.accept_proposal(proposal, doc.labels, region))
         np.testing.assert_array_equal(doc.labels[full], proposal[full])
         np.testing.assert_array_equal(doc.labels[~full], labels[~full])
-    assert tools.accept_proposal(proposal, proposal) is None
+    same = LabelDocument(np.zeros((30, 40, 3), np.uint8), proposal)
+    assert same.paint(*tools.accept_proposal(proposal, proposal)) is None  # nothing to change
     assert tools.accept_proposal(proposal, labels, np.zeros(labels.shape, bool)) is None
 
 
