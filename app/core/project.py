@@ -141,14 +141,12 @@ class Project:
     @classmethod
     def _from_json(cls, folder: Path, path: Path, doc: dict) -> Project:
         try:
-            classes = as_classes(doc.get("classes") or DEFAULT_CLASSES)
-            settings = dict(doc.get("settings") or {})
-            images_json = doc.get("images") or {}
-            if not isinstance(images_json, dict):
-                raise ValueError("'images' must be an object keyed by file name")
-            models = [_model_from_json(folder, m) for m in doc.get("models") or []]
-            current = doc.get("current_model")
-            current_model = folder / current if isinstance(current, str) else None
+            classes = as_classes(_field(doc, "classes", list, "a list of classes") or DEFAULT_CLASSES)
+            settings = dict(_field(doc, "settings", dict, "an object") or {})
+            images_json = _field(doc, "images", dict, "an object keyed by file name") or {}
+            models = [_model_from_json(folder, m) for m in _field(doc, "models", list, "a list") or []]
+            current = _field(doc, "current_model", str, "a path")
+            current_model = None if current is None else folder / current
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             raise ProjectFileError(f"{path}: {exc}") from exc
         if len(classes) > MAX_CLASSES:
@@ -448,6 +446,14 @@ def _read_project_file(path: Path) -> dict:
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ProjectFileError(f"{path}: written by a newer SegAssist (version {version!r}); update SegAssist")
     return doc
+
+
+def _field(doc: dict, key: str, kind: type, what: str):
+    """`doc[key]` when present and of type `kind`, None when absent or null."""
+    value = doc.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise ValueError(f"{key!r} must be {what}, found {type(value).__name__}")
+    return value
 
 
 def _model_from_json(folder: Path, m: dict) -> ModelVersion:
