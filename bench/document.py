@@ -13,10 +13,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from app.core import tools
 from app.core.document import LabelDocument
+from app.core.journal import Journal
+from engine.images import write_label
 
 
 def _timed(fn, repeats: int) -> list[float]:
@@ -47,6 +50,17 @@ def brush_moves(doc: LabelDocument, radius: float, moves: int, seed: int = 0) ->
     return times
 
 
+def brush_stroke_ms(doc: LabelDocument, radius: float, moves: int) -> float:
+    """Milliseconds `end_stroke` takes (the journal's durable append) after a brush stroke."""
+    doc.begin_stroke()
+    for i in range(moves):
+        y = doc.shape[0] / 3 + i
+        doc.apply(*tools.brush_segment(doc.shape, (y, 100.5), (y + 1, 110.5), radius), 1 + (i % 2))
+    t = time.perf_counter()
+    doc.end_stroke()
+    return (time.perf_counter() - t) * 1000
+
+
 def run(sizes: list[int], radius: float, moves: int) -> list[tuple[str, int, float, float]]:
     rows = []
     for size in sizes:
@@ -61,10 +75,17 @@ def run(sizes: list[int], radius: float, moves: int) -> list[tuple[str, int, flo
         doc.labels[:, size // 2] = 1  # a wall: filling the left half
         t = _timed(lambda d=doc: tools.flood_fill(d.labels, (10, 10)), 3)
         rows.append(("flood fill half the image (mask)", size, float(np.median(t)), float(max(t))))
+
+        def fill_and_undo(d=doc):
+            d.paint(*tools.flood_fill(d.labels, (10, 10)), 2)
+            d.undo()
+        t = _timed(fill_and_undo, 2)
+        rows.append(("fill half the image: paint + undo", size, float(np.median(t)), float(max(t))))
         doc.labels[10:210, -210:-10] = 3  # a 200 x 200 object
         t = _timed(lambda d=doc: tools.flood_fill(d.labels, (100, d.shape[1] - 100)), 3)
         rows.append(("flood fill 200x200 region (mask)", size, float(np.median(t)), float(max(t))))
-        proposal = np.random.default_rng(0).integers(0, 4, (size, size), dtype=np.uint8)
+        blocks = np.random.default_rng(0).integers(0, 4, (40, 40), dtype=np.uint8)  # regions, as a model gives
+        proposal = cv2.resize(blocks, (size, size), interpolation=cv2.INTER_NEAREST)
 
         def accept(d=doc, p=proposal):
             d.paint(*tools.accept_proposal(p, d.labels))
@@ -72,9 +93,14 @@ def run(sizes: list[int], radius: float, moves: int) -> list[tuple[str, int, flo
         t = _timed(accept, 2)
         rows.append(("accept whole proposal + undo", size, float(np.median(t)), float(max(t))))
         with tempfile.TemporaryDirectory() as tmp:
-            from engine.images import write_label
             t = _timed(lambda d=doc: write_label(Path(tmp) / "l.png", d.labels), 2)
-        rows.append(("write label PNG", size, float(np.median(t)), float(max(t))))
+            rows.append(("write label PNG", size, float(np.median(t)), float(max(t))))
+            journal = Journal(tmp)
+            journal.attach("x", doc)
+            t = [brush_stroke_ms(doc, radius, 60) for _ in range(5)]
+            rows.append(("journal: 60-move brush stroke, end_stroke", size, float(np.median(t)), float(max(t))))
+            t = _timed(accept, 1)
+            rows.append(("journal: accept whole proposal + undo", size, float(np.median(t)), float(max(t))))
         del doc, image, proposal
     return rows
 
@@ -87,9 +113,9 @@ def main(argv: list[str] | None = None) -> list[tuple[str, int, float, float]]:
     args = parser.parse_args(argv)
     sizes = [1024] if args.quick else [4096, 10000]
     rows = run(sizes, args.radius, 50 if args.quick else args.moves)
-    print(f"{'operation':38s} {'size':>6s} {'median ms':>10s} {'p95/max ms':>11s}")
+    print(f"{'operation':44s} {'size':>6s} {'median ms':>10s} {'p95/max ms':>11s}")
     for name, size, med, p95 in rows:
-        print(f"{name:38s} {size:6d} {med:10.2f} {p95:11.2f}")
+        print(f"{name:44s} {size:6d} {med:10.2f} {p95:11.2f}")
     return rows
 
 

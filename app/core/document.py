@@ -158,7 +158,11 @@ class LabelDocument:
         return atom.region
 
     def end_stroke(self) -> Stroke | None:
-        """Close the open stroke: it becomes one undo step. Returns it, or None when it changed nothing."""
+        """Close the open stroke: it becomes one undo step. Returns it, or None when it changed nothing.
+
+        `stroke_listeners` run before this returns; an error of theirs (the journal cannot be written)
+        propagates, with the stroke already on the undo stack and the labels as painted.
+        """
         atoms, self._atoms = self._atoms, None
         if not atoms:
             return None
@@ -194,8 +198,8 @@ class LabelDocument:
         for atom in reversed(stroke.atoms):
             self._put(atom.region, atom.mask, atom.old)
         self._redo.append((stroke, state))
-        self._committed(stroke.inverse())
         self._notify(stroke.region)
+        self._committed(stroke.inverse())
         return stroke.region
 
     def redo(self) -> Region | None:
@@ -209,8 +213,8 @@ class LabelDocument:
         for atom in stroke.atoms:
             self._put(atom.region, atom.mask, atom.new)
         self._push_undo(stroke, state)
-        self._committed(stroke)
         self._notify(stroke.region)
+        self._committed(stroke)
         return stroke.region
 
     # ---- internals -----------------------------------------------------------------------------------

@@ -27,7 +27,8 @@ MAGIC = b"SAJ1"
 SUFFIX = ".journal"
 _FRAME = struct.Struct("<4sII")
 _HEADER = struct.Struct("<QIII")  # revision, atoms, image height, image width
-_ATOM = struct.Struct("<iiiiBBI")  # y0, x0, y1, x1, has values, value, changed pixels
+_ATOM = struct.Struct("<iiiiBBI")  # y0, x0, y1, x1, kind, value, changed pixels
+_SCALAR, _VALUES, _RUNS = 0, 1, 2  # one value for all; a value per changed pixel; the same as runs
 
 
 class JournalError(ValueError):
@@ -152,11 +153,20 @@ def encode(stroke: Stroke, revision: int = 0, shape: tuple[int, int] = (0, 0)) -
     """One framed journal record holding `stroke`."""
     parts = [_HEADER.pack(revision, len(stroke.atoms), shape[0], shape[1])]
     for atom in stroke.atoms:
-        has_values = isinstance(atom.new, np.ndarray)
-        parts.append(_ATOM.pack(*atom.region, has_values, 0 if has_values else int(atom.new), atom.count))
-        parts.append(np.packbits(atom.mask, axis=None).tobytes())
-        if has_values:
-            parts.append(np.ascontiguousarray(atom.new, np.uint8).tobytes())
+        if isinstance(atom.new, np.ndarray):
+            values = np.ascontiguousarray(atom.new, np.uint8)
+            runs = _runs(values)
+            kind = _RUNS if runs is not None else _VALUES
+            parts.append(_ATOM.pack(*atom.region, kind, 0, atom.count))
+            parts.append(np.packbits(atom.mask, axis=None).tobytes())
+            if runs is None:
+                parts.append(values.tobytes())
+            else:
+                starts, run_values = runs
+                parts += [struct.pack("<I", starts.size), starts.tobytes(), run_values.tobytes()]
+        else:
+            parts.append(_ATOM.pack(*atom.region, _SCALAR, int(atom.new), atom.count))
+            parts.append(np.packbits(atom.mask, axis=None).tobytes())
     payload = zlib.compress(b"".join(parts), 1)
     return _FRAME.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
 
@@ -169,24 +179,43 @@ def decode(path: Path, payload: bytes) -> tuple[int, Stroke, tuple[int, int]]:
         pos = _HEADER.size
         atoms = []
         for _ in range(n):
-            y0, x0, y1, x1, has_values, value, count = _ATOM.unpack_from(body, pos)
+            y0, x0, y1, x1, kind, value, count = _ATOM.unpack_from(body, pos)
             pos += _ATOM.size
             size = (y1 - y0) * (x1 - x0)
             nbytes = (size + 7) // 8
             bits = np.frombuffer(body, np.uint8, nbytes, pos)
             mask = np.unpackbits(bits, count=size).astype(bool).reshape(y1 - y0, x1 - x0)
             pos += nbytes
-            if int(mask.sum()) != count:
+            if int(np.count_nonzero(mask)) != count:
                 raise ValueError("mask and value count disagree")
-            if has_values:
-                new: int | np.ndarray = np.frombuffer(body, np.uint8, count, pos).copy()
+            if kind == _SCALAR:
+                new: int | np.ndarray = value
+            elif kind == _VALUES:
+                new = np.frombuffer(body, np.uint8, count, pos).copy()
                 pos += count
+            elif kind == _RUNS:
+                (nruns,) = struct.unpack_from("<I", body, pos)
+                starts = np.frombuffer(body, np.uint32, nruns, pos + 4).astype(np.intp)
+                run_values = np.frombuffer(body, np.uint8, nruns, pos + 4 + 4 * nruns)
+                pos += 4 + 5 * nruns
+                new = np.repeat(run_values, np.diff(starts, append=count))
             else:
-                new = value
+                raise ValueError(f"unknown atom kind {kind}")
             atoms.append(Atom((y0, x0, y1, x1), mask, np.empty(0, np.uint8), new))
     except (zlib.error, struct.error, ValueError) as exc:
         raise JournalError(f"{path}: a damaged record ({exc})") from exc
     return revision, Stroke(tuple(atoms)), (h, w)
+
+
+def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Run starts and values when runs make `values` (a label map's pixels) much smaller; else None."""
+    if values.size < 4096 or values.size >= 1 << 32:
+        return None
+    starts = np.flatnonzero(values[1:] != values[:-1]) + 1
+    if 5 * (starts.size + 1) > values.size // 4:
+        return None
+    starts = np.concatenate([np.zeros(1, np.intp), starts]).astype(np.uint32)
+    return starts, values[starts]
 
 
 def _records(path: Path, data: bytes):

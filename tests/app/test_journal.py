@@ -108,17 +108,24 @@ def test_a_journal_for_another_image_size_is_refused(tmp_path):
     assert kept.exists() and not journal.path("a").exists()
 
 
-def test_records_round_trip_scalar_and_array_values(tmp_path):
-    doc = blank_doc()
-    values = np.arange(12, dtype=np.uint8).reshape(3, 4)
-    stroke = doc.paint((5, 6), np.ones((3, 4), bool), values)
+@pytest.mark.parametrize("values", [
+    np.arange(12, dtype=np.uint8).reshape(3, 4),  # a few values
+    np.repeat(np.arange(8, dtype=np.uint8), 1000).reshape(80, 100),  # long runs, as model proposals have
+    np.random.default_rng(0).integers(0, 9, (80, 100), dtype=np.uint8),  # no runs to speak of
+])
+def test_records_round_trip_array_values(tmp_path, values):
+    doc = blank_doc((100, 120))
+    mask = np.random.default_rng(1).random(values.shape) < 0.9
+    stroke = doc.paint((5, 6), mask, values)
     path = tmp_path / "x.journal"
-    path.write_bytes(encode(stroke, 7, doc.shape))
-    [(rev, back)] = Journal(tmp_path).read("x")
+    path.write_bytes(encode(stroke, 7, doc.shape) + encode(stroke.inverse(), 8, doc.shape))
+    [(rev, back), (_, inverse)] = Journal(tmp_path).read("x")
     assert rev == 7
-    [atom] = back.atoms
-    assert atom.region == (5, 6, 8, 10)
-    np.testing.assert_array_equal(atom.new_values(), values)
+    again = blank_doc((100, 120))
+    again.replay(back)
+    np.testing.assert_array_equal(again.labels, doc.labels)
+    again.replay(inverse)
+    assert (again.labels == 255).all()
 
 
 KILLED_CHILD = textwrap.dedent("""
@@ -165,3 +172,18 @@ def test_edits_survive_kill_9_and_come_back_at_open(tmp_path):
     assert project.journal.pending() == {}
     assert (read_label(project.label_path(entry)) == doc.labels).all()
     assert Project.open(folder).load_document(entry).dirty is False
+
+
+def test_a_journal_that_cannot_be_written_raises_and_keeps_the_edit(tmp_path):
+    (tmp_path / "journal").write_text("a file where the journal folder should be")
+    doc = blank_doc()
+    Journal(tmp_path / "journal").attach("a", doc)
+    seen = []
+    doc.listeners.append(seen.append)
+    doc.apply((0, 0), np.ones((4, 4), bool), 1)
+    with pytest.raises(OSError):
+        doc.end_stroke()
+    assert (doc.labels[:4, :4] == 1).all() and doc.dirty and doc.can_undo
+    with pytest.raises(OSError):
+        doc.undo()
+    assert (doc.labels == 255).all() and seen[-1] == (0, 0, 4, 4)  # undone and repainted all the same
