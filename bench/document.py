@@ -2,6 +2,7 @@
 
     python -m bench.document            # 4096 and 10000 square images
     python -m bench.document --quick    # a smoke run on 1024 only
+    python -m bench.document --sizes 2048 --moves 100
 
 Prints a table of medians and p95 in milliseconds (the frame budget is 16 ms).
 """
@@ -19,6 +20,7 @@ import numpy as np
 from app.core import tools
 from app.core.document import LabelDocument
 from app.core.journal import Journal
+from bench.timing import table
 from engine.images import write_label
 
 
@@ -108,14 +110,13 @@ def run(sizes: list[int], radius: float, moves: int) -> list[tuple[str, int, flo
 def main(argv: list[str] | None = None) -> list[tuple[str, int, float, float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run on a 1024 image")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[4096, 10000], help="image sides")
     parser.add_argument("--radius", type=float, default=8)
     parser.add_argument("--moves", type=int, default=300)
     args = parser.parse_args(argv)
-    sizes = [1024] if args.quick else [4096, 10000]
-    rows = run(sizes, args.radius, 50 if args.quick else args.moves)
-    print(f"{'operation':44s} {'size':>6s} {'median ms':>10s} {'p95/max ms':>11s}")
-    for name, size, med, p95 in rows:
-        print(f"{name:44s} {size:6d} {med:10.2f} {p95:11.2f}")
+    sizes, moves = ([1024], 50) if args.quick else (args.sizes, args.moves)
+    rows = run(sizes, args.radius, moves)
+    print(table(["operation", "size", "median ms", "p95/max ms"], [list(r) for r in rows]))
     return rows
 
 
