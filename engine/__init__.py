@@ -1,6 +1,7 @@
 """SegAssist's engine: segmentation models and inference. No Qt in here."""
 
 from engine.classes import SegClass, as_classes, default_color, palette
+from engine.explain import explain
 from engine.model_file import LoadedModel, ModelFileError, load_model, read_model_metadata, save_model
 from engine.models.base import SegModel
 from engine.onnx_export import export_onnx
@@ -15,6 +16,7 @@ __all__ = [
     "as_classes",
     "create_model",
     "default_color",
+    "explain",
     "export_onnx",
     "list_architectures",
     "load_model",

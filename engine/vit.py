@@ -183,7 +183,7 @@ def check_layer_indices(option: str, indices: tuple[int, ...], depth: int, backb
         return tuple(indices)
     hint = ""
     if paper is not None:
-        scaled = tuple(dict.fromkeys(max(0, round((i + 1) * depth / 24) - 1) for i in paper))
+        scaled = tuple(dict.fromkeys(max(0, int((i + 1) * depth / 24 + 0.5) - 1) for i in paper))
         hint = f"; the paper's {paper} for 24 blocks would be {option}={scaled} here"
     raise ValueError(f"{option}={indices!r} does not fit backbone {backbone!r} with {depth} blocks: give distinct "
                      f"block indices in 0..{depth - 1}{hint}")
