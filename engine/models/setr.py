@@ -164,24 +164,28 @@ class _SETRUp(_SETR):
 class SETRNaive(_SETRUp):
     """SETR-Naive. Options: `channels` (256), `num_convs` and `up_scale` of the head (paper: one 1x1 conv-BN-ReLU,
     classifier, logits upsampled to the input: 1, 1; mmseg's configs: `up_scale=4`), `aux` heads of the same form
-    on blocks `aux_indices` (0-based; the paper's layers 10/15/20 of ViT-L), `img_size` (pretraining grid of
-    the position embeddings, timm's default when None), `drop_path_rate`, `dropout` (before the classifiers)."""
+    with `aux_num_convs` convs on blocks `aux_indices` (0-based; the paper's layers 10/15/20 of ViT-L),
+    `img_size` (pretraining grid of the position embeddings, timm's default when None), `drop_path_rate`,
+    `dropout` (before the classifiers)."""
 
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False, channels: int = 256,
                  num_convs: int = 1, up_scale: int = 1, aux: bool = True, aux_indices: tuple[int, ...] = NAIVE_AUX,
-                 img_size: int | None = None, drop_path_rate: float = 0.0, dropout: float = 0.0):
+                 aux_num_convs: int = 1, img_size: int | None = None, drop_path_rate: float = 0.0,
+                 dropout: float = 0.0):
         super().__init__(num_classes)
-        if num_convs < 1 or up_scale < 1:
-            raise ValueError(f"num_convs and up_scale must be >= 1, got {num_convs} and {up_scale}")
+        if min(num_convs, aux_num_convs, up_scale) < 1:
+            raise ValueError(f"num_convs, aux_num_convs and up_scale must be >= 1, got {num_convs}, {aux_num_convs} "
+                             f"and {up_scale}")
         depth = self._init_encoder(backbone, pretrained, keep_prefix_tokens=True, img_size=img_size,
                                    drop_path_rate=drop_path_rate)
         aux_indices = check_layer_indices("aux_indices", aux_indices, depth, backbone, NAIVE_AUX)
         width = self.backbone.embed_dim
 
-        def head() -> SETRUPHead:
-            return SETRUPHead(width, num_classes, channels, num_convs, 1, up_scale, dropout)
+        def head(convs: int) -> SETRUPHead:
+            return SETRUPHead(width, num_classes, channels, convs, 1, up_scale, dropout)
 
-        self._init_heads(head(), [head() for _ in aux_indices] if aux else None, aux_indices, depth)
+        self._init_heads(head(num_convs), [head(aux_num_convs) for _ in aux_indices] if aux else None, aux_indices,
+                         depth)
 
 
 @register_architecture("setr_pup")
