@@ -1,6 +1,7 @@
 """SegAssist's engine: segmentation models and inference. No Qt in here."""
 
 from engine.classes import SegClass, as_classes, default_color, palette
+from engine.explain import explain
 from engine.images import (
     IGNORE_INDEX,
     ImageReadError,
@@ -35,6 +36,7 @@ __all__ = [
     "as_classes",
     "create_model",
     "default_color",
+    "explain",
     "export_onnx",
     "list_architectures",
     "load_model",
