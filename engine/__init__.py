@@ -15,11 +15,16 @@ from engine.images import (
 )
 from engine.model_file import LoadedModel, ModelFileError, load_model, read_model_metadata, save_model
 from engine.models.base import SegModel
-from engine.onnx_export import export_onnx
+from engine.onnx_export import export_onnx, onnx_relative_error
+from engine.predictor import Cancelled, Prediction, Predictor
 from engine.registry import architecture_options, create_model, list_architectures, register_architecture
 
 __all__ = [
     "IGNORE_INDEX",
+    "Cancelled",
+    "Prediction",
+    "Predictor",
+    "onnx_relative_error",
     "ImageReadError",
     "image_size",
     "is_image_file",
