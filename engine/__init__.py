@@ -1,6 +1,7 @@
 """SegAssist's engine: segmentation models and inference. No Qt in here."""
 
 from engine.classes import SegClass, as_classes, default_color, palette
+from engine.mmseg_import import MMSegImportError, import_mmseg
 from engine.model_file import LoadedModel, ModelFileError, load_model, read_model_metadata, save_model
 from engine.models.base import SegModel
 from engine.onnx_export import export_onnx
@@ -8,6 +9,7 @@ from engine.registry import architecture_options, create_model, list_architectur
 
 __all__ = [
     "LoadedModel",
+    "MMSegImportError",
     "ModelFileError",
     "SegClass",
     "SegModel",
@@ -16,6 +18,7 @@ __all__ = [
     "create_model",
     "default_color",
     "export_onnx",
+    "import_mmseg",
     "list_architectures",
     "load_model",
     "palette",

@@ -1,0 +1,298 @@
+"""Importing mmsegmentation checkpoints.
+
+Checkpoints are built here from a description of mmsegmentation's own layout (module names and shapes as
+mmseg's modules create them), with random tensors. A reference model is filled from the same tensors
+through this file's own reading of the layout; the imported model must compute exactly what it computes.
+"""
+
+import builtins
+import math
+import os
+import sys
+import types
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import engine
+
+# ---------------------------------------------------------------------------------------------- mmseg's layout
+
+
+def bn(prefix, c):
+    return {f"{prefix}.{n}": (c,) for n in ("weight", "bias", "running_mean", "running_var")} | {
+        f"{prefix}.num_batches_tracked": ()
+    }
+
+
+def conv_module(prefix, cin, cout, k, groups=1):
+    """mmcv's ConvModule with BN: `conv` (no bias) and `bn`."""
+    return {f"{prefix}.conv.weight": (cout, cin // groups, k, k)} | bn(f"{prefix}.bn", cout)
+
+
+def separable(prefix, cin, cout):
+    """mmcv's DepthwiseSeparableConvModule (3x3 depthwise, 1x1 pointwise)."""
+    return conv_module(f"{prefix}.depthwise_conv", cin, cin, 3, groups=cin) | conv_module(
+        f"{prefix}.pointwise_conv", cin, cout, 1
+    )
+
+
+def conv_seg(prefix, cin, num_classes, k=1):
+    return {f"{prefix}.conv_seg.weight": (num_classes, cin, k, k), f"{prefix}.conv_seg.bias": (num_classes,)}
+
+
+def resnet_v1c(blocks=(3, 4, 6, 3)):
+    """mmseg's ResNetV1c: deep stem (32, 32, 64) as `stem` Sequential, bottleneck stages `layer1`..`layer4`."""
+    shapes = {"backbone.stem.0.weight": (32, 3, 3, 3), "backbone.stem.3.weight": (32, 32, 3, 3),
+              "backbone.stem.6.weight": (64, 32, 3, 3)}
+    shapes |= bn("backbone.stem.1", 32) | bn("backbone.stem.4", 32) | bn("backbone.stem.7", 64)
+    inplanes = 64
+    for stage, n in enumerate(blocks):
+        planes = 64 * 2**stage
+        for b in range(n):
+            p = f"backbone.layer{stage + 1}.{b}"
+            shapes[f"{p}.conv1.weight"] = (planes, inplanes, 1, 1)
+            shapes[f"{p}.conv2.weight"] = (planes, planes, 3, 3)
+            shapes[f"{p}.conv3.weight"] = (planes * 4, planes, 1, 1)
+            shapes |= bn(f"{p}.bn1", planes) | bn(f"{p}.bn2", planes) | bn(f"{p}.bn3", planes * 4)
+            if b == 0:
+                shapes[f"{p}.downsample.0.weight"] = (planes * 4, inplanes, 1, 1)
+                shapes |= bn(f"{p}.downsample.1", planes * 4)
+            inplanes = planes * 4
+    return shapes
+
+
+def fcn_aux(cin, channels, num_classes):
+    """mmseg's FCNHead as the auxiliary head (one 3x3 conv)."""
+    return conv_module("auxiliary_head.convs.0", cin, channels, 3) | conv_seg("auxiliary_head", channels, num_classes)
+
+
+def sep_aspp_head(cin, c1_in, channels, c1_channels, num_classes):
+    """mmseg's DepthwiseSeparableASPPHead with dilations (1, 12, 24, 36)."""
+    shapes = conv_module("decode_head.image_pool.1", cin, channels, 1)
+    shapes |= conv_module("decode_head.aspp_modules.0", cin, channels, 1)
+    for i in (1, 2, 3):
+        shapes |= separable(f"decode_head.aspp_modules.{i}", cin, channels)
+    shapes |= conv_module("decode_head.bottleneck", 5 * channels, channels, 3)
+    shapes |= conv_module("decode_head.c1_bottleneck", c1_in, c1_channels, 1)
+    shapes |= separable("decode_head.sep_bottleneck.0", channels + c1_channels, channels)
+    shapes |= separable("decode_head.sep_bottleneck.1", channels, channels)
+    return shapes | conv_seg("decode_head", channels, num_classes)
+
+
+def enc_head(cin, channels, num_codes, num_classes):
+    """mmseg's EncHead (use_se_loss, no lateral convs) with mmcv's Encoding."""
+    shapes = conv_module("decode_head.bottleneck", cin, channels, 3)
+    shapes |= conv_module("decode_head.enc_module.encoding_project", channels, channels, 1)
+    shapes |= {"decode_head.enc_module.encoding.0.codewords": (num_codes, channels),
+               "decode_head.enc_module.encoding.0.scale": (num_codes,)}
+    shapes |= bn("decode_head.enc_module.encoding.1", num_codes)
+    shapes |= {"decode_head.enc_module.fc.0.weight": (channels, channels),
+               "decode_head.enc_module.fc.0.bias": (channels,),
+               "decode_head.se_layer.weight": (num_classes, channels), "decode_head.se_layer.bias": (num_classes,)}
+    return shapes | conv_seg("decode_head", channels, num_classes)
+
+
+def cc_head(cin, channels, num_classes):
+    """mmseg's CCHead: FCNHead(num_convs=2, concat_input) with mmcv's CrissCrossAttention (gamma is a Scale)."""
+    shapes = conv_module("decode_head.convs.0", cin, channels, 3) | conv_module("decode_head.convs.1", channels,
+                                                                                   channels, 3)
+    shapes |= conv_module("decode_head.conv_cat", cin + channels, channels, 3)
+    for name, cout in (("query_conv", channels // 8), ("key_conv", channels // 8), ("value_conv", channels)):
+        shapes |= {f"decode_head.cca.{name}.weight": (cout, channels, 1, 1), f"decode_head.cca.{name}.bias": (cout,)}
+    shapes["decode_head.cca.gamma.scale"] = ()
+    return shapes | conv_seg("decode_head", channels, num_classes)
+
+
+def random_tensors(shapes, seed):
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for key, shape in shapes.items():
+        if key.endswith("num_batches_tracked"):
+            out[key] = torch.tensor(7)
+        elif key.endswith("running_var"):
+            out[key] = torch.rand(shape, generator=g) + 0.5
+        elif len(shape) > 1:
+            out[key] = torch.randn(shape, generator=g) / math.sqrt(math.prod(shape[1:]))
+        else:
+            out[key] = torch.randn(shape, generator=g) * 0.1 + (1.0 if key.endswith(".weight") else 0.0)
+    return out
+
+
+# This file's own reading of the layout: mmseg's name -> ours, applied to fill the reference model.
+STEM = {"stem.0.": "conv1.0.", "stem.1.": "conv1.1.", "stem.3.": "conv1.3.", "stem.4.": "conv1.4.",
+        "stem.6.": "conv1.6.", "stem.7.": "bn1."}
+
+
+def ours(key):
+    if key.startswith("backbone.stem."):
+        head, _, rest = key.removeprefix("backbone.").partition(".")
+        index, _, rest = rest.partition(".")
+        return "backbone." + STEM[f"{head}.{index}."] + rest
+    if key == "decode_head.cca.gamma.scale":
+        return "decode_head.cca.gamma"
+    return key
+
+
+def reference(name, num_classes, tensors, **config):
+    with torch.device("meta"):
+        model = engine.create_model(name, num_classes, **config)
+    model.load_state_dict({ours(k): v for k, v in tensors.items()}, strict=True, assign=True)
+    return model.eval()
+
+
+CLASSES = [f"c{i}" for i in range(5)]
+PALETTE = [[i * 40, 255 - i * 40, 7] for i in range(5)]
+
+CNN_CASES = {
+    # name: (head shapes, the config our model must come out with)
+    "deeplabv3plus": (
+        lambda: sep_aspp_head(2048, 256, 16, 8, 5) | fcn_aux(1024, 8, 5),
+        dict(output_stride=8, channels=16, c1_channels=8, separable=True, aspp_bottleneck_kernel=3, aux=True,
+             aux_channels=8),
+    ),
+    "encnet": (
+        lambda: enc_head(2048, 16, 4, 5) | fcn_aux(1024, 8, 5),
+        dict(output_stride=8, channels=16, num_codes=4, aux=True, aux_channels=8),
+    ),
+    "ccnet": (
+        lambda: cc_head(2048, 16, 5) | fcn_aux(1024, 8, 5),
+        dict(output_stride=8, channels=16, recurrence=2, aux=True, aux_channels=8),
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def resnet_tensors():
+    return random_tensors(resnet_v1c(), seed=0)
+
+
+def cnn_checkpoint(name, resnet_tensors):
+    heads, config = CNN_CASES[name]
+    return {**resnet_tensors, **random_tensors(heads(), seed=1)}, config
+
+
+def save(path, state, meta=None, **extra):
+    torch.save({"state_dict": state, "meta": meta or {}, **extra}, path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize("name", list(CNN_CASES))
+def test_cnn_checkpoint_imports_and_computes_what_the_tensors_say(name, resnet_tensors, tmp_path):
+    state, config = cnn_checkpoint(name, resnet_tensors)
+    meta = {"CLASSES": tuple(CLASSES), "PALETTE": PALETTE, "config": "model = dict(...)", "mmcv_version": "1.4.0"}
+    path = save(tmp_path / f"{name}_r50-d8.pth", state, meta)
+    loaded = engine.import_mmseg(path)
+    assert loaded.model.config == {"name": name, "num_classes": 5, "backbone": "resnet50c",
+                                   **engine.architecture_options(name), **config}
+    assert not loaded.model.training
+    assert [c.name for c in loaded.classes] == CLASSES
+    assert [list(c.color) for c in loaded.classes] == PALETTE
+    assert loaded.meta["imported_from"] == path.name and loaded.meta["source"] == "mmsegmentation"
+    assert loaded.normalization == ([123.675, 116.28, 103.53], [58.395, 57.12, 57.375])
+    ref = reference(name, 5, state, backbone="resnet50c", **config)
+    x = torch.randn(1, 3, 16, 20, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected, got = ref(x), loaded.model(x)
+    assert torch.isfinite(expected).all()
+    assert torch.equal(got, expected)
+
+
+def test_mmengine_checkpoint_with_side_entries_and_config_text(resnet_tensors, tmp_path, monkeypatch):
+    """mmseg 1.x: classes under meta["dataset_meta"], the config text under meta["cfg"], and training side
+    entries that weights_only refuses (numpy scalars, the training framework's logging buffers): those
+    become inert stand-ins, whatever their unpickling would have done."""
+    import numpy as np
+
+    state, config = cnn_checkpoint("ccnet", resnet_tensors)
+    marker = tmp_path / "side-effect"
+    buffers = types.ModuleType("mmengine.logging.history_buffer")
+
+    def touch(name):
+        open(name, "w").close()
+
+    class HistoryBuffer:
+        def __reduce__(self):  # unpickled for real, this would create a file
+            return (touch, (str(marker),))
+
+    class Wrapper:
+        def __init__(self):
+            self.inner = HistoryBuffer()
+
+    for obj in (touch, HistoryBuffer, Wrapper):
+        obj.__module__, obj.__qualname__ = buffers.__name__, obj.__name__
+        setattr(buffers, obj.__name__, obj)
+    for mod in ("mmengine", "mmengine.logging", buffers.__name__):
+        monkeypatch.setitem(sys.modules, mod, buffers if mod == buffers.__name__ else types.ModuleType(mod))
+    hub = {"log_scalars": {"train/loss": Wrapper()}, "runtime_info": {"iter": np.int64(80000)}}
+    cfg = ("data_preprocessor = dict(type='SegDataPreProcessor', mean=[1.0, 2.0, 3.0], std=[4.0, 5.0, 6.0])\n"
+           "model = dict(backbone=dict(type='ResNetV1c', strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)), "
+           "decode_head=dict(type='CCHead', recurrence=3))\n")
+    meta = {"dataset_meta": {"classes": CLASSES, "palette": PALETTE}, "seed": np.int64(3), "cfg": cfg}
+    path = save(tmp_path / "ccnet.pth", state, meta, message_hub=hub, param_schedulers=[{"last_step": 3}])
+    with pytest.raises(Exception):  # noqa: B017 (torch's own refusal; any error type)
+        torch.load(path, weights_only=True)
+    loaded = engine.import_mmseg(path)
+    assert not marker.exists()
+    assert [c.name for c in loaded.classes] == CLASSES
+    assert loaded.model.config == {**loaded.model.config, **config, "output_stride": 16, "recurrence": 3}
+    assert loaded.normalization == ([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+
+
+@pytest.mark.parametrize("payload", ["open", "system"])
+def test_pickle_that_would_run_code_is_refused_and_runs_nothing(payload, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            if payload == "open":
+                return (builtins.open, (str(marker), "w"))
+            return (os.system, (f"touch {marker}",))
+
+    path = save(tmp_path / "evil.pth", {"decode_head.conv_seg.weight": torch.zeros(2, 4, 1, 1)}, {"x": Payload()})
+    with pytest.raises(engine.MMSegImportError, match=r"evil\.pth: refused to load: .*(open|system)"):
+        engine.import_mmseg(path)
+    assert not marker.exists()
+
+
+def test_leftover_and_missing_tensors_fail_naming_them(resnet_tensors, tmp_path):
+    state, _ = cnn_checkpoint("deeplabv3plus", resnet_tensors)
+    state["decode_head.extra.weight"] = torch.zeros(3)
+    del state["decode_head.sep_bottleneck.1.pointwise_conv.bn.running_var"]
+    del state["backbone.stem.7.weight"]
+    path = save(tmp_path / "dl.pth", state)
+    with pytest.raises(engine.MMSegImportError) as info:
+        engine.import_mmseg(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ")
+    assert "1 checkpoint tensors have no place in the model: decode_head.extra.weight" in message
+    assert "2 model tensors are missing from the checkpoint: backbone.stem.7.weight (for backbone.bn1.weight), " \
+           "decode_head.sep_bottleneck.1.pointwise_conv.bn.running_var" in message
+
+
+def test_state_dict_alone_as_safetensors_and_the_name_argument(resnet_tensors, tmp_path):
+    state, _ = cnn_checkpoint("ccnet", resnet_tensors)
+    path = tmp_path / "cc.safetensors"
+    save_file({f"module.{k}": v.contiguous() for k, v in state.items()}, str(path))
+    with pytest.raises(engine.MMSegImportError, match=r"cc\.safetensors: asked to import as encnet, .* ccnet"):
+        engine.import_mmseg(path, name="encnet")
+    with pytest.raises(engine.MMSegImportError, match=r"cc\.safetensors: unknown architecture 'pspnet'"):
+        engine.import_mmseg(path, name="pspnet")
+    loaded = engine.import_mmseg(path, name="ccnet")
+    assert loaded.model.arch == "ccnet"
+    assert [c.name for c in loaded.classes] == [f"class{i}" for i in range(5)]
+    assert loaded.meta["imported_from"] == "cc.safetensors"
+
+
+def test_unsupported_checkpoints_are_named(tmp_path):
+    psp = random_tensors(conv_module("decode_head.psp_modules.0.1", 64, 8, 1) | conv_seg("decode_head", 8, 3), 3)
+    with pytest.raises(engine.MMSegImportError, match=r"psp\.pth: no supported architecture.*psp_modules"):
+        engine.import_mmseg(save(tmp_path / "psp.pth", psp))
+    not_a_checkpoint = tmp_path / "junk.pth"
+    not_a_checkpoint.write_bytes(b"not a zip file at all")
+    with pytest.raises(engine.MMSegImportError, match=r"junk\.pth: not a readable PyTorch checkpoint"):
+        engine.import_mmseg(not_a_checkpoint)
