@@ -1,6 +1,17 @@
 """SegAssist's engine: segmentation models and inference. No Qt in here."""
 
 from engine.classes import SegClass, as_classes, default_color, palette
+from engine.images import (
+    IGNORE_INDEX,
+    ImageReadError,
+    image_size,
+    is_image_file,
+    list_images,
+    read_image,
+    read_label,
+    write_image,
+    write_label,
+)
 from engine.mmseg_import import MMSegImportError, import_mmseg
 from engine.model_file import LoadedModel, ModelFileError, load_model, read_model_metadata, save_model
 from engine.models.base import SegModel
@@ -8,6 +19,15 @@ from engine.onnx_export import export_onnx
 from engine.registry import architecture_options, create_model, list_architectures, register_architecture
 
 __all__ = [
+    "IGNORE_INDEX",
+    "ImageReadError",
+    "image_size",
+    "is_image_file",
+    "list_images",
+    "read_image",
+    "read_label",
+    "write_image",
+    "write_label",
     "LoadedModel",
     "MMSegImportError",
     "ModelFileError",
