@@ -9,6 +9,7 @@ shapes. Every tensor must find a place and every parameter must be filled, or th
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from engine.checkpoint_pickle import CheckpointReadError, plain, read_checkpoint
 from engine.classes import SegClass, default_color
 from engine.model_file import LoadedModel, ModelFileError
 from engine.models.base import SegModel
-from engine.registry import architecture_class, create_model
+from engine.registry import architecture_class, architecture_options, create_model
 from engine.weights import WeightsFileError, read_state_dict
 
 # mmseg's ResNetV1c/ResNet (V1b) block counts per stage -> depth.
@@ -35,6 +36,47 @@ _RESNET_V1C_STEM = (
     ("backbone.stem.6.", "backbone.conv1.6."),
     ("backbone.stem.7.", "backbone.bn1."),
 )
+
+
+# mmseg's ViT (mmcv transformer layers) against timm's VisionTransformer.
+def _transformer_layer_rules(mmseg: str, ours: str) -> tuple[tuple[str, str], ...]:
+    """mmcv's TransformerEncoderLayer (`ln1`, `attn.attn` = nn.MultiheadAttention, `ln2`, `ffn`) against
+    timm's Block (`norm1`, `attn.qkv`/`attn.proj`, `norm2`, `mlp.fc1`/`mlp.fc2`); q, k, v stacked alike."""
+    return (
+        (f"{mmseg}.{{i}}.ln1.", f"{ours}.{{i}}.norm1."),
+        (f"{mmseg}.{{i}}.ln2.", f"{ours}.{{i}}.norm2."),
+        (f"{mmseg}.{{i}}.attn.attn.in_proj_weight", f"{ours}.{{i}}.attn.qkv.weight"),
+        (f"{mmseg}.{{i}}.attn.attn.in_proj_bias", f"{ours}.{{i}}.attn.qkv.bias"),
+        (f"{mmseg}.{{i}}.attn.attn.out_proj.", f"{ours}.{{i}}.attn.proj."),
+        (f"{mmseg}.{{i}}.ffn.layers.0.0.", f"{ours}.{{i}}.mlp.fc1."),
+        (f"{mmseg}.{{i}}.ffn.layers.1.", f"{ours}.{{i}}.mlp.fc2."),
+    )
+
+
+_VIT_RULES = (
+    ("backbone.patch_embed.projection.", "backbone.patch_embed.proj."),
+    *_transformer_layer_rules("backbone.layers", "backbone.blocks"),
+    ("backbone.ln1.", "backbone.norm."),  # the final norm (Segmenter's `final_norm=True`)
+)
+
+# (width, depth, patch size) of mmseg's ViTs -> timm's model of that shape (attention heads: T 3, S 6,
+# B 12, L 16, as in mmseg's configs; timm's `test_vit` for tests).
+_VIT_NAMES = {
+    (192, 12, 16): "vit_tiny_patch16_384",
+    (384, 12, 16): "vit_small_patch16_384",
+    (768, 12, 16): "vit_base_patch16_384",
+    (1024, 24, 16): "vit_large_patch16_384",
+    (384, 12, 8): "vit_small_patch8_224",
+    (768, 12, 8): "vit_base_patch8_224",
+    (64, 6, 16): "test_vit",
+}
+
+# mmseg's SETR configs (ViT-L, 24 blocks): the backbone's `out_indices`; auxiliary head k reads output k.
+_SETR_UP_OUT_INDICES = (9, 14, 19, 23)
+_SETR_MLA_OUT_INDICES = (5, 11, 17, 23)
+
+# Segmenter's configs normalise with mean = std = 127.5.
+_HALF_RANGE = ((127.5, 127.5, 127.5), (127.5, 127.5, 127.5))
 
 
 class MMSegImportError(ModelFileError):
@@ -105,9 +147,7 @@ def import_mmseg(path: str | Path, name: str | None = None) -> LoadedModel:
     hints = _config_hints(meta)
     plan = _PLANNERS[detected](path, state, hints)
     try:
-        # Built without initialising: every tensor is about to be replaced by the checkpoint's.
-        with torch.device("meta"):
-            model = create_model(plan.arch, plan.num_classes, backbone=plan.backbone, **plan.options)
+        model = _build(plan)
     except ValueError as exc:
         raise MMSegImportError(f"{path}: cannot build {plan.arch} for this checkpoint: {exc}") from exc
     model = fill_model(path, model, state, plan)
@@ -120,6 +160,16 @@ def import_mmseg(path: str | Path, name: str | None = None) -> LoadedModel:
         "normalization": {"mean": list(mean), "std": list(std)},
     }
     return LoadedModel(model.eval(), classes, info, path)
+
+
+def _build(plan: ImportPlan) -> SegModel:
+    """The planned model, preferably built on the meta device (no time spent initialising tensors that the
+    checkpoint replaces); for real when its construction needs tensor values."""
+    try:
+        with torch.device("meta"):
+            return create_model(plan.arch, plan.num_classes, backbone=plan.backbone, **plan.options)
+    except (NotImplementedError, RuntimeError):
+        return create_model(plan.arch, plan.num_classes, backbone=plan.backbone, **plan.options)
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -177,6 +227,9 @@ def _config_hints(meta: dict) -> dict:
         hints["output_stride"] = 4 * s[0] * s[1] * s[2] * s[3]
     if re.search(r"\bmulti_grid=\(", text):
         hints["multi_grid"] = True
+    out_indices = re.search(r"\bout_indices=[(\[]([\d,\s]+)[)\]]", text)
+    if out_indices:
+        hints["out_indices"] = tuple(int(v) for v in out_indices.group(1).split(",") if v.strip())
     recurrence = re.search(r"\brecurrence=(\d+)", text)
     if recurrence:
         hints["recurrence"] = int(recurrence.group(1))
@@ -235,12 +288,25 @@ def detect_architecture(path: Path, state: dict[str, torch.Tensor]) -> str:
         return "encnet"
     if has("decode_head.cca."):
         return "ccnet"
+    if has("backbone.patch_embed."):
+        if has("decode_head.cls_emb"):
+            return "segmenter_mask"
+        if has("neck.mla."):
+            return "setr_mla"
+        if has("decode_head.up_convs.") and has("decode_head.norm."):
+            kernel = state.get("decode_head.up_convs.0.0.conv.weight", torch.empty(0, 0, 3, 3)).shape[-1]
+            return "setr_naive" if kernel == 1 else "setr_pup"
+        if {k for k in state if k.startswith("decode_head.")} == {"decode_head.conv_seg.weight",
+                                                                 "decode_head.conv_seg.bias"}:
+            return "segmenter_linear"
     raise MMSegImportError(f"{path}: no supported architecture: the checkpoint has {_describe_heads(state)}; "
                            f"supported: {_SUPPORTED}")
 
 
 _SUPPORTED = (
-    "DeepLabV3+ (DepthwiseSeparableASPPHead), EncNet (EncHead), CCNet (CCHead) on ResNetV1c/ResNet-50/101/152"
+    "DeepLabV3+ (DepthwiseSeparableASPPHead), EncNet (EncHead), CCNet (CCHead) on ResNetV1c/ResNet-50/101/152; "
+    "SETR (SETRUPHead naive and PUP, MLANeck + SETRMLAHead), Segmenter (FCNHead without convs, "
+    "SegmenterMaskTransformerHead) on VisionTransformer"
 )
 
 
@@ -338,10 +404,112 @@ def _plan_ccnet(path: Path, state: dict[str, torch.Tensor], hints: dict) -> Impo
     return ImportPlan("ccnet", backbone, num_classes, options, KeyMap(rules), (IMAGENET_MEAN, IMAGENET_STD))
 
 
+def _vit(path: Path, state: dict[str, torch.Tensor]) -> tuple[str, int, int]:
+    """The timm name of the checkpoint's ViT, the image size its position embeddings were trained for
+    (a square grid of patches), and its depth."""
+    width, _, patch, _ = _shape(path, state, "backbone.patch_embed.projection.weight")
+    depth = _count(state, "backbone.layers.")
+    name = _VIT_NAMES.get((width, depth, patch))
+    if name is None:
+        known = ", ".join(f"{n} ({w} wide, {d} blocks, patch {p})" for (w, d, p), n in _VIT_NAMES.items())
+        raise MMSegImportError(f"{path}: a ViT {width} wide with {depth} blocks and patch size {patch}, which no "
+                               f"timm model we map to has; supported: {known}")
+    tokens = _shape(path, state, "backbone.pos_embed")[1] - 1  # mmseg always keeps a class-token slot
+    grid = math.isqrt(tokens)
+    if grid * grid != tokens:
+        raise MMSegImportError(f"{path}: position embeddings for {tokens} patches, not a square grid")
+    return name, grid * patch, depth
+
+
+def _layers(hints: dict, default: tuple[int, ...], depth: int) -> tuple[int, ...]:
+    """The backbone's `out_indices` from the config text, else mmseg's for 24 blocks scaled to `depth`."""
+    given = hints.get("out_indices")
+    if given and all(0 <= i < depth for i in given):
+        return given
+    if depth == 24:
+        return default
+    return tuple(dict.fromkeys(max(0, round((i + 1) * depth / 24) - 1) for i in default))
+
+
+def _plan_setr_naive(path: Path, state: dict[str, torch.Tensor], hints: dict) -> ImportPlan:
+    backbone, img_size, depth = _vit(path, state)
+    aux = _count(state, "auxiliary_head.")
+    options = dict(
+        channels=_shape(path, state, "decode_head.up_convs.0.0.conv.weight")[0],
+        num_convs=_count(state, "decode_head.up_convs."),
+        up_scale=4,  # mmseg's configs upsample x4 after each conv (not in the weights)
+        aux=aux > 0,
+        img_size=img_size,
+    )
+    if aux:
+        options["aux_indices"] = _layers(hints, _SETR_UP_OUT_INDICES, depth)[:aux]
+        aux_convs = _count(state, "auxiliary_head.0.up_convs.")
+        if aux_convs != options["num_convs"]:  # mmseg's ADE20K config: 2 in the auxiliary heads, 1 in the decoder
+            if "aux_num_convs" not in architecture_options("setr_naive"):
+                raise MMSegImportError(f"{path}: the auxiliary heads have {aux_convs} convs and the decode head "
+                                       f"{options['num_convs']}; our setr_naive builds them alike")
+            options["aux_num_convs"] = aux_convs
+    num_classes = _shape(path, state, "decode_head.conv_seg.weight")[0]
+    return ImportPlan("setr_naive", backbone, num_classes, options, KeyMap(_VIT_RULES), (IMAGENET_MEAN, IMAGENET_STD))
+
+
+def _plan_setr_pup(path: Path, state: dict[str, torch.Tensor], hints: dict) -> ImportPlan:
+    backbone, img_size, depth = _vit(path, state)
+    aux = _count(state, "auxiliary_head.")
+    options = dict(channels=_shape(path, state, "decode_head.up_convs.0.0.conv.weight")[0], aux=aux > 0,
+                   img_size=img_size)
+    if aux:
+        options["aux_indices"] = _layers(hints, _SETR_UP_OUT_INDICES, depth)[:aux]
+        options["aux_num_convs"] = _count(state, "auxiliary_head.0.up_convs.")
+    num_classes = _shape(path, state, "decode_head.conv_seg.weight")[0]
+    return ImportPlan("setr_pup", backbone, num_classes, options, KeyMap(_VIT_RULES), (IMAGENET_MEAN, IMAGENET_STD))
+
+
+def _plan_setr_mla(path: Path, state: dict[str, torch.Tensor], hints: dict) -> ImportPlan:
+    backbone, img_size, depth = _vit(path, state)
+    options = dict(
+        mla_indices=_layers(hints, _SETR_MLA_OUT_INDICES, depth),
+        mla_channels=_shape(path, state, "neck.mla.channel_proj.0.conv.weight")[0],
+        mlahead_channels=_shape(path, state, "decode_head.up_convs.0.0.conv.weight")[0],
+        aux=_count(state, "auxiliary_head.") > 0,
+        img_size=img_size,
+    )
+    num_classes = _shape(path, state, "decode_head.conv_seg.weight")[0]
+    # mmseg's SETR-MLA drops the class token before the blocks (`with_cls_token=False`) but keeps it.
+    return ImportPlan("setr_mla", backbone, num_classes, options, KeyMap(_VIT_RULES), (IMAGENET_MEAN, IMAGENET_STD),
+                      unused_by_mmseg=("backbone.cls_token",))
+
+
+def _plan_segmenter_linear(path: Path, state: dict[str, torch.Tensor], hints: dict) -> ImportPlan:
+    backbone, img_size, _ = _vit(path, state)
+    num_classes = _shape(path, state, "decode_head.conv_seg.weight")[0]
+    return ImportPlan("segmenter_linear", backbone, num_classes, {"img_size": img_size}, KeyMap(_VIT_RULES),
+                      _HALF_RANGE)
+
+
+def _plan_segmenter_mask(path: Path, state: dict[str, torch.Tensor], hints: dict) -> ImportPlan:
+    backbone, img_size, _ = _vit(path, state)
+    options = dict(
+        num_layers=_count(state, "decode_head.layers."),
+        embed_dims=_shape(path, state, "decode_head.dec_proj.weight")[0],
+        img_size=img_size,
+    )
+    num_classes = _shape(path, state, "decode_head.cls_emb")[1]
+    rules = (*_VIT_RULES, *_transformer_layer_rules("decode_head.layers", "decode_head.layers"))
+    # mmseg's decode heads all build a 1x1 `conv_seg`; the mask transformer never uses it.
+    return ImportPlan("segmenter_mask", backbone, num_classes, options, KeyMap(rules), _HALF_RANGE,
+                      unused_by_mmseg=("decode_head.conv_seg.weight", "decode_head.conv_seg.bias"))
+
+
 _PLANNERS = {
     "deeplabv3plus": _plan_deeplabv3plus,
     "encnet": _plan_encnet,
     "ccnet": _plan_ccnet,
+    "setr_naive": _plan_setr_naive,
+    "setr_pup": _plan_setr_pup,
+    "setr_mla": _plan_setr_mla,
+    "segmenter_linear": _plan_segmenter_linear,
+    "segmenter_mask": _plan_segmenter_mask,
 }
 
 

@@ -105,6 +105,65 @@ def cc_head(cin, channels, num_classes):
     return shapes | conv_seg("decode_head", channels, num_classes)
 
 
+def ln(prefix, c):
+    return {f"{prefix}.weight": (c,), f"{prefix}.bias": (c,)}
+
+
+def transformer_layer(prefix, width, hidden):
+    """mmcv's TransformerEncoderLayer as mmseg's ViT builds it: `ln1`, MultiheadAttention wrapping
+    nn.MultiheadAttention (`attn.attn`), `ln2`, FFN (`ffn.layers.0.0` Linear+GELU, `ffn.layers.1` Linear)."""
+    return ln(f"{prefix}.ln1", width) | ln(f"{prefix}.ln2", width) | {
+        f"{prefix}.attn.attn.in_proj_weight": (3 * width, width), f"{prefix}.attn.attn.in_proj_bias": (3 * width,),
+        f"{prefix}.attn.attn.out_proj.weight": (width, width), f"{prefix}.attn.attn.out_proj.bias": (width,),
+        f"{prefix}.ffn.layers.0.0.weight": (hidden, width), f"{prefix}.ffn.layers.0.0.bias": (hidden,),
+        f"{prefix}.ffn.layers.1.weight": (width, hidden), f"{prefix}.ffn.layers.1.bias": (width,),
+    }
+
+
+def vit(width=64, depth=6, patch=16, grid=4, hidden=192, final_norm=False):
+    """mmseg's VisionTransformer (a class-token slot in `pos_embed` always; `ln1` is the final norm).
+    The defaults have the shape of timm's test_vit (mlp ratio 3) with a 4x4 patch grid."""
+    shapes = {"backbone.cls_token": (1, 1, width), "backbone.pos_embed": (1, 1 + grid * grid, width),
+              "backbone.patch_embed.projection.weight": (width, 3, patch, patch),
+              "backbone.patch_embed.projection.bias": (width,)}
+    for i in range(depth):
+        shapes |= transformer_layer(f"backbone.layers.{i}", width, hidden)
+    return shapes | (ln("backbone.ln1", width) if final_norm else {})
+
+
+def setr_up_head(prefix, cin, channels, num_convs, kernel, num_classes):
+    """mmseg's SETRUPHead: `norm` (LayerNorm), `up_convs.i` = Sequential(ConvModule, Upsample), conv_seg."""
+    shapes = ln(f"{prefix}.norm", cin)
+    for i in range(num_convs):
+        shapes |= conv_module(f"{prefix}.up_convs.{i}.0", cin if i == 0 else channels, channels, kernel)
+    return shapes | conv_seg(prefix, channels, num_classes)
+
+
+def mla(cin, mla_channels, head_channels, num_classes):
+    """mmseg's MLANeck (per-level LayerNorm; MLAModule: 1x1 `channel_proj`, 3x3 `feat_extract`), SETRMLAHead
+    (`up_convs.i` = two 3x3 ConvModules and an Upsample, 1x1 conv_seg on the concatenation) and the four
+    FCNHead(num_convs=0) auxiliary heads."""
+    shapes = {}
+    for i in range(4):
+        shapes |= ln(f"neck.norm.{i}", cin) | conv_module(f"neck.mla.channel_proj.{i}", cin, mla_channels, 1)
+        shapes |= conv_module(f"neck.mla.feat_extract.{i}", mla_channels, mla_channels, 3)
+        shapes |= conv_module(f"decode_head.up_convs.{i}.0", mla_channels, head_channels, 3)
+        shapes |= conv_module(f"decode_head.up_convs.{i}.1", head_channels, head_channels, 3)
+        shapes |= conv_seg(f"auxiliary_head.{i}", mla_channels, num_classes)
+    return shapes | conv_seg("decode_head", 4 * head_channels, num_classes)
+
+
+def segmenter_mask_head(cin, embed, layers, num_classes):
+    """mmseg's SegmenterMaskTransformerHead; its `conv_seg` (built by every decode head) is never used."""
+    shapes = {"decode_head.dec_proj.weight": (embed, cin), "decode_head.dec_proj.bias": (embed,),
+              "decode_head.cls_emb": (1, num_classes, embed), "decode_head.patch_proj.weight": (embed, embed),
+              "decode_head.classes_proj.weight": (embed, embed)}
+    for i in range(layers):
+        shapes |= transformer_layer(f"decode_head.layers.{i}", embed, 4 * embed)
+    shapes |= ln("decode_head.decoder_norm", embed) | ln("decode_head.mask_norm", num_classes)
+    return shapes | conv_seg("decode_head", cin, num_classes)
+
+
 def random_tensors(shapes, seed):
     g = torch.Generator().manual_seed(seed)
     out = {}
@@ -125,6 +184,11 @@ STEM = {"stem.0.": "conv1.0.", "stem.1.": "conv1.1.", "stem.3.": "conv1.3.", "st
         "stem.6.": "conv1.6.", "stem.7.": "bn1."}
 
 
+BLOCK = {"ln1.": "norm1.", "ln2.": "norm2.", "attn.attn.in_proj_weight": "attn.qkv.weight",
+         "attn.attn.in_proj_bias": "attn.qkv.bias", "attn.attn.out_proj.": "attn.proj.", "ffn.layers.0.0.": "mlp.fc1.",
+         "ffn.layers.1.": "mlp.fc2."}
+
+
 def ours(key):
     if key.startswith("backbone.stem."):
         head, _, rest = key.removeprefix("backbone.").partition(".")
@@ -132,11 +196,24 @@ def ours(key):
         return "backbone." + STEM[f"{head}.{index}."] + rest
     if key == "decode_head.cca.gamma.scale":
         return "decode_head.cca.gamma"
+    if key.startswith("backbone.patch_embed.projection."):
+        return key.replace("projection", "proj")
+    if key.startswith("backbone.ln1."):
+        return key.replace("ln1", "norm")
+    for layers, blocks in (("backbone.layers.", "backbone.blocks."), ("decode_head.layers.", "decode_head.layers.")):
+        if key.startswith(layers):
+            index, _, rest = key.removeprefix(layers).partition(".")
+            for theirs, mine in BLOCK.items():
+                if rest.startswith(theirs):
+                    return f"{blocks}{index}.{mine}{rest.removeprefix(theirs)}"
     return key
 
 
 def reference(name, num_classes, tensors, **config):
-    with torch.device("meta"):
+    if name in CNN_CASES:  # skip initialising ResNet-50's tensors: they are all replaced
+        with torch.device("meta"):
+            model = engine.create_model(name, num_classes, **config)
+    else:
         model = engine.create_model(name, num_classes, **config)
     model.load_state_dict({ours(k): v for k, v in tensors.items()}, strict=True, assign=True)
     return model.eval()
@@ -161,6 +238,55 @@ CNN_CASES = {
         dict(output_stride=8, channels=16, recurrence=2, aux=True, aux_channels=8),
     ),
 }
+
+
+# Transformers on a test_vit-shaped ViT (64 wide, 6 blocks, 4x4 grid: img_size 64): head shapes, the config our
+# model must come out with, mmseg tensors that mmseg builds but never uses.
+VIT_CASES = {
+    "setr_naive": (
+        lambda: vit() | setr_up_head("decode_head", 64, 16, 1, 1, 5)
+        | {k: v for i in range(3) for k, v in setr_up_head(f"auxiliary_head.{i}", 64, 16, 1, 1, 5).items()},
+        dict(channels=16, num_convs=1, up_scale=4, aux=True, aux_indices=(1, 3, 4), img_size=64), (),
+    ),
+    "setr_pup": (
+        lambda: vit() | setr_up_head("decode_head", 64, 16, 4, 3, 5)
+        | {k: v for i in range(3) for k, v in setr_up_head(f"auxiliary_head.{i}", 64, 16, 2, 3, 5).items()},
+        dict(channels=16, aux=True, aux_indices=(1, 3, 4), aux_num_convs=2, img_size=64), (),
+    ),
+    "setr_mla": (
+        lambda: vit() | mla(64, 16, 8, 5),
+        dict(mla_indices=(1, 2, 3, 5), mla_channels=16, mlahead_channels=8, aux=True, img_size=64),
+        ("backbone.cls_token",),
+    ),
+    "segmenter_linear": (lambda: vit(final_norm=True) | conv_seg("decode_head", 64, 5), dict(img_size=64), ()),
+    "segmenter_mask": (
+        lambda: vit(final_norm=True) | segmenter_mask_head(64, 32, 2, 5),
+        dict(num_layers=2, embed_dims=32, img_size=64), ("decode_head.conv_seg.weight", "decode_head.conv_seg.bias"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.skipif(n not in engine.list_architectures(), reason="not on this branch yet"))
+    for n in VIT_CASES
+])
+def test_transformer_checkpoint_imports_and_computes_what_the_tensors_say(name, tmp_path):
+    shapes, config, unused = VIT_CASES[name]
+    state = random_tensors(shapes(), seed=4)
+    meta = {"CLASSES": tuple(CLASSES), "PALETTE": PALETTE}
+    loaded = engine.import_mmseg(save(tmp_path / f"{name}.pth", state, meta))
+    assert loaded.model.config == {"name": name, "num_classes": 5, "backbone": "test_vit",
+                                   **engine.architecture_options(name), **config}
+    assert [c.name for c in loaded.classes] == CLASSES
+    mean = [127.5] * 3 if name.startswith("segmenter") else [123.675, 116.28, 103.53]
+    assert loaded.normalization[0] == mean
+    ref = reference(name, 5, {k: v for k, v in state.items() if k not in unused}, backbone="test_vit", **config)
+    g = torch.Generator().manual_seed(5)
+    for x in (torch.randn(1, 3, 64, 64, generator=g), torch.randn(2, 3, 50, 70, generator=g)):
+        with torch.no_grad():
+            expected, got = ref(x), loaded.model(x)
+        assert torch.isfinite(expected).all()
+        assert torch.equal(got, expected)
 
 
 @pytest.fixture(scope="module")
