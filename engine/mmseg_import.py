@@ -130,8 +130,10 @@ def import_mmseg(path: str | Path, name: str | None = None) -> LoadedModel:
 
     The architecture is detected from the keys (`name` overrides the detection but must agree with the
     keys); backbone and options come from the shapes, classes and palette from the checkpoint's `meta`
-    (`class0`.. when absent). Nothing is unpickled beyond tensors and plain data. The model comes back in
-    eval mode with meta `{"imported_from", "source": "mmsegmentation", "normalization"}`.
+    (`class0`.. when absent), normalisation per mmseg's configs unless the config text kept in the
+    checkpoint states its own. Nothing is unpickled beyond tensors and plain data. The model comes back in
+    eval mode with meta `{"imported_from", "source": "mmsegmentation", "normalization"}` (and `crop_size`
+    when the config text states it). Raises `MMSegImportError` naming the file and the problem.
     """
     path = Path(path)
     state, meta = _read(path)
@@ -159,6 +161,8 @@ def import_mmseg(path: str | Path, name: str | None = None) -> LoadedModel:
         "source": "mmsegmentation",
         "normalization": {"mean": list(mean), "std": list(std)},
     }
+    if "crop_size" in hints:
+        info["crop_size"] = hints["crop_size"]
     return LoadedModel(model.eval(), classes, info, path)
 
 
@@ -233,6 +237,12 @@ def _config_hints(meta: dict) -> dict:
     recurrence = re.search(r"\brecurrence=(\d+)", text)
     if recurrence:
         hints["recurrence"] = int(recurrence.group(1))
+    cls_token = re.search(r"\bwith_cls_token=(True|False)", text)
+    if cls_token:
+        hints["with_cls_token"] = cls_token.group(1) == "True"
+    crop = re.search(r"\bcrop_size\s*=\s*\((\d+),\s*(\d+)\)", text)
+    if crop:
+        hints["crop_size"] = [int(crop.group(1)), int(crop.group(2))]
     return hints
 
 
@@ -404,11 +414,16 @@ def _plan_ccnet(path: Path, state: dict[str, torch.Tensor], hints: dict) -> Impo
     return ImportPlan("ccnet", backbone, num_classes, options, KeyMap(rules), (IMAGENET_MEAN, IMAGENET_STD))
 
 
-def _vit(path: Path, state: dict[str, torch.Tensor]) -> tuple[str, int, int]:
+def _vit(path: Path, state: dict[str, torch.Tensor], hints: dict, *, with_cls_token: bool) -> tuple[str, int, int]:
     """The timm name of the checkpoint's ViT, the image size its position embeddings were trained for
-    (a square grid of patches), and its depth."""
-    width, _, patch, _ = _shape(path, state, "backbone.patch_embed.projection.weight")
-    depth = _count(state, "backbone.layers.")
+    (a square grid of patches), and its depth. mmseg's ViT before its refactoring (mmseg < 0.14) used
+    timm's names, which need no renaming."""
+    if hints.get("with_cls_token", with_cls_token) != with_cls_token:
+        raise MMSegImportError(f"{path}: the config sets with_cls_token={hints['with_cls_token']}; the architecture "
+                               f"is only defined {'with' if with_cls_token else 'without'} the class token")
+    timm_named = "backbone.patch_embed.proj.weight" in state
+    width, _, patch, _ = _shape(path, state, f"backbone.patch_embed.{'proj' if timm_named else 'projection'}.weight")
+    depth = _count(state, "backbone.blocks." if timm_named else "backbone.layers.")
     name = _VIT_NAMES.get((width, depth, patch))
     if name is None:
         known = ", ".join(f"{n} ({w} wide, {d} blocks, patch {p})" for (w, d, p), n in _VIT_NAMES.items())
@@ -432,7 +447,7 @@ def _layers(hints: dict, default: tuple[int, ...], depth: int) -> tuple[int, ...
 
 
 def _plan_setr_naive(path: Path, state: dict[str, torch.Tensor], hints: dict) -> ImportPlan:
-    backbone, img_size, depth = _vit(path, state)
+    backbone, img_size, depth = _vit(path, state, hints, with_cls_token=True)
     aux = _count(state, "auxiliary_head.")
     options = dict(
         channels=_shape(path, state, "decode_head.up_convs.0.0.conv.weight")[0],
@@ -454,7 +469,7 @@ def _plan_setr_naive(path: Path, state: dict[str, torch.Tensor], hints: dict) ->
 
 
 def _plan_setr_pup(path: Path, state: dict[str, torch.Tensor], hints: dict) -> ImportPlan:
-    backbone, img_size, depth = _vit(path, state)
+    backbone, img_size, depth = _vit(path, state, hints, with_cls_token=True)
     aux = _count(state, "auxiliary_head.")
     options = dict(channels=_shape(path, state, "decode_head.up_convs.0.0.conv.weight")[0], aux=aux > 0,
                    img_size=img_size)
@@ -466,7 +481,7 @@ def _plan_setr_pup(path: Path, state: dict[str, torch.Tensor], hints: dict) -> I
 
 
 def _plan_setr_mla(path: Path, state: dict[str, torch.Tensor], hints: dict) -> ImportPlan:
-    backbone, img_size, depth = _vit(path, state)
+    backbone, img_size, depth = _vit(path, state, hints, with_cls_token=False)
     options = dict(
         mla_indices=_layers(hints, _SETR_MLA_OUT_INDICES, depth),
         mla_channels=_shape(path, state, "neck.mla.channel_proj.0.conv.weight")[0],
@@ -481,14 +496,14 @@ def _plan_setr_mla(path: Path, state: dict[str, torch.Tensor], hints: dict) -> I
 
 
 def _plan_segmenter_linear(path: Path, state: dict[str, torch.Tensor], hints: dict) -> ImportPlan:
-    backbone, img_size, _ = _vit(path, state)
+    backbone, img_size, _ = _vit(path, state, hints, with_cls_token=True)
     num_classes = _shape(path, state, "decode_head.conv_seg.weight")[0]
     return ImportPlan("segmenter_linear", backbone, num_classes, {"img_size": img_size}, KeyMap(_VIT_RULES),
                       _HALF_RANGE)
 
 
 def _plan_segmenter_mask(path: Path, state: dict[str, torch.Tensor], hints: dict) -> ImportPlan:
-    backbone, img_size, _ = _vit(path, state)
+    backbone, img_size, _ = _vit(path, state, hints, with_cls_token=True)
     options = dict(
         num_layers=_count(state, "decode_head.layers."),
         embed_dims=_shape(path, state, "decode_head.dec_proj.weight")[0],

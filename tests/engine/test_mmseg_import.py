@@ -355,7 +355,8 @@ def test_mmengine_checkpoint_with_side_entries_and_config_text(resnet_tensors, t
     for mod in ("mmengine", "mmengine.logging", buffers.__name__):
         monkeypatch.setitem(sys.modules, mod, buffers if mod == buffers.__name__ else types.ModuleType(mod))
     hub = {"log_scalars": {"train/loss": Wrapper()}, "runtime_info": {"iter": np.int64(80000)}}
-    cfg = ("data_preprocessor = dict(type='SegDataPreProcessor', mean=[1.0, 2.0, 3.0], std=[4.0, 5.0, 6.0])\n"
+    cfg = ("crop_size = (512, 1024)\n"
+           "data_preprocessor = dict(type='SegDataPreProcessor', mean=[1.0, 2.0, 3.0], std=[4.0, 5.0, 6.0])\n"
            "model = dict(backbone=dict(type='ResNetV1c', strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)), "
            "decode_head=dict(type='CCHead', recurrence=3))\n")
     meta = {"dataset_meta": {"classes": CLASSES, "palette": PALETTE}, "seed": np.int64(3), "cfg": cfg}
@@ -367,6 +368,7 @@ def test_mmengine_checkpoint_with_side_entries_and_config_text(resnet_tensors, t
     assert [c.name for c in loaded.classes] == CLASSES
     assert loaded.model.config == {**loaded.model.config, **config, "output_stride": 16, "recurrence": 3}
     assert loaded.normalization == ([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+    assert loaded.meta["crop_size"] == [512, 1024]
 
 
 @pytest.mark.parametrize("payload", ["open", "system"])
