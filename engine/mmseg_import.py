@@ -482,16 +482,21 @@ def _plan_setr_pup(path: Path, state: dict[str, torch.Tensor], hints: dict) -> I
 
 def _plan_setr_mla(path: Path, state: dict[str, torch.Tensor], hints: dict) -> ImportPlan:
     backbone, img_size, depth = _vit(path, state, hints, with_cls_token=False)
+    # mmseg 0.15 kept the per-level convs as `mlahead.{i}` (an MLAModule list); later versions as `up_convs.{i}`.
+    streams = "decode_head.mlahead." if "decode_head.mlahead.0.0.conv.weight" in state else "decode_head.up_convs."
     options = dict(
         mla_indices=_layers(hints, _SETR_MLA_OUT_INDICES, depth),
         mla_channels=_shape(path, state, "neck.mla.channel_proj.0.conv.weight")[0],
-        mlahead_channels=_shape(path, state, "decode_head.up_convs.0.0.conv.weight")[0],
+        mlahead_channels=_shape(path, state, f"{streams}0.0.conv.weight")[0],
         aux=_count(state, "auxiliary_head.") > 0,
         img_size=img_size,
     )
     num_classes = _shape(path, state, "decode_head.conv_seg.weight")[0]
+    rules = _VIT_RULES
+    if streams == "decode_head.mlahead.":
+        rules = (*rules, ("decode_head.mlahead.{i}.", "decode_head.up_convs.{i}."))
     # mmseg's SETR-MLA drops the class token before the blocks (`with_cls_token=False`) but keeps it.
-    return ImportPlan("setr_mla", backbone, num_classes, options, KeyMap(_VIT_RULES), (IMAGENET_MEAN, IMAGENET_STD),
+    return ImportPlan("setr_mla", backbone, num_classes, options, KeyMap(rules), (IMAGENET_MEAN, IMAGENET_STD),
                       unused_by_mmseg=("backbone.cls_token",))
 
 
