@@ -424,3 +424,28 @@ def test_unsupported_checkpoints_are_named(tmp_path):
     not_a_checkpoint.write_bytes(b"not a zip file at all")
     with pytest.raises(engine.MMSegImportError, match=r"junk\.pth: not a readable PyTorch checkpoint"):
         engine.import_mmseg(not_a_checkpoint)
+
+
+needs_transformers = pytest.mark.skipif("setr_mla" not in engine.list_architectures(), reason="not on this branch yet")
+
+
+@needs_transformers
+def test_setr_mla_head_under_mmseg_015_names_imports_alike(tmp_path):
+    """mmseg 0.15 named the per-level convs `decode_head.mlahead.{i}`, later versions `decode_head.up_convs.{i}`."""
+    state = random_tensors(VIT_CASES["setr_mla"][0](), seed=6)
+    old = {k.replace("decode_head.up_convs.", "decode_head.mlahead."): v for k, v in state.items()}
+    new_names = engine.import_mmseg(save(tmp_path / "new.pth", state)).model
+    old_names = engine.import_mmseg(save(tmp_path / "old.pth", old)).model
+    x = torch.randn(1, 3, 48, 64, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        assert torch.equal(old_names(x), new_names(x))
+
+
+@needs_transformers
+def test_transformer_checkpoints_that_do_not_fit_are_named(tmp_path):
+    state = random_tensors(VIT_CASES["setr_mla"][0](), seed=8)
+    with pytest.raises(engine.MMSegImportError, match=r"mla\.pth: the config sets with_cls_token=True"):
+        engine.import_mmseg(save(tmp_path / "mla.pth", state, {"config": "backbone=dict(with_cls_token=True)"}))
+    wide = random_tensors(vit(width=80, hidden=160) | conv_seg("decode_head", 80, 3), seed=9)
+    with pytest.raises(engine.MMSegImportError, match=r"wide\.pth: a ViT 80 wide with 6 blocks and patch size 16"):
+        engine.import_mmseg(save(tmp_path / "wide.pth", wide))
