@@ -449,3 +449,25 @@ def test_transformer_checkpoints_that_do_not_fit_are_named(tmp_path):
     wide = random_tensors(vit(width=80, hidden=160) | conv_seg("decode_head", 80, 3), seed=9)
     with pytest.raises(engine.MMSegImportError, match=r"wide\.pth: a ViT 80 wide with 6 blocks and patch size 16"):
         engine.import_mmseg(save(tmp_path / "wide.pth", wide))
+
+
+def test_mmseg_attention_tensors_mean_the_same_in_timm_attention():
+    """mmseg's ViT layers hold torch's nn.MultiheadAttention (`attn.attn`: in_proj = [q; k; v], heads
+    contiguous); the importer's renaming must give timm's fused qkv the same meaning."""
+    from timm.models.vision_transformer import Block
+
+    from engine.mmseg_import import _VIT_RULES, KeyMap
+
+    torch.manual_seed(0)
+    mha = torch.nn.MultiheadAttention(32, 4, batch_first=True).eval()
+    with torch.no_grad():
+        for p in mha.parameters():
+            p.normal_(0, 0.2)
+    keymap = KeyMap(_VIT_RULES)
+    block = Block(32, 4, qkv_bias=True).eval()
+    renamed = {keymap.to_ours(f"backbone.layers.3.attn.attn.{k}"): v for k, v in mha.state_dict().items()}
+    attn = {k.removeprefix("backbone.blocks.3.attn."): v for k, v in renamed.items()}
+    block.attn.load_state_dict(attn, strict=True)
+    x = torch.randn(2, 7, 32)
+    with torch.no_grad():
+        assert torch.allclose(block.attn(x), mha(x, x, x, need_weights=False)[0], atol=1e-5)
