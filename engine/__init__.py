@@ -13,6 +13,7 @@ from engine.images import (
     write_image,
     write_label,
 )
+from engine.mmseg_import import MMSegImportError, import_mmseg
 from engine.model_file import LoadedModel, ModelFileError, load_model, read_model_metadata, save_model
 from engine.models.base import SegModel
 from engine.onnx_export import export_onnx, onnx_relative_error
@@ -34,6 +35,7 @@ __all__ = [
     "write_image",
     "write_label",
     "LoadedModel",
+    "MMSegImportError",
     "ModelFileError",
     "SegClass",
     "SegModel",
@@ -43,6 +45,7 @@ __all__ = [
     "default_color",
     "explain",
     "export_onnx",
+    "import_mmseg",
     "list_architectures",
     "load_model",
     "palette",
