@@ -69,7 +69,9 @@ def create_model(
         raise ValueError(f"{name} does not accept option(s) {', '.join(unknown)}; accepted options: {accepted}")
     backbone = backbone if backbone is not None else cls.default_backbone
     model = cls(num_classes, backbone, pretrained=pretrained, **overrides)
-    model.config = {"name": name, "num_classes": num_classes, "backbone": backbone, **options, **overrides}
+    config = {"name": name, "num_classes": num_classes, "backbone": backbone, **options, **overrides}
+    # Sequences as lists, as JSON (the model file's metadata) gives them back.
+    model.config = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
     return model
 
 
