@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from engine.backbones import backbone_normalization
@@ -86,40 +85,23 @@ class MLANeck(nn.Module):
         return self.mla([channel_norm(norm, x) for norm, x in zip(self.norm, feats, strict=True)])
 
 
-def _mla_stream(in_channels: int, channels: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
-        nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
-    )
-
-
-class MLAHead(nn.Module):
-    """Per level two 3x3 conv-BN-ReLU and a 4x upsampling; the levels concatenated."""
-
-    def __init__(self, mla_channels: int, channels: int):
-        super().__init__()
-        self.head2 = _mla_stream(mla_channels, channels)
-        self.head3 = _mla_stream(mla_channels, channels)
-        self.head4 = _mla_stream(mla_channels, channels)
-        self.head5 = _mla_stream(mla_channels, channels)
-
-    def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
-        streams = (self.head2, self.head3, self.head4, self.head5)
-        outs = [F.interpolate(s(x), scale_factor=4, mode="bilinear", align_corners=True)
-                for s, x in zip(streams, feats, strict=True)]
-        return torch.cat(outs, dim=1)
-
-
 class SETRMLAHead(DecodeHead):
-    """`MLAHead` on the neck's four levels, a 3x3 classifier on the concatenation."""
+    """Per level two 3x3 conv-BN-ReLU to `channels` and a 4x bilinear upsampling; the levels concatenated;
+    a 1x1 classifier."""
 
-    def __init__(self, mla_channels: int, channels: int, num_classes: int, dropout: float):
-        super().__init__(4 * channels, num_classes, dropout)
-        self.mlahead = MLAHead(mla_channels, channels)
-        self.conv_seg = nn.Conv2d(4 * channels, num_classes, 3, padding=1)
+    def __init__(self, mla_channels: int, channels: int, num_classes: int, levels: int, dropout: float):
+        super().__init__(levels * channels, num_classes, dropout)
+        self.up_convs = nn.ModuleList(
+            nn.Sequential(
+                ConvBNReLU(mla_channels, channels, 3),
+                ConvBNReLU(channels, channels, 3),
+                nn.Upsample(scale_factor=4, mode="bilinear", align_corners=False),
+            )
+            for _ in range(levels)
+        )
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
-        return self.cls_seg(self.mlahead(feats))
+        return self.cls_seg(torch.cat([up(x) for up, x in zip(self.up_convs, feats, strict=True)], dim=1))
 
 
 class _SETR(SegModel):
@@ -213,7 +195,7 @@ class SETRPUP(_SETRUp):
 class SETRMLA(_SETR):
     """SETR-MLA: blocks `mla_indices` (0-based; the paper's layers 6/12/18/24 of ViT-L, class token dropped
     before the blocks as in the authors' code), neck (LayerNorm, 1x1 to `mla_channels`, top-down sums, 3x3),
-    per level two 3x3 convs to `mlahead_channels` and 4x upsampling, concatenation, 3x3 classifier.
+    per level two 3x3 convs to `mlahead_channels` and 4x upsampling, concatenation, 1x1 classifier.
     Options also: `aux` (a 1x1 classifier on each of the neck's levels), `img_size`, `drop_path_rate`,
     `dropout`."""
 
@@ -229,7 +211,7 @@ class SETRMLA(_SETR):
         self.backbone.select_layers(mla_indices)
         width = self.backbone.embed_dim
         self.neck = MLANeck(width, mla_channels, len(mla_indices))
-        self.decode_head = SETRMLAHead(mla_channels, mlahead_channels, num_classes, dropout)
+        self.decode_head = SETRMLAHead(mla_channels, mlahead_channels, num_classes, len(mla_indices), dropout)
         self.auxiliary_head = nn.ModuleList(
             FCNHead(mla_channels, num_classes, mla_channels, num_convs=0, dropout=dropout) for _ in mla_indices
         ) if aux else None

@@ -119,7 +119,7 @@ def test_mla_drops_the_class_token_and_unused_blocks():
                         "auxiliary_head.2.up_convs.0.0.conv.weight"]),
         ("setr_pup", ["decode_head.up_convs.3.0.conv.weight", "auxiliary_head.3.norm.bias"]),
         ("setr_mla", ["neck.norm.3.weight", "neck.mla.channel_proj.0.conv.weight", "neck.mla.feat_extract.3.bn.bias",
-                      "decode_head.mlahead.head2.0.weight", "decode_head.mlahead.head5.4.running_var",
+                      "decode_head.up_convs.0.0.conv.weight", "decode_head.up_convs.3.1.bn.running_var",
                       "decode_head.conv_seg.weight", "auxiliary_head.3.conv_seg.weight"]),
         ("segmenter_linear", ["backbone.norm.weight", "decode_head.conv_seg.weight"]),
         ("segmenter_mask", ["backbone.norm.weight", "decode_head.dec_proj.weight", "decode_head.cls_emb",
@@ -136,9 +136,9 @@ def test_parameter_names_follow_timm_and_mmsegmentation(name, keys):
         assert "backbone.norm.weight" not in state, "SETR's heads normalise the block outputs themselves"
 
 
-def test_setr_mla_classifier_is_3x3_and_naive_1x1():
-    assert tiny_model("setr_mla").decode_head.conv_seg.kernel_size == (3, 3)
+def test_setr_naive_convs_are_1x1_and_pup_convs_3x3():
     assert tiny_model("setr_naive").decode_head.up_convs[0][0].conv.kernel_size == (1, 1)
+    assert tiny_model("setr_pup").decode_head.up_convs[3][0].conv.kernel_size == (3, 3)
 
 
 def test_config_survives_json_and_rebuilds():
