@@ -146,12 +146,12 @@ class _SETRUp(_SETR):
 class SETRNaive(_SETRUp):
     """SETR-Naive. Options: `channels` (256), `num_convs` and `up_scale` of the head (paper: one 1x1 conv-BN-ReLU,
     classifier, logits upsampled to the input: 1, 1; mmseg's configs: `up_scale=4`), `aux` heads of the same form
-    with `aux_num_convs` convs on blocks `aux_indices` (0-based; the paper's layers 10/15/20 of ViT-L),
-    `img_size` (pretraining grid of the position embeddings, timm's default when None), `drop_path_rate`,
-    `dropout` (before the classifiers)."""
+    with `aux_num_convs` convs on blocks `aux_indices` (0-based; default: the paper's layers 10/15/20 of ViT-L's
+    24, scaled to the encoder's depth), `img_size` (pretraining grid of the position embeddings, timm's default
+    when None), `drop_path_rate`, `dropout` (before the classifiers)."""
 
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False, channels: int = 256,
-                 num_convs: int = 1, up_scale: int = 1, aux: bool = True, aux_indices: tuple[int, ...] = NAIVE_AUX,
+                 num_convs: int = 1, up_scale: int = 1, aux: bool = True, aux_indices: tuple[int, ...] | None = None,
                  aux_num_convs: int = 1, img_size: int | None = None, drop_path_rate: float = 0.0,
                  dropout: float = 0.0):
         super().__init__(num_classes)
@@ -173,12 +173,12 @@ class SETRNaive(_SETRUp):
 @register_architecture("setr_pup")
 class SETRPUP(_SETRUp):
     """SETR-PUP: LayerNorm, then log2(patch size) times (3x3 conv-BN-ReLU, 2x upsampling), classifier.
-    Options: `channels` (256), `aux` heads on blocks `aux_indices` (0-based; the paper's layers
-    10/15/20/24 of ViT-L), each with `aux_num_convs` (3x3 conv-BN-ReLU, 4x upsampling) as in mmseg,
-    `img_size`, `drop_path_rate`, `dropout`."""
+    Options: `channels` (256), `aux` heads on blocks `aux_indices` (0-based; default: the paper's layers
+    10/15/20/24 of ViT-L's 24, scaled to the encoder's depth), each with `aux_num_convs` (3x3 conv-BN-ReLU,
+    4x upsampling) as in mmseg, `img_size`, `drop_path_rate`, `dropout`."""
 
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False, channels: int = 256,
-                 aux: bool = True, aux_indices: tuple[int, ...] = PUP_AUX, aux_num_convs: int = 1,
+                 aux: bool = True, aux_indices: tuple[int, ...] | None = None, aux_num_convs: int = 1,
                  img_size: int | None = None, drop_path_rate: float = 0.0, dropout: float = 0.0):
         super().__init__(num_classes)
         depth = self._init_encoder(backbone, pretrained, keep_prefix_tokens=True, img_size=img_size,
@@ -193,14 +193,14 @@ class SETRPUP(_SETRUp):
 
 @register_architecture("setr_mla")
 class SETRMLA(_SETR):
-    """SETR-MLA: blocks `mla_indices` (0-based; the paper's layers 6/12/18/24 of ViT-L, class token dropped
-    before the blocks as in the authors' code), neck (LayerNorm, 1x1 to `mla_channels`, top-down sums, 3x3),
-    per level two 3x3 convs to `mlahead_channels` and 4x upsampling, concatenation, 1x1 classifier.
-    Options also: `aux` (a 1x1 classifier on each of the neck's levels), `img_size`, `drop_path_rate`,
-    `dropout`."""
+    """SETR-MLA: blocks `mla_indices` (0-based; default: the paper's layers 6/12/18/24 of ViT-L's 24, scaled to
+    the encoder's depth; class token dropped before the blocks as in the authors' code), neck (LayerNorm, 1x1 to
+    `mla_channels`, top-down sums, 3x3), per level two 3x3 convs to `mlahead_channels` and 4x upsampling,
+    concatenation, 1x1 classifier. Options also: `aux` (a 1x1 classifier on each of the neck's levels),
+    `img_size`, `drop_path_rate`, `dropout`."""
 
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False,
-                 mla_indices: tuple[int, ...] = MLA_LAYERS, mla_channels: int = 256, mlahead_channels: int = 128,
+                 mla_indices: tuple[int, ...] | None = None, mla_channels: int = 256, mlahead_channels: int = 128,
                  aux: bool = True, img_size: int | None = None, drop_path_rate: float = 0.0, dropout: float = 0.1):
         super().__init__(num_classes)
         depth = self._init_encoder(backbone, pretrained, keep_prefix_tokens=False, img_size=img_size,

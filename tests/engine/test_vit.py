@@ -152,8 +152,9 @@ def test_config_survives_json_and_rebuilds():
 @pytest.mark.parametrize(
     "name, options, problem",
     [
-        ("setr_naive", {}, r"aux_indices=\(9, 14, 19\) does not fit backbone 'test_vit' with 6 blocks.*0\.\.5"
-                           r".*aux_indices=\(2, 3, 4\) here"),
+        ("setr_naive", {"aux_indices": (9, 14, 19)},
+         r"aux_indices=\(9, 14, 19\) does not fit backbone 'test_vit' with 6 blocks.*0\.\.5"
+         r".*aux_indices=\(2, 3, 4\) here"),
         ("setr_pup", {"aux_indices": (1, 6)}, r"aux_indices=\(1, 6\) does not fit.*6 blocks"),
         ("setr_mla", {"mla_indices": (-1, 2, 3, 4)}, r"mla_indices=\(-1, 2, 3, 4\) does not fit"),
         ("setr_mla", {"mla_indices": (2, 3, 4)}, r"mla_indices must name 4 blocks"),
@@ -163,6 +164,14 @@ def test_config_survives_json_and_rebuilds():
 def test_layer_indices_are_checked_against_the_encoder_depth(name, options, problem):
     with pytest.raises(ValueError, match=problem):
         engine.create_model(name, 3, backbone="test_vit", **options)
+
+
+def test_default_layer_indices_are_the_papers_scaled_to_the_depth():
+    assert engine.create_model("setr_naive", 3, backbone="test_vit").aux_indices == (2, 3, 4)
+    assert engine.create_model("setr_pup", 3, backbone="test_vit").aux_indices == (2, 3, 4, 5)
+    assert engine.create_model("setr_mla", 3, backbone="test_vit").backbone.out_indices == (1, 2, 4, 5)
+    with torch.device("meta"):
+        assert engine.create_model("setr_naive", 3).aux_indices == (9, 14, 19)  # ViT-L's 24 blocks: the paper's
 
 
 @pytest.mark.parametrize("name", ["setr_naive", "segmenter_mask"])
