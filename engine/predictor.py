@@ -237,18 +237,18 @@ class _Outputs:
         self.entropy = np.zeros((height, width), np.float32)
         self.probs = np.zeros((num_classes, height, width), np.float32) if with_probs else None
 
-    def write(self, probs: torch.Tensor, top: int) -> None:
+    def write(self, probs: torch.Tensor, top: int, chunk: int = 128) -> None:
         """Take probabilities `[K, rows, w]` whose first row is image row `top` (padding is cut off)."""
         rows = min(probs.shape[1], self.height - top)
-        if rows <= 0:
-            return
-        p = probs[:, :rows, : self.width]
-        confidence, labels = p.max(dim=0)
-        self.labels[top:top + rows] = labels.cpu().numpy()
-        self.confidence[top:top + rows] = confidence.cpu().numpy()
-        self.entropy[top:top + rows] = torch.special.entr(p).sum(dim=0).cpu().numpy()
-        if self.probs is not None:
-            self.probs[:, top:top + rows] = p.cpu().numpy()
+        for a in range(0, rows, chunk):  # in chunks: the entropy's temporaries stay small
+            b = min(rows, a + chunk)
+            p = probs[:, a:b, : self.width]
+            confidence, labels = p.max(dim=0)
+            self.labels[top + a:top + b] = labels.cpu().numpy()
+            self.confidence[top + a:top + b] = confidence.cpu().numpy()
+            self.entropy[top + a:top + b] = torch.special.entr(p).sum(dim=0).cpu().numpy()
+            if self.probs is not None:
+                self.probs[:, top + a:top + b] = p.cpu().numpy()
 
 
 def _check_tile(tile) -> tuple[int, int] | None:

