@@ -85,7 +85,7 @@ def test_memory_stays_bounded_by_a_band_of_rows(monkeypatch):
     write = engine.predictor._Outputs.write
 
     def recording_write(self, probs, top):
-        written_rows.append(probs.shape[1])
+        written_rows.append(probs.shape[0])
         write(self, probs, top)
 
     monkeypatch.setattr(engine.predictor, "BandAccumulator", Recording)
@@ -100,7 +100,7 @@ def test_memory_stays_bounded_by_a_band_of_rows(monkeypatch):
     bound = 2 * (k + 1) * (batch + 1) * tile * w
     assert 0 < acc.peak_elements <= bound, (acc.peak_elements, bound)
     assert acc.peak_elements < full / 10, (acc.peak_elements, full)
-    assert max(written_rows) <= 128 and sum(written_rows) >= h
+    assert max(written_rows) <= (batch + 1) * tile and sum(written_rows) >= h
 
 
 def test_should_stop_cancels_between_batches():
@@ -119,7 +119,7 @@ def test_should_stop_cancels_between_batches():
 
 def test_accumulator_refuses_tiles_above_released_rows():
     acc = BandAccumulator(2, 10, torch.device("cpu"), lambda probs, top: None)
-    acc.add(torch.ones(2, 4, 4), torch.ones(4, 4), 0, 0)
+    acc.add(torch.ones(4, 4, 2), torch.ones(4, 4), 0, 0)
     acc.release(3)
     with pytest.raises(ValueError, match="above rows already released"):
-        acc.add(torch.ones(2, 4, 4), torch.ones(4, 4), 2, 0)
+        acc.add(torch.ones(4, 4, 2), torch.ones(4, 4), 2, 0)
