@@ -1,5 +1,6 @@
 """Forward latency per architecture at 512x512 on the CPU, fp32 and bf16 autocast, beside the time of its
-backbone alone (the decoder's overhead as a ratio).
+backbone alone (the decoder's overhead as a ratio; for the ViT architectures the backbone is the timm ViT
+encoder, so Segmenter-linear's ratio should be close to 1).
 
     python -m bench.latency [--archs deeplabv3plus,ccnet] [--size 512] [--runs 5] [--small-only]
 """
@@ -19,6 +20,18 @@ SMALL_BACKBONES = {
     "deeplabv3plus": "mobilenetv3_large_100",
     "encnet": "resnet18",
     "ccnet": "resnet18",
+    "setr_naive": "vit_small_patch16_384",
+    "setr_pup": "vit_small_patch16_384",
+    "setr_mla": "vit_small_patch16_384",
+    "segmenter_linear": "vit_small_patch16_384",
+    "segmenter_mask": "vit_small_patch16_384",
+}
+
+# Options the small backbones need: SETR's layer indices are the paper's for ViT-L's 24 blocks; ViT-S has 12.
+SMALL_OPTIONS = {
+    "setr_naive": dict(aux_indices=(4, 7, 9)),
+    "setr_pup": dict(aux_indices=(4, 7, 9, 11)),
+    "setr_mla": dict(mla_indices=(2, 5, 8, 11)),
 }
 
 
@@ -37,7 +50,8 @@ def time_module(module: torch.nn.Module, x: torch.Tensor, precision: str, runs: 
 
 
 def measure(arch: str, backbone: str | None, size: int, runs: int) -> list[object]:
-    model = engine.create_model(arch, 19, backbone=backbone).eval()
+    options = SMALL_OPTIONS.get(arch, {}) if backbone is not None and backbone == SMALL_BACKBONES.get(arch) else {}
+    model = engine.create_model(arch, 19, backbone=backbone, **options).eval()
     x = torch.randn(1, 3, size, size)
     row: list[object] = [arch, model.config["backbone"]]
     times = {}

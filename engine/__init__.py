@@ -1,6 +1,7 @@
 """SegAssist's engine: segmentation models and inference. No Qt in here."""
 
 from engine.classes import SegClass, as_classes, default_color, palette
+from engine.explain import explain
 from engine.images import (
     IGNORE_INDEX,
     ImageReadError,
@@ -12,6 +13,7 @@ from engine.images import (
     write_image,
     write_label,
 )
+from engine.mmseg_import import MMSegImportError, import_mmseg
 from engine.model_file import LoadedModel, ModelFileError, load_model, read_model_metadata, save_model
 from engine.models.base import SegModel
 from engine.onnx_export import export_onnx, onnx_relative_error
@@ -33,6 +35,7 @@ __all__ = [
     "write_image",
     "write_label",
     "LoadedModel",
+    "MMSegImportError",
     "ModelFileError",
     "SegClass",
     "SegModel",
@@ -40,7 +43,9 @@ __all__ = [
     "as_classes",
     "create_model",
     "default_color",
+    "explain",
     "export_onnx",
+    "import_mmseg",
     "list_architectures",
     "load_model",
     "palette",
