@@ -46,7 +46,7 @@ class Prediction:
     device: str = "cpu"
     precision: str = "fp32"
     backend: str = "torch"
-    tiles: int = 0  # windows the network saw (each once per test-time augmentation)
+    tiles: int = 0  # windows (the network runs once per window and test-time augmentation)
     seconds: float = 0.0
 
 
@@ -63,7 +63,9 @@ class Predictor:
     window) and smoothly blended seams; None runs images whole up to `AUTO_TILE_PIXELS` and tiles larger
     ones. Images smaller than a window are padded by reflection. `tta`: average the softmax over
     `tta_scales` and, with `tta_flip`, horizontal flips. `batch_size` windows go through the network at once.
-    A predictor may be called from any thread; calls on one predictor run one at a time.
+    A torch model is put in eval mode on the device (in channels_last memory format unless
+    `channels_last=False`; faster for convolutions on this project's CPUs). A predictor may be called from
+    any thread; calls on one predictor run one at a time.
     """
 
     def __init__(self, model_or_path: SegModel | LoadedModel | str | Path, device: str | torch.device = "auto",
