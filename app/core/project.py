@@ -29,7 +29,6 @@ from app.core.journal import Journal, JournalError
 from app.core.predictions import PredictionFileError, read_prediction, write_prediction
 from engine.classes import SegClass, as_classes, default_color
 from engine.images import ImageReadError, image_size, list_images, read_image, read_label, write_label
-from engine.model_file import read_model_metadata
 
 PROJECT_FILE = "segassist.json"
 FORMAT = "segassist-project"
@@ -376,6 +375,8 @@ class Project:
         path = Path(path).expanduser().resolve()
         meta = {}
         if not {"arch", "backbone"} <= info.keys():
+            from engine.model_file import read_model_metadata  # torch loads only when a model is involved
+
             meta = read_model_metadata(path)
         config = meta.get("config", {})
         history = meta.get("history") or []
