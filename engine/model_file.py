@@ -160,7 +160,7 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Loade
         raise ModelFileError(f"{path}: the config has {num_classes} classes but {len(classes)} class names")
     # A file never makes us download or read other files: weights come from this file only.
     config.pop("pretrained", None)
-    config = {k: _tuples(v) for k, v in config.items()}  # JSON turned the tuple options into lists
+    config = {k: _tuples(v) for k, v in config.items()}  # as the constructors expect them
     try:
         model = create_model(name, num_classes, **config)
     except (ValueError, TypeError, KeyError, RuntimeError, AssertionError) as exc:
