@@ -27,11 +27,3 @@ def test_latency_bench_runs(capsys, monkeypatch):
     latency.main(["--archs", "encnet", "--small-only", "--size", "64", "--runs", "1"])
     assert "test_resnet" in capsys.readouterr().out
 
-
-def test_predict_bench_runs(capsys):
-    from bench import predict
-
-    predict.main(["--archs", "encnet", "--backbone", "test_resnet", "--size", "64", "--runs", "1", "--no-onnx",
-                  "--tiler-image", "96", "160"])
-    out = capsys.readouterr().out
-    assert "test_resnet" in out and "tiles/s" in out
