@@ -26,4 +26,3 @@ def test_latency_bench_runs(capsys, monkeypatch):
     monkeypatch.setitem(latency.SMALL_BACKBONES, "encnet", "test_resnet")
     latency.main(["--archs", "encnet", "--small-only", "--size", "64", "--runs", "1"])
     assert "test_resnet" in capsys.readouterr().out
-
