@@ -123,3 +123,13 @@ def test_accumulator_refuses_tiles_above_released_rows():
     acc.release(3)
     with pytest.raises(ValueError, match="above rows already released"):
         acc.add(torch.ones(4, 4, 2), torch.ones(4, 4), 2, 0)
+
+
+def test_without_a_tile_large_images_are_tiled_by_the_training_crop(monkeypatch):
+    predictor = engine.Predictor(PointwiseModel(), precision="fp32")
+    assert predictor.window(480, 640) == (480, 640)
+    assert predictor.window(20, 10) == (32, 32)  # padded up to the smallest input
+    assert predictor.window(3000, 3000) == (1024, 1024)
+    predictor.meta["crop_size"] = [1536, 1280]
+    assert predictor.window(3000, 3000) == (1536, 1536)
+    assert engine.Predictor(PointwiseModel(), tile=(96, 128)).window(3000, 3000) == (96, 128)
