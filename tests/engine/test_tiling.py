@@ -125,7 +125,7 @@ def test_accumulator_refuses_tiles_above_released_rows():
         acc.add(torch.ones(4, 4, 2), torch.ones(4, 4), 2, 0)
 
 
-def test_without_a_tile_large_images_are_tiled_by_the_training_crop(monkeypatch):
+def test_without_a_tile_large_images_are_tiled_by_the_training_crop():
     predictor = engine.Predictor(PointwiseModel(), precision="fp32")
     assert predictor.window(480, 640) == (480, 640)
     assert predictor.window(20, 10) == (32, 32)  # padded up to the smallest input
