@@ -160,6 +160,7 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Loade
         raise ModelFileError(f"{path}: the config has {num_classes} classes but {len(classes)} class names")
     # A file never makes us download or read other files: weights come from this file only.
     config.pop("pretrained", None)
+    config = {k: _tuples(v) for k, v in config.items()}  # as the constructors expect them
     try:
         model = create_model(name, num_classes, **config)
     except (ValueError, TypeError, KeyError, RuntimeError, AssertionError) as exc:
@@ -213,6 +214,10 @@ def _guess_weights(keys: list[str]) -> str:
                 f"import mmsegmentation checkpoints with engine.import_mmseg(path)")
     return (f"its {len(keys)} tensors ({head}, ...) look like backbone weights: "
             f"use them with create_model(..., pretrained=path)")
+
+
+def _tuples(value: object) -> object:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def _first_line(exc: BaseException) -> str:

@@ -19,7 +19,7 @@ from engine.model_file import LoadedModel, load_model
 from engine.models.base import SegModel
 from engine.onnx_backend import OnnxRunner, onnx_cuda_available
 from engine.precision import autocast, resolve_device, resolve_precision
-from engine.tiling import BandAccumulator, tile_grid, tile_weights
+from engine.tiling import BandAccumulator, chunk_rows, tile_grid, tile_weights
 
 # The scales of the papers' multi-scale testing.
 DEFAULT_TTA_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
@@ -46,7 +46,7 @@ class Prediction:
     device: str = "cpu"
     precision: str = "fp32"
     backend: str = "torch"
-    tiles: int = 0  # windows the network saw (each once per test-time augmentation)
+    tiles: int = 0  # windows (the network runs once per window and test-time augmentation)
     seconds: float = 0.0
 
 
@@ -63,7 +63,9 @@ class Predictor:
     window) and smoothly blended seams; None runs images whole up to `AUTO_TILE_PIXELS` and tiles larger
     ones. Images smaller than a window are padded by reflection. `tta`: average the softmax over
     `tta_scales` and, with `tta_flip`, horizontal flips. `batch_size` windows go through the network at once.
-    A predictor may be called from any thread; calls on one predictor run one at a time.
+    A torch model is put in eval mode on the device (in channels_last memory format unless
+    `channels_last=False`; faster for convolutions on this project's CPUs). A predictor may be called from
+    any thread; calls on one predictor run one at a time.
     """
 
     def __init__(self, model_or_path: SegModel | LoadedModel | str | Path, device: str | torch.device = "auto",
@@ -206,9 +208,10 @@ class Predictor:
         return len(grid)
 
     def _probs(self, x: torch.Tensor) -> torch.Tensor:
-        """Softmax probabilities `[B, K, h, w]` (float32) for a normalised batch, averaged over the TTA."""
+        """Softmax probabilities `[B, h, w, K]` (float32, classes last) for a normalised batch, averaged over
+        the test-time augmentations."""
         if not self.tta:
-            return torch.softmax(self._logits(x).float(), dim=1)
+            return _softmax_classes_last(self._logits(x))
         size = x.shape[-2:]
         total = None
         for scale in self.tta_scales:
@@ -222,7 +225,7 @@ class Predictor:
                     logits = logits.flip(-1)
                 if scale != 1:
                     logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-                probs = torch.softmax(logits, dim=1)
+                probs = _softmax_classes_last(logits)
                 total = probs if total is None else total.add_(probs)
         return total / (len(self.tta_scales) * (2 if self.tta_flip else 1))
 
@@ -238,17 +241,30 @@ class _Outputs:
         self.probs = np.zeros((num_classes, height, width), np.float32) if with_probs else None
 
     def write(self, probs: torch.Tensor, top: int) -> None:
-        """Take probabilities `[K, rows, w]` whose first row is image row `top` (padding is cut off)."""
-        rows = min(probs.shape[1], self.height - top)
-        if rows <= 0:
-            return
-        p = probs[:, :rows, : self.width]
-        confidence, labels = p.max(dim=0)
-        self.labels[top:top + rows] = labels.cpu().numpy()
-        self.confidence[top:top + rows] = confidence.cpu().numpy()
-        self.entropy[top:top + rows] = torch.special.entr(p).sum(dim=0).cpu().numpy()
-        if self.probs is not None:
-            self.probs[:, top:top + rows] = p.cpu().numpy()
+        """Take probabilities `[rows, w, K]` whose first row is image row `top` (padding is cut off)."""
+        rows = min(probs.shape[0], self.height - top)
+        chunk = chunk_rows(self.width, probs.shape[-1])
+        for a in range(0, rows, chunk):  # in chunks: the entropy's temporaries stay small
+            b = min(rows, a + chunk)
+            p = probs[a:b, : self.width]
+            confidence, labels = p.max(dim=-1)
+            self.labels[top + a:top + b] = labels.cpu().numpy()
+            self.confidence[top + a:top + b] = confidence.cpu().numpy()
+            self.entropy[top + a:top + b] = torch.special.entr(p).sum(dim=-1).cpu().numpy()
+            if self.probs is not None:
+                self.probs[:, top + a:top + b] = p.permute(2, 0, 1).cpu().numpy()
+
+
+def _softmax_classes_last(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over the classes of logits `[B, K, h, w]`, in float32, as `[B, h, w, K]`.
+
+    The reduction runs over whichever layout the logits have in memory (channels_last networks give
+    classes-last logits), so no layout copy is made and the reduced dimension is the contiguous one.
+    """
+    logits = logits.float()
+    if logits.is_contiguous(memory_format=torch.channels_last):
+        return torch.softmax(logits.permute(0, 2, 3, 1), dim=-1)
+    return torch.softmax(logits, dim=1).permute(0, 2, 3, 1)
 
 
 def _check_tile(tile) -> tuple[int, int] | None:

@@ -48,55 +48,74 @@ def tile_weights(y: int, x: int, tile_h: int, tile_w: int, height: int, width: i
     return np.outer(wy, wx)
 
 
+# Per-pixel work on class probabilities goes in chunks of rows of about this many floats (16 MiB).
+CHUNK_ELEMENTS = 1 << 22
+
+
+def chunk_rows(width: int, num_classes: int) -> int:
+    """Rows of `width` x `num_classes` floats per chunk of about `CHUNK_ELEMENTS`."""
+    return max(1, CHUNK_ELEMENTS // max(1, width * num_classes))
+
+
 class BandAccumulator:
-    """Weighted sums of class probabilities over a band of image rows.
+    """Weighted sums of class probabilities over a band of image rows, classes last (`[rows, width, K]`).
 
     Tiles are added row by row; `release(y)` hands the rows above `y` (which no later tile touches) to
-    `emit(probs [K, rows, width], first_row)` and forgets them, so memory stays proportional to the band,
-    never to the image. `peak_elements` records the largest number of floats held at once.
+    `emit(probs [rows, width, K], first_row)` in chunks of about `CHUNK_ELEMENTS` floats, and moves the rows still
+    in use to the top of the band. Memory stays proportional to the band (the rows of the windows in
+    flight), never to the image; `peak_elements` records the most floats held at once.
     """
 
     def __init__(self, num_classes: int, width: int, device: torch.device,
                  emit: Callable[[torch.Tensor, int], None]):
         self.num_classes, self.width, self.device, self.emit = num_classes, width, device, emit
+        self.chunk = chunk_rows(width, num_classes)
         self.top = 0  # image row of the band's first row
-        self.sums = torch.zeros(num_classes, 0, width, device=device)
+        self.rows = 0  # rows of the band in use
+        self.sums = torch.zeros(0, width, num_classes, device=device)
         self.weights = torch.zeros(0, width, device=device)
         self.peak_elements = 0
 
     def add(self, probs: torch.Tensor, weight: torch.Tensor, y: int, x: int) -> None:
-        """Add a tile's probabilities `[K, h, w]` with weights `[h, w]` at image position `(y, x)`."""
+        """Add a tile's probabilities `[h, w, K]` with weights `[h, w]` at image position `(y, x)`."""
         if y < self.top:
             raise ValueError(f"tile at row {y} lies above rows already released (up to {self.top})")
         h, w = weight.shape
-        self._grow(y + h - self.top)
         r = y - self.top
-        self.sums[:, r:r + h, x:x + w].addcmul_(probs, weight)
+        self._reserve(r + h)
+        self.sums[r:r + h, x:x + w].addcmul_(probs, weight[..., None])
         self.weights[r:r + h, x:x + w] += weight
+        self.rows = max(self.rows, r + h)
 
     def release(self, upto: int) -> None:
         """Emit and drop the finished rows above image row `upto`."""
-        n = min(upto - self.top, self.weights.shape[0])
+        n = min(upto - self.top, self.rows)
         if n <= 0:
             return
-        probs = self.sums[:, :n] / self.weights[:n].clamp_min(1e-12)
-        self.emit(probs, self.top)
-        self.sums = self.sums[:, n:]
-        self.weights = self.weights[n:]
-        self.top += n
+        for a in range(0, n, self.chunk):
+            b = min(n, a + self.chunk)
+            probs = self.sums[a:b] / self.weights[a:b, :, None].clamp_min(1e-12)
+            self._held(probs.numel())
+            self.emit(probs, self.top + a)
+        rest = self.rows - n
+        if rest:  # copied out first: source and target rows may overlap
+            self._held((self.num_classes + 1) * rest * self.width)
+            self.sums[:rest] = self.sums[n:self.rows].clone()
+            self.weights[:rest] = self.weights[n:self.rows].clone()
+        self.sums[rest:self.rows].zero_()
+        self.weights[rest:self.rows].zero_()
+        self.rows, self.top = rest, self.top + n
 
-    def _grow(self, rows: int) -> None:
+    def _reserve(self, rows: int) -> None:
         have = self.weights.shape[0]
         if rows <= have:
             return
-        extra = rows - have
-        held = _storage_elements(self.sums) + _storage_elements(self.weights)
-        self.sums = torch.cat([self.sums, self.sums.new_zeros(self.num_classes, extra, self.width)], dim=1)
-        self.weights = torch.cat([self.weights, self.weights.new_zeros(extra, self.width)], dim=0)
-        # While copying, the old buffers (released rows included) and the new ones exist together.
-        held += self.sums.numel() + self.weights.numel()
-        self.peak_elements = max(self.peak_elements, held)
+        sums = self.sums.new_zeros(rows, self.width, self.num_classes)
+        weights = self.weights.new_zeros(rows, self.width)
+        self._held(sums.numel() + weights.numel())  # the old buffers live on while the rows in use move over
+        sums[:self.rows] = self.sums[:self.rows]
+        weights[:self.rows] = self.weights[:self.rows]
+        self.sums, self.weights = sums, weights
 
-
-def _storage_elements(t: torch.Tensor) -> int:
-    return t.untyped_storage().nbytes() // t.element_size()
+    def _held(self, extra: int) -> None:
+        self.peak_elements = max(self.peak_elements, self.sums.numel() + self.weights.numel() + extra)

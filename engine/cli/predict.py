@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                 tiles += prediction.tiles
             bar.update(1)
     seconds = time.perf_counter() - start
-    print_summary(len(images), done, failures, seconds, tiles, predictor, args.out)
+    print_summary(done + len(failures), done, failures, seconds, tiles, predictor, args.out)
     return 1 if failures or not images else 0
 
 

@@ -1,5 +1,10 @@
 """Fixtures shared by the engine tests."""
 
+import contextlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -24,7 +29,21 @@ def tiny_model_file(tmp_path_factory):
     return model_file
 
 
+@dataclass
+class Exported:
+    model_file: Path
+    onnx_file: Path
+    exit_code: int  # of segassist-export, which wrote the ONNX file
+    printed: str
+
+
 @pytest.fixture(scope="session")
 def tiny_exported(tiny_model_file):
-    """`tiny_model_file` and its ONNX export, made once per session."""
-    return tiny_model_file, engine.export_onnx(tiny_model_file, tiny_model_file.with_suffix(".onnx"))
+    """`tiny_model_file` exported once per session by `segassist-export` (an export takes seconds)."""
+    from engine.cli import export
+
+    onnx_file = tiny_model_file.with_suffix(".onnx")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = export.main([str(tiny_model_file), "--onnx", str(onnx_file)])
+    return Exported(tiny_model_file, onnx_file, code, printed.getvalue())

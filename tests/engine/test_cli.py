@@ -53,16 +53,14 @@ def test_output_names_stay_apart_when_stems_repeat():
     assert output_names(paths) == ["a_png", "a_jpg", "a_png-2", "b"]
 
 
-def test_export_writes_a_checked_onnx_file_with_the_metadata(tiny_model_file, tmp_path, capsys):
-    model_file = tiny_model_file
-    out = tmp_path / "m.onnx"
-    assert export_cli.main([str(model_file), "--onnx", str(out)]) == 0
-    printed = capsys.readouterr().out
-    error = float(printed.split("relative error ")[1].split()[0])
+def test_export_writes_a_checked_onnx_file_with_the_metadata(tiny_exported):
+    assert tiny_exported.exit_code == 0, tiny_exported.printed
+    error = float(tiny_exported.printed.split("relative error ")[1].split()[0])
     assert error < 1e-3
-    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    props = {p.key: p.value for p in onnx.load(str(tiny_exported.onnx_file)).metadata_props}
     assert json.loads(props["segassist"])["classes"][2]["name"] == "car"
-    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
+    folder = tiny_exported.onnx_file.parent
+    assert sorted(p.name for p in folder.iterdir()) == ["m.onnx", "m.safetensors"], "no temporary left"
 
 
 def test_export_fails_and_writes_nothing_when_onnxruntime_disagrees(tiny_model_file, tmp_path, monkeypatch,

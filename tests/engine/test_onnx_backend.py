@@ -12,7 +12,7 @@ import engine.onnx_export
 
 
 def test_export_of_a_model_file_carries_its_metadata(tiny_exported):
-    model_file, onnx_file = tiny_exported
+    model_file, onnx_file = tiny_exported.model_file, tiny_exported.onnx_file
     props = {p.key: p.value for p in onnx.load(str(onnx_file)).metadata_props}
     doc = json.loads(props["segassist"])
     want = engine.read_model_metadata(model_file)
@@ -23,7 +23,7 @@ def test_export_of_a_model_file_carries_its_metadata(tiny_exported):
 
 
 def test_onnx_file_alone_predicts_like_torch(tiny_exported):
-    model_file, onnx_file = tiny_exported
+    model_file, onnx_file = tiny_exported.model_file, tiny_exported.onnx_file
     torch_predictor = engine.Predictor(model_file, precision="fp32", tile=128)
     onnx_predictor = engine.Predictor(onnx_file, tile=128)
     assert (onnx_predictor.backend, onnx_predictor.precision, onnx_predictor.model) == ("onnx", "fp32", None)
@@ -39,7 +39,7 @@ def test_onnx_file_alone_predicts_like_torch(tiny_exported):
 
 
 def test_onnx_backend_from_a_torch_model_exports_it_first(tiny_exported, monkeypatch):
-    model_file, onnx_file = tiny_exported
+    model_file, onnx_file = tiny_exported.model_file, tiny_exported.onnx_file
     loaded = engine.load_model(model_file)
     exports = []
 
@@ -57,7 +57,7 @@ def test_onnx_backend_from_a_torch_model_exports_it_first(tiny_exported, monkeyp
 
 
 def test_onnx_files_without_metadata_or_broken_are_refused_with_the_file_named(tiny_exported, tmp_path):
-    _, onnx_file = tiny_exported
+    onnx_file = tiny_exported.onnx_file
     proto = onnx.load(str(onnx_file))
     del proto.metadata_props[:]
     bare = tmp_path / "bare.onnx"
@@ -72,3 +72,17 @@ def test_onnx_files_without_metadata_or_broken_are_refused_with_the_file_named(t
         engine.Predictor(tmp_path / "absent.onnx")
     with pytest.raises(ValueError, match="fp32"):
         engine.Predictor(onnx_file, precision="bf16")
+
+
+def test_export_takes_the_metadata_from_a_path_a_loaded_model_or_a_bare_model(tiny_model_file):
+    from engine.onnx_export import _module_and_document
+    from tests.engine.tiny import tiny_model
+
+    want = engine.read_model_metadata(tiny_model_file)
+    module, doc = _module_and_document(tiny_model_file, None)
+    assert doc == want and isinstance(module, engine.SegModel)
+    assert _module_and_document(engine.load_model(tiny_model_file), None)[1] == want
+    bare = tiny_model("ccnet", num_classes=2)
+    doc = _module_and_document(bare, None)[1]
+    assert [c["name"] for c in doc["classes"]] == ["class0", "class1"] and doc["config"] == bare.config
+    assert _module_and_document(bare, ["cat", "dog"])[1]["classes"][1]["name"] == "dog"

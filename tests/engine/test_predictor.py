@@ -72,8 +72,7 @@ def test_tiled_prediction_with_a_real_architecture():
 
 
 def test_tta_averages_softmax_over_flips_and_scales():
-    torch.manual_seed(0)
-    model = tiny_model("ccnet", num_classes=4).eval()
+    model = PointwiseModel(num_classes=4)  # interpolation still makes every scale differ
     image = random_image(48, 64)
     scales = (0.75, 1.0, 1.5)
     got = engine.Predictor(model, precision="fp32", tta=True, tta_scales=scales).predict(image, return_probs=True)
@@ -94,10 +93,10 @@ def test_tta_averages_softmax_over_flips_and_scales():
 
 def test_tta_with_the_default_scales_runs():
     model = tiny_model("encnet", num_classes=3)
-    predictor = engine.Predictor(model, tta=True)
+    predictor = engine.Predictor(model, tta=True, precision="fp32")
     assert predictor.tta_scales == (0.5, 0.75, 1.0, 1.25, 1.5, 1.75) and predictor.tta_flip
-    prediction = predictor.predict(random_image(40, 56))
-    assert prediction.labels.shape == (40, 56) and prediction.tiles == 1
+    prediction = predictor.predict(random_image(32, 40))
+    assert prediction.labels.shape == (32, 40) and prediction.tiles == 1
 
 
 def _write(kind: str, path, rgb: np.ndarray):
