@@ -18,10 +18,13 @@ def augment(image: np.ndarray, labels: np.ndarray, crop_size: int, scale_range: 
     `labelled` holds flat indices of (some of) the labelled pixels; when labels are sparse, crops are
     anchored on one of them so that they keep labelled pixels.
     """
-    image, labels = random_resized_crop(image, labels, crop_size, scale_range, rng, labelled)
+    image, labels, (h, w) = _resized_crop(image, labels, crop_size, scale_range, rng, labelled)
+    # Flip and distort the image part only: padding stays at the bottom and right, and black.
     if rng.random() < 0.5:
-        image, labels = image[:, ::-1], labels[:, ::-1]
-    return photometric_distortion(image, rng), np.ascontiguousarray(labels)
+        image[:h, :w] = image[:h, :w][:, ::-1]
+        labels[:h, :w] = labels[:h, :w][:, ::-1]
+    image[:h, :w] = photometric_distortion(image[:h, :w], rng)
+    return image, labels
 
 
 def random_resized_crop(image: np.ndarray, labels: np.ndarray, crop_size: int, scale_range: tuple[float, float],
@@ -32,6 +35,13 @@ def random_resized_crop(image: np.ndarray, labels: np.ndarray, crop_size: int, s
     Of up to ten candidate windows, the first where no class covers more than 75% of the labelled pixels
     and the labelled share is at least half the image's is kept; failing that, the most labelled one.
     """
+    image, labels, _ = _resized_crop(image, labels, crop_size, scale_range, rng, labelled)
+    return image, labels
+
+
+def _resized_crop(image: np.ndarray, labels: np.ndarray, crop_size: int, scale_range: tuple[float, float],
+                  rng: np.random.Generator, labelled: np.ndarray | None):
+    """`random_resized_crop`, and the (height, width) of the crop's part that lies inside the image."""
     h, w = labels.shape
     ratio = rng.uniform(*scale_range)
     sh, sw = max(1, round(h * ratio)), max(1, round(w * ratio))
@@ -57,7 +67,8 @@ def random_resized_crop(image: np.ndarray, labels: np.ndarray, crop_size: int, s
         if count > best_count:
             best, best_count = (x0, y0, window), count
     x0, y0, window = best
-    return _warp(image, ratio, x0, y0, crop_size, cv2.INTER_LINEAR, 0), window
+    extent = (min(crop_size, sh - y0), min(crop_size, sw - x0))
+    return _warp(image, ratio, x0, y0, crop_size, cv2.INTER_LINEAR, 0), window, extent
 
 
 def photometric_distortion(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

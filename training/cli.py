@@ -167,20 +167,15 @@ def _duration(seconds: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 done or stopped, 1 failed, 2 bad arguments)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
-    to_stdout = _events_target(argv) == "-"
-    stream = None
-    if to_stdout:  # only events on stdout: anything else printed goes to stderr
-        stream, sys.stdout = sys.stdout, sys.stderr
-    writer = EventWriter(stream)
-    try:
-        cfg = config_from_args(build_parser().parse_args(argv))
-        if cfg is not None and not to_stdout and _events_target(argv):
-            writer.stream = open(_events_target(argv), "a", encoding="utf-8")  # noqa: SIM115 (lives for the run)
-    except (UsageError, ValueError, OSError) as exc:
-        writer(ErrorEvent(str(exc)))
-        return 2
+    target = _events_target(argv)
+    stdout = sys.stdout
+    if target == "-":  # only events on stdout: anything else printed goes to stderr
+        sys.stdout = sys.stderr
+    writer = EventWriter(stdout if target == "-" else None)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     stop_requested = []
 
     def request_stop(signum, frame):
@@ -189,18 +184,29 @@ def main(argv: list[str] | None = None) -> int:
         stop_requested.append(signum)
         print("stop requested: finishing this iteration and writing the model", file=sys.stderr, flush=True)
 
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
     try:
-        train(cfg, on_event=writer, should_stop=lambda: bool(stop_requested))
-    except Exception as exc:
-        if not writer.errors:
+        try:
+            cfg = config_from_args(build_parser().parse_args(argv))
+            if target not in (None, "-"):
+                writer.stream = open(target, "a", encoding="utf-8")  # noqa: SIM115 (closed below)
+        except (UsageError, ValueError, OSError) as exc:
             writer(ErrorEvent(str(exc)))
-        return 1
+            return 2
+        for s in handlers:
+            signal.signal(s, request_stop)
+        try:
+            train(cfg, on_event=writer, should_stop=lambda: bool(stop_requested))
+        except Exception as exc:
+            if not writer.errors:
+                writer(ErrorEvent(str(exc)))
+            return 1
+        return 0
     finally:
-        if writer.stream is not None and writer.stream is not stream:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+        if writer.stream is not None and writer.stream is not stdout:
             writer.stream.close()
-    return 0
+        sys.stdout = stdout
 
 
 def _events_target(argv: list[str]) -> str | None:

@@ -63,9 +63,9 @@ def load_dataset(images: Path, labels: Path, num_classes: int, *, cache_bytes: i
     image_files = _by_stem(list_images(images))
     label_files = _by_stem(list_images(labels))
     problems: list[str] = []
-    for stem, paths in {**image_files, **label_files}.items():
-        if len(paths) > 1:
-            problems.append(f"{', '.join(map(str, paths))}: several files share the name {stem!r}")
+    for files in (image_files, label_files):
+        problems += [f"{', '.join(map(str, paths))}: several files share the name {stem!r}"
+                     for stem, paths in files.items() if len(paths) > 1]
     if problems:
         raise DataError(_summary(problems))
     samples, notes = [], []

@@ -160,7 +160,7 @@ def _run(cfg: TrainConfig, rt: Runtime, emit: Callable[[Event], None], should_st
 
     def checkpoint() -> None:
         states = _gather(rt, rng_state())
-        if rt.main and _finite(model):
+        if rt.main and progress.bad_steps == 0 and _finite(model):  # never a state inside a non-finite streak
             path = save_checkpoint(cfg.checkpoint_dir, {
                 "iteration": progress.iteration, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scaler": scaler.state_dict(), "progress": {**asdict(progress), "elapsed_s": elapsed()},
