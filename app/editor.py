@@ -1,0 +1,214 @@
+"""The editing session: which image is open, its document, the class and brush in use, saving.
+
+Every committed write of the document (a stroke, an undo, a redo) is in the recovery journal before
+the GUI goes on (the project attaches the journal when it loads a document); the labels are saved
+shortly after the last stroke (debounced), on image switch and on quit. A failed save keeps the
+document in memory (and its strokes in the journal) and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from app.core import tools
+from app.workers import JobRunner
+
+log = logging.getLogger(__name__)
+
+AUTOSAVE_MS = 800
+
+
+class Editor(QObject):
+    """Mediates between the canvas's tools, the current `LabelDocument` and the `Project`."""
+
+    documentChanged = Signal(object)  # the document now shown, or None
+    entryChanged = Signal(int)        # an image's status or scores changed
+    historyChanged = Signal()         # undo/redo availability or the dirty flag changed
+    saved = Signal(int)               # an image's labels reached the disk
+    saveFailed = Signal(str)          # why the labels could not be saved (they are kept)
+    message = Signal(str)             # a line for the status bar
+    explainRequested = Signal(tuple)  # (y, x): the attention tool was clicked there
+
+    def __init__(self, canvas, parent: QObject | None = None):
+        super().__init__(parent)
+        self.canvas = canvas
+        self.project = None
+        self.index: int | None = None
+        self.doc = None
+        self.current_class: int | None = 0
+        self.brush_radius = 12
+        self._held: dict[str, object] = {}  # documents whose save failed, by stem: edits stay in memory
+        self.save_error: str | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(AUTOSAVE_MS)
+        self._timer.timeout.connect(self.save)
+        self.grabcut_jobs = JobRunner(1, self)
+
+    # -- project and image ----------------------------------------------------------------------------
+    @property
+    def entry(self):
+        if self.project is None or self.index is None:
+            return None
+        return self.project.images[self.index]
+
+    def set_project(self, project) -> None:
+        self.close_image()
+        self.project = project
+        self._held.clear()
+
+    def open_image(self, index: int) -> bool:
+        """Save the current image if edited, then load and show image `index`. False when it cannot be read."""
+        if self.project is None or not 0 <= index < len(self.project.images):
+            return False
+        if index == self.index:
+            return True
+        self.close_image()
+        entry = self.project.images[index]
+        doc = self._held.pop(entry.stem, None)
+        try:
+            if doc is None:
+                doc = self.project.load_document(entry)
+        except Exception as exc:  # noqa: BLE001 - an unreadable image is reported, the rest work
+            log.warning("cannot open %s: %s", entry.path, exc)
+            if not getattr(entry, "error", None):
+                entry.error = str(exc)
+            self.entryChanged.emit(index)
+            self.message.emit(f"Cannot open {entry.path.name}: {exc}")
+            self.index = index
+            self.documentChanged.emit(None)
+            return False
+        self.index = index
+        self.doc = doc
+        doc.stroke_listeners.append(self._on_commit)
+        self.canvas.set_document(doc, self.project.classes)
+        self.documentChanged.emit(doc)
+        self.historyChanged.emit()
+        return True
+
+    def close_image(self) -> None:
+        """Save (or hold, when saving fails) the current document and clear the canvas."""
+        self._timer.stop()
+        if self.doc is not None:
+            if self.doc.dirty and not self.save():
+                self._held[self.entry.stem] = self.doc
+            if self._on_commit in self.doc.stroke_listeners:
+                self.doc.stroke_listeners.remove(self._on_commit)
+        self.canvas.set_document(None, [])
+        self.doc = None
+        self.index = None
+
+    # -- edits ----------------------------------------------------------------------------------------
+    def _on_commit(self, stroke, revision: int) -> None:
+        entry = self.entry
+        if entry is not None and entry.status in ("unlabelled", "predicted"):
+            self.project.set_status(entry, "edited")
+            self.entryChanged.emit(self.index)
+        self._timer.start()
+        self.historyChanged.emit()
+
+    def undo(self) -> None:
+        if self.doc is not None and not self.doc.in_stroke and self.doc.undo() is not None:
+            self.message.emit("Undone")
+
+    def redo(self) -> None:
+        if self.doc is not None and not self.doc.in_stroke and self.doc.redo() is not None:
+            self.message.emit("Redone")
+
+    def accept_proposal(self) -> bool:
+        """Copy the proposal into every pixel not labelled yet (one undo step)."""
+        doc = self.doc
+        if doc is None or doc.proposal is None:
+            self.message.emit("No proposal for this image yet: segment it first")
+            return False
+        values = tools.accept_proposal(doc.proposal, doc.labels, None, only_unlabelled=True)
+        if values is None or doc.paint(*values) is None:
+            self.message.emit("Nothing to accept: every pixel is labelled already")
+            return False
+        self.message.emit("Accepted the proposal where nothing was labelled")
+        return True
+
+    def run_grabcut(self, box: tuple[int, int, int, int]) -> None:
+        """GrabCut in `box` on a worker thread; the result is painted with the current class."""
+        doc, value = self.doc, self.current_class
+        if doc is None or value is None:
+            return
+        h, w = doc.shape
+        margin = max(8, (max(box[2] - box[0], box[3] - box[1]) + 9) // 10)
+        y0, x0 = max(box[0] - margin, 0), max(box[1] - margin, 0)
+        y1, x1 = min(box[2] + margin, h), min(box[3] + margin, w)
+        image = doc.image[y0:y1, x0:x1]
+        labels = doc.labels[y0:y1, x0:x1].copy()
+        local = (box[0] - y0, box[1] - x0, box[2] - y0, box[3] - x0)
+        self.message.emit("GrabCut…")
+
+        def work(job):
+            return tools.grabcut(image, local, labels, value=value, margin=margin)
+
+        def done(crop):
+            if crop is None:
+                self.message.emit("GrabCut found no object in the box")
+                return
+            if self.doc is not doc:
+                return  # the person moved on to another image meanwhile
+            (oy, ox), mask = crop
+            doc.paint((oy + y0, ox + x0), mask, value)
+            self.message.emit(f"GrabCut: {int(mask.sum())} pixels")
+
+        self.grabcut_jobs.start("GrabCut", work, on_result=done,
+                                on_failed=lambda msg: self.message.emit(f"GrabCut failed: {msg}"))
+
+    def explain_at(self, pixel: tuple[int, int]) -> None:
+        self.explainRequested.emit(tuple(pixel))
+
+    # -- saving ---------------------------------------------------------------------------------------
+    def save(self) -> bool:
+        """Write the current labels now. On failure: `saveFailed`, the edits stay (memory and journal)."""
+        self._timer.stop()
+        doc, entry = self.doc, self.entry
+        if doc is None or entry is None or not doc.dirty:
+            return True
+        if doc.in_stroke:  # never save half a stroke; try again once it ends
+            self._timer.start()
+            return True
+        try:
+            self.project.save_document(entry, doc)
+        except OSError as exc:
+            why = f"Could not save the labels of {entry.path.name}: {exc.strerror or exc}. " \
+                  "Your edits are kept in memory and in the recovery journal."
+            self.save_error = why
+            self.saveFailed.emit(why)
+            return False
+        self.save_error = None
+        self.saved.emit(self.index)
+        self.entryChanged.emit(self.index)
+        self.historyChanged.emit()
+        return True
+
+    def save_all(self) -> bool:
+        """Save the current document and any held after an earlier failure."""
+        ok = self.save()
+        for stem, doc in list(self._held.items()):
+            entry = next((e for e in self.project.images if e.stem == stem), None)
+            if entry is None:
+                continue
+            try:
+                self.project.save_document(entry, doc)
+            except OSError:
+                ok = False
+                continue
+            del self._held[stem]
+        return ok
+
+    @property
+    def unsaved(self) -> bool:
+        return bool(self._held) or (self.doc is not None and self.doc.dirty)
+
+    # -- predictions ----------------------------------------------------------------------------------
+    def show_prediction(self, index: int, labels: np.ndarray, confidence, entropy) -> None:
+        """A new proposal for image `index`: shown when it is the open one."""
+        if index == self.index and self.doc is not None:
+            self.doc.set_proposal(labels, confidence, entropy)
