@@ -45,8 +45,10 @@ class Editor(QObject):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(AUTOSAVE_MS)
-        self._timer.timeout.connect(self.save)
+        self._timer.timeout.connect(self.autosave)
         self.grabcut_jobs = JobRunner(1, self)
+        self.save_jobs = JobRunner(1, self)
+        self._saving = 0
 
     # -- project and image ----------------------------------------------------------------------------
     @property
@@ -77,7 +79,7 @@ class Editor(QObject):
             if not getattr(entry, "error", None):
                 entry.error = str(exc)
             self.entryChanged.emit(index)
-            self.message.emit(f"Cannot open {entry.path.name}: {exc}")
+            self.message.emit(f"Cannot open {entry.name}: {exc}")
             self.index = index
             self.documentChanged.emit(None)
             return False
@@ -165,28 +167,56 @@ class Editor(QObject):
         self.explainRequested.emit(tuple(pixel))
 
     # -- saving ---------------------------------------------------------------------------------------
+    def autosave(self) -> None:
+        """Save the current labels in the background (a copy is written; painting goes on)."""
+        doc, entry, index = self.doc, self.entry, self.index
+        if doc is None or entry is None or not doc.dirty:
+            return
+        if doc.in_stroke:  # never save half a stroke; try again once it ends
+            self._timer.start()
+            return
+        pending = self.project.begin_save(entry, doc)
+        self._saving += 1
+
+        def done(_path) -> None:
+            self._saving -= 1
+            self.project.finish_save(pending)
+            self._saved(index, entry)
+
+        def failed(msg: str) -> None:
+            self._saving -= 1
+            self._save_failed(entry, doc, msg)
+
+        self.save_jobs.start(f"saving {entry.name}", lambda job: pending.write(), on_result=done, on_failed=failed)
+
     def save(self) -> bool:
         """Write the current labels now. On failure: `saveFailed`, the edits stay (memory and journal)."""
         self._timer.stop()
+        self.save_jobs.wait()
         doc, entry = self.doc, self.entry
         if doc is None or entry is None or not doc.dirty:
-            return True
-        if doc.in_stroke:  # never save half a stroke; try again once it ends
-            self._timer.start()
-            return True
+            return self.save_error is None or doc is None
         try:
             self.project.save_document(entry, doc)
         except OSError as exc:
-            why = f"Could not save the labels of {entry.path.name}: {exc.strerror or exc}. " \
-                  "Your edits are kept in memory and in the recovery journal."
-            self.save_error = why
-            self.saveFailed.emit(why)
+            self._save_failed(entry, doc, exc.strerror or str(exc))
             return False
-        self.save_error = None
-        self.saved.emit(self.index)
-        self.entryChanged.emit(self.index)
-        self.historyChanged.emit()
+        self._saved(self.index, entry)
         return True
+
+    def _saved(self, index: int | None, entry) -> None:
+        self.save_error = None
+        if index is not None:
+            self.saved.emit(index)
+            self.entryChanged.emit(index)
+        self.historyChanged.emit()
+
+    def _save_failed(self, entry, doc, why: str) -> None:
+        if doc is not self.doc:
+            self._held[entry.stem] = doc
+        self.save_error = (f"Could not save the labels of {entry.name}: {why}. "
+                           "Your edits are kept in memory and in the recovery journal.")
+        self.saveFailed.emit(self.save_error)
 
     def save_all(self) -> bool:
         """Save the current document and any held after an earlier failure."""
@@ -201,11 +231,13 @@ class Editor(QObject):
                 ok = False
                 continue
             del self._held[stem]
+        if ok:
+            self.save_error = None
         return ok
 
     @property
     def unsaved(self) -> bool:
-        return bool(self._held) or (self.doc is not None and self.doc.dirty)
+        return bool(self._held) or self._saving > 0 or (self.doc is not None and self.doc.dirty)
 
     # -- predictions ----------------------------------------------------------------------------------
     def show_prediction(self, index: int, labels: np.ndarray, confidence, entropy) -> None:

@@ -362,11 +362,20 @@ class MainWindow(QMainWindow):
 
     def open_project(self, folder: str | Path) -> bool:
         """Open (or create) the project in `folder`, restore journalled edits, show the first image."""
-        from app.core.project import Project
+        from app.core.project import Project, ProjectFileError
 
         self.editor.close_image()
         try:
-            project = Project.open(folder)
+            try:
+                project = Project.open(folder)
+            except ProjectFileError as exc:
+                answer = QMessageBox.question(
+                    self, "Broken project file",
+                    f"{exc}\n\nStart a fresh project in this folder? The broken file is kept beside it "
+                    "(renamed), your images and labels stay as they are.")
+                if answer != QMessageBox.StandardButton.Yes:
+                    return False
+                project = Project.open(folder, start_fresh=True)
         except Exception as exc:  # noqa: BLE001 - any reason to refuse a folder is shown to the person
             self.warn("Cannot open the folder", f"{folder}: {exc}")
             return False
@@ -394,17 +403,26 @@ class MainWindow(QMainWindow):
         return True
 
     def _restore_journal(self) -> int:
-        """Replay and save every image that has journalled strokes; returns how many."""
-        restore = getattr(self.project, "restore_pending", None)
-        if restore is None:
-            return 0
-        try:
-            restored = restore()
-        except Exception as exc:  # noqa: BLE001
-            self.warn("Recovery journal", f"Some unsaved edits could not be restored: {exc}")
-            return 0
+        """Replay the recovery journal of every image that has one and save the result; returns how many
+        images got edits back. A save that fails leaves the edits in the journal for next time."""
+        project = self.project
+        restored = 0
+        problems = []
+        for entry in project.pending_recovery():
+            try:
+                doc = project.load_document(entry)
+                if doc.dirty:
+                    project.save_document(entry, doc)
+                    restored += 1
+            except Exception as exc:  # noqa: BLE001 - report, keep the journal, go on with the rest
+                problems.append(f"{entry.name}: {exc}")
+            if entry.note and "could not be restored" in entry.note:
+                problems.append(f"{entry.name}: {entry.note}")
         self.images_panel.refresh()
-        return len(restored) if hasattr(restored, "__len__") else int(restored or 0)
+        if problems:
+            self.warn("Recovery journal", "Some unsaved edits from an earlier session could not be restored:\n"
+                      + "\n".join(problems))
+        return restored
 
     def open_image(self, index: int) -> None:
         if self.project is None:
@@ -523,12 +541,9 @@ class MainWindow(QMainWindow):
         return Path(self.project.folder) / "models" if self.project is not None else Path.cwd()
 
     def _next_model_path(self, stem: str) -> Path:
-        folder = self.models_folder()
-        folder.mkdir(parents=True, exist_ok=True)
-        n = 1
-        while (folder / f"{stem}-v{n}.safetensors").exists():
-            n += 1
-        return folder / f"{stem}-v{n}.safetensors"
+        path = self.project.next_model_path(stem) if self.project is not None else Path(f"{stem}.safetensors")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
     def open_model(self, path: str | Path, remember: bool = True, then=None) -> None:
         """Load a model file in the background; the current model stays until it is ready."""
@@ -546,17 +561,15 @@ class MainWindow(QMainWindow):
     def _remember_model(self, path: Path, active: ActiveModel) -> None:
         """Make `path` the project's current model (adding it to the versions when new)."""
         project = self.project
-        known = {str(Path(v.path).resolve()) for v in project.models}
-        if str(path.resolve()) not in known:
-            cfg = active.loaded.model.config
-            info = active.info()
-            try:
+        try:
+            if any(Path(v.path).resolve() == path.resolve() for v in project.models):
+                project.set_current_model(path)
+            else:
+                cfg = active.loaded.model.config
                 project.add_model_version(path, arch=cfg.get("name"), backbone=cfg.get("backbone"),
-                                          miou=info.get("miou"))
-            except Exception as exc:  # noqa: BLE001
-                log.warning("cannot add model version %s: %s", path, exc)
-        project.current_model = path
-        self._save_project()
+                                          miou=active.info().get("miou"))
+        except OSError as exc:
+            self.warn("Project not saved", f"Could not record the model in segassist.json: {exc}")
         self._refresh_versions()
 
     def _refresh_versions(self) -> None:
@@ -661,13 +674,21 @@ class MainWindow(QMainWindow):
             self.say("Already segmenting; cancel first to start again")
             return
         items = []
+        project = self.project
         for i in indices:
-            entry = self.project.images[i]
+            entry = project.images[i]
             if i == self.editor.index and self.editor.doc is not None:
                 image = self.editor.doc.image
                 items.append((i, lambda image=image: image))
             else:
                 items.append((i, lambda path=entry.path: engine.read_image(path)))
+
+        def cache(index: int, prediction) -> float | None:  # on the worker thread: the file half
+            labels = prediction.labels.astype(np.uint8, copy=False)
+            return project.write_prediction(project.images[index], labels, prediction.confidence,
+                                            prediction.entropy, model=model_name)
+
+        model_name = self.models.active.path.name if self.models.active.path else None
         started = time.perf_counter()
         self.model_panel.set_busy("Starting…", 0, len(items))
 
@@ -684,26 +705,22 @@ class MainWindow(QMainWindow):
             self.predictionsDone.emit()
 
         self._predict_job = self.models.predict_images(
-            items, on_each=self._on_prediction, on_progress=progress,
+            items, after=cache, on_each=self._on_prediction, on_progress=progress,
             on_done=lambda n: finished(f"done: {n} image{'s' if n != 1 else ''}"),
             on_failed=lambda msg: (finished("failed"), self.warn("Segmentation failed", msg)),
             on_cancelled=lambda: finished("cancelled"))
 
     def _on_prediction(self, item) -> None:
-        index, prediction, error = item
+        index, prediction, mean_entropy, error = item
         entry = self.project.images[index]
         if prediction is None:
-            entry.error = error
-            self.images_panel.update_entry(index)
+            self.say(f"{entry.name}: {error}", 10000)
             return
+        if error is not None:  # predicted, but the cache could not be written
+            self.say(f"Could not cache the proposal of {entry.name}: {error}", 10000)
+            mean_entropy = float(prediction.entropy.mean())
+        self.project.record_prediction(entry, mean_entropy)
         labels = prediction.labels.astype(np.uint8, copy=False)
-        try:
-            self.project.save_prediction(entry, labels, prediction.confidence, prediction.entropy)
-        except OSError as exc:
-            self.say(f"Could not cache the prediction of {entry.path.name}: {exc}")
-        entry.mean_entropy = float(prediction.entropy.mean())
-        if entry.status == "unlabelled":
-            self.project.set_status(entry, "predicted")
         self.editor.show_prediction(index, labels, prediction.confidence, prediction.entropy)
         self.images_panel.update_entry(index)
         self._update_enabled()
@@ -755,7 +772,7 @@ class MainWindow(QMainWindow):
             self.warn("Training not started", "The current labels could not be saved; training reads them from "
                       "disk.")
             return
-        labelled = [e for e in self.project.images if self.project.label_path(e).exists()]
+        labelled = self.project.labelled()
         if not labelled:
             self.warn("Nothing to train on", "Label at least one image first (paint, fill, or accept a proposal).")
             return
@@ -800,11 +817,9 @@ class MainWindow(QMainWindow):
             return
         miou = done.get("best_miou", done.get("last_miou"))
         try:
-            meta = engine.read_model_metadata(path)
-            cfg = meta.get("config", {})
-            self.project.add_model_version(path, arch=cfg.get("name"), backbone=cfg.get("backbone"), miou=miou,
+            self.project.add_model_version(path, miou=miou, select=False,
                                            parent=self._training_parent.name if self._training_parent else None)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - the model is on disk; the list is bookkeeping
             log.warning("cannot record model version %s: %s", path, exc)
         self._refresh_versions()
         self.say(f"Training done: {path.name}; loading it and re-segmenting the unlabelled images", 0)

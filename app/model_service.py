@@ -167,11 +167,12 @@ class ModelService(QObject):
             then(active)
 
     # -- using it -------------------------------------------------------------------------------------
-    def predict_images(self, items: list[tuple[object, Callable[[], np.ndarray]]], *, on_each, on_progress=None,
-                       on_done=None, on_failed=None, on_cancelled=None) -> Job | None:
-        """Predict each `(key, read_image)` in turn; `on_each((key, prediction or None, error or None))`
-        arrives on the GUI thread per image. An image that cannot be read or predicted is reported and
-        skipped; the run goes on."""
+    def predict_images(self, items: list[tuple[object, Callable[[], np.ndarray]]], *, on_each, after=None,
+                       on_progress=None, on_done=None, on_failed=None, on_cancelled=None) -> Job | None:
+        """Predict each `(key, read_image)` in turn. `after(key, prediction)` runs on the worker thread
+        (caching it, say); `on_each((key, prediction or None, after's result, error or None))` arrives
+        on the GUI thread per image. An image that cannot be read or predicted is reported and skipped;
+        the run goes on."""
         if self.active is None:
             return None
         predictor = self.active.predictor
@@ -187,9 +188,15 @@ class ModelService(QObject):
                 except Exception as exc:  # noqa: BLE001 - one bad image must not stop the rest
                     if job.should_stop():
                         raise
-                    job.partial((key, None, str(exc)))
+                    job.partial((key, None, None, str(exc)))
                     continue
-                job.partial((key, prediction, None))
+                extra, error = None, None
+                if after is not None:
+                    try:
+                        extra = after(key, prediction)
+                    except Exception as exc:  # noqa: BLE001
+                        error = str(exc)
+                job.partial((key, prediction, extra, error))
                 done += 1
             job.progress(total, total, "done")
             return done
