@@ -31,7 +31,9 @@ class Canvas(QGraphicsView):
         self.setScene(QGraphicsScene(self))
         self.setBackgroundBrush(QBrush(QColor(38, 40, 44)))
         self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # pan with space- or middle-drag
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)  # zoom_by keeps its own anchor
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
         self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontAdjustForAntialiasing, True)
@@ -52,6 +54,7 @@ class Canvas(QGraphicsView):
         self.attention_opacity = 0.7
         self._pan_from: QPointF | None = None
         self._space = False
+        self._fitted = False  # keep the whole image in view on resize until the person zooms or pans
 
     # -- document and layers -------------------------------------------------------------------------
     def set_document(self, doc, classes: Sequence) -> None:
@@ -83,7 +86,7 @@ class Canvas(QGraphicsView):
         self._apply_opacity()
         self._rebuild_heat()
         doc.listeners.append(self._on_region)
-        margin = max(h, w) * 0.5
+        margin = max(h, w) * 4.0  # room to pan past the edges and to zoom around any point
         scene.setSceneRect(QRectF(-margin, -margin, w + 2 * margin, h + 2 * margin))
         self.fit()
 
@@ -191,16 +194,33 @@ class Canvas(QGraphicsView):
             return
         h, w = self.doc.shape
         self.fitInView(QRectF(0, 0, w, h), Qt.AspectRatioMode.KeepAspectRatio)
+        self._fitted = True
         self.zoomChanged.emit(self.zoom)
 
-    def zoom_by(self, factor: float) -> None:
-        """Zoom by `factor` around the mouse (or the centre of the view)."""
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._fitted:
+            self.fit()
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        """Zoom by `factor`, keeping the image point under `anchor` (viewport pixels; default: the centre) fixed."""
         target = min(MAX_ZOOM, max(MIN_ZOOM, self.zoom * factor))
         factor = target / self.zoom
         if abs(factor - 1.0) < 1e-6:
             return
+        self._fitted = False
+        if anchor is None:
+            anchor = QPointF(self.viewport().rect().center())
+        before = self._scene_at(anchor)
         self.scale(factor, factor)
+        after = self._scene_at(anchor)
+        dx, dy = (before.x() - after.x()) * self.zoom, (before.y() - after.y()) * self.zoom
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + round(dx))
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + round(dy))
         self.zoomChanged.emit(self.zoom)
+
+    def _scene_at(self, viewport_pos: QPointF) -> QPointF:
+        return self.viewportTransform().inverted()[0].map(QPointF(viewport_pos))
 
     def set_zoom(self, zoom: float) -> None:
         self.zoom_by(zoom / self.zoom)
@@ -208,7 +228,7 @@ class Canvas(QGraphicsView):
     def wheelEvent(self, event: QWheelEvent) -> None:
         delta = event.angleDelta().y() or event.pixelDelta().y()
         if delta:
-            self.zoom_by(1.0015 ** delta)  # one notch (120) is about x1.2; trackpads scroll smoothly
+            self.zoom_by(1.0015 ** delta, event.position())  # one notch (120) is about x1.2; trackpads glide
         event.accept()
 
     def image_pos(self, view_pos) -> QPointF:
@@ -244,6 +264,7 @@ class Canvas(QGraphicsView):
         if self._pan_from is not None:
             delta = event.position() - self._pan_from
             self._pan_from = event.position()
+            self._fitted = False
             self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - round(delta.x()))
             self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y()))
             event.accept()

@@ -101,6 +101,7 @@ class BrushTool(Tool):
     def release(self, pos, event):
         if self._last is None:
             return
+        self._paint(self._last, _point(pos))
         self._last = None
         self.doc.end_stroke()
 

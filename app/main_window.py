@@ -19,9 +19,11 @@ from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QToolBar,
     QWidget,
 )
@@ -90,9 +92,17 @@ class MainWindow(QMainWindow):
         self._update_enabled()
 
     # -- construction ---------------------------------------------------------------------------------
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str) -> QDockWidget:
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str,
+              scroll: bool = False) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
+        if scroll:  # tall panels scroll instead of forcing the window taller than the screen
+            area_widget = QScrollArea()
+            area_widget.setWidget(widget)
+            area_widget.setWidgetResizable(True)
+            area_widget.setFrameShape(QFrame.Shape.NoFrame)
+            area_widget.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            widget = area_widget
         dock.setWidget(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable
@@ -104,17 +114,25 @@ class MainWindow(QMainWindow):
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
         self.images_dock = self._dock("Images", self.images_panel, left, "images")
         self.classes_dock = self._dock("Classes", self.classes_panel, left, "classes")
-        self.tool_dock = self._dock("Tool and layers", self.tool_options, right, "tool")
-        self.model_dock = self._dock("Model", self.model_panel, right, "model")
-        self.training_dock = self._dock("Training", self.training_panel, right, "training")
+        self.tool_dock = self._dock("Tool and layers", self.tool_options, right, "tool", scroll=True)
+        self.model_dock = self._dock("Model", self.model_panel, right, "model", scroll=True)
+        self.training_dock = self._dock("Training", self.training_panel, right, "training", scroll=True)
         self.attention_dock = self._dock("Attention", self.attention_panel, right, "attention")
+        self.splitDockWidget(self.tool_dock, self.model_dock, Qt.Orientation.Vertical)
         self.tabifyDockWidget(self.model_dock, self.training_dock)
         self.tabifyDockWidget(self.training_dock, self.attention_dock)
-        self.splitDockWidget(self.tool_dock, self.model_dock, Qt.Orientation.Vertical)
         self.model_dock.raise_()
-        self.resizeDocks([self.images_dock, self.classes_dock], [560, 300], Qt.Orientation.Vertical)
-        self.resizeDocks([self.tool_dock, self.model_dock], [250, 610], Qt.Orientation.Vertical)
-        self.resizeDocks([self.images_dock, self.tool_dock], [270, 330], Qt.Orientation.Horizontal)
+        self._docks_sized = False
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._docks_sized:  # dock sizes only stick once the window has its size
+            self._docks_sized = True
+            h = max(self.height() - 120, 400)
+            self.resizeDocks([self.images_dock, self.classes_dock], [int(h * 0.68), int(h * 0.32)],
+                             Qt.Orientation.Vertical)
+            self.resizeDocks([self.tool_dock, self.model_dock], [330, h - 330], Qt.Orientation.Vertical)
+            self.resizeDocks([self.images_dock, self.tool_dock], [260, 340], Qt.Orientation.Horizontal)
 
     def _action(self, text: str, slot, shortcut=None, icon_name: str | None = None, tip: str | None = None,
                 checkable: bool = False) -> QAction:

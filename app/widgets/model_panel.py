@@ -107,6 +107,9 @@ class ModelPanel(QWidget):
         prog_row.addWidget(self.cancel_button)
 
         self.versions = QListWidget()
+        self.versions.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.versions.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.versions.setMinimumHeight(90)
         self.versions.setToolTip("Model versions in this project; double-click one to use it")
         self.versions.itemDoubleClicked.connect(lambda item: self.versionChosen.emit(item.data(PATH_ROLE)))
         use = QPushButton("Use selected")
