@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QKeyEvent, QMouseEvent, QPainter, QWheelEvent
-from PySide6.QtWidgets import QFrame, QGraphicsItem, QGraphicsScene, QGraphicsView
+from PySide6.QtGui import QBrush, QColor, QKeyEvent, QMouseEvent, QPainter, QPainterPath, QPen, QWheelEvent
+from PySide6.QtWidgets import QFrame, QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QGraphicsView
 
 from app.tiles import HeatLayer, IndexLayer, Region, TiledLayer, image_layer, rgba_lut, scale_to_unit
 
@@ -54,6 +54,7 @@ class Canvas(QGraphicsView):
         self.attention_opacity = 0.7
         self._pan_from: QPointF | None = None
         self._space = False
+        self.marker: QGraphicsPathItem | None = None
         self._fitted = False  # keep the whole image in view on resize until the person zooms or pans
 
     # -- document and layers -------------------------------------------------------------------------
@@ -63,6 +64,7 @@ class Canvas(QGraphicsView):
             self.doc.listeners.remove(self._on_region)
         if self.tool is not None:
             self.tool.cancel()
+        self.set_marker(None)
         scene = self.scene()
         for item in (self.image, self.proposal, self.labels, self.heat, self.attention):
             if item is not None:
@@ -176,6 +178,27 @@ class Canvas(QGraphicsView):
         self.attention.setZValue(4)
         self.attention.setOpacity(self.attention_opacity)
         self.scene().addItem(self.attention)
+
+    def set_marker(self, pixel: tuple[int, int] | None) -> None:
+        """Mark image pixel (y, x) with a small crosshair of constant screen size (None removes it)."""
+        if self.marker is not None and self.marker.scene() is not None:
+            self.scene().removeItem(self.marker)
+        self.marker = None
+        if pixel is None or self.doc is None:
+            return
+        path = QPainterPath()
+        for a, b in (((-9, 0), (-3, 0)), ((3, 0), (9, 0)), ((0, -9), (0, -3)), ((0, 3), (0, 9))):
+            path.moveTo(*a)
+            path.lineTo(*b)
+        path.addEllipse(QPointF(0, 0), 5, 5)
+        self.marker = QGraphicsPathItem(path)
+        pen = QPen(QColor(255, 255, 255), 2)
+        pen.setCosmetic(True)
+        self.marker.setPen(pen)
+        self.marker.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+        self.marker.setPos(pixel[1] + 0.5, pixel[0] + 0.5)
+        self.marker.setZValue(9)
+        self.scene().addItem(self.marker)
 
     def add_preview(self, item: QGraphicsItem) -> QGraphicsItem:
         """Add a tool's preview item (brush outline, polygon, box) above every layer."""

@@ -302,7 +302,7 @@ class MainWindow(QMainWindow):
         tp.stopRequested.connect(self.stop_training)
         ap = self.attention_panel
         ap.mapSelected.connect(self._show_attention_map)
-        ap.cleared.connect(lambda: canvas.set_attention(None))
+        ap.cleared.connect(lambda: (canvas.set_attention(None), canvas.set_marker(None)))
 
     # -- small helpers --------------------------------------------------------------------------------
     def say(self, text: str, ms: int = 6000) -> None:
@@ -770,6 +770,7 @@ class MainWindow(QMainWindow):
                 m = cv2.resize(m, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
             fitted[key] = m
         self._attention = (fitted, region)
+        self.canvas.set_marker(pixel)
         names = [c.name for c in self.models.active.classes]
         cls = doc.proposal[pixel] if doc.proposal is not None else None
         what = f" (proposal: {names[cls]})" if cls is not None and cls < len(names) else ""
@@ -809,7 +810,8 @@ class MainWindow(QMainWindow):
             iters=settings["iters"], lr=settings.get("lr"), device=settings["device"],
             precision=settings["precision"], val_fraction=settings["val_fraction"])
         args = ts.arguments() + ["--log-interval", str(max(1, settings["iters"] // 100))]
-        args += [f"--option={o}" for o in settings.get("options", ())]
+        if not finetune:
+            args += [f"--option={o}" for o in settings.get("options") or ()]
         self.training = TrainingProcess(args, cwd=self.project.folder, parent=self)
         self._training_parent = active.path if finetune else None
         self.training.event.connect(self.training_panel.on_event)

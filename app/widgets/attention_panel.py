@@ -32,6 +32,9 @@ def map_title(key: str) -> str:
     m = re.fullmatch(r"attention/layer(\d+)", key)
     if m:
         return f"attention, layer {m.group(1)}"
+    m = re.fullmatch(r"attention/decoder(\d+)", key)
+    if m:
+        return f"mask decoder, layer {m.group(1)}"
     m = re.fullmatch(r"attention/pass(\d+)", key)
     if m:
         return f"criss-cross pass {m.group(1)}"
@@ -41,11 +44,15 @@ def map_title(key: str) -> str:
     return key
 
 
+KEY_GROUPS = ("cam", "attention/layer", "attention/decoder", "attention/pass", "codeword")
+
+
 def key_order(key: str) -> tuple:
-    """CAM first, then attention layers / passes in numeric order, then codewords."""
+    """CAM first, then encoder attention layers, decoder layers, criss-cross passes, codewords; numbers in order."""
+    stem = re.sub(r"\d+$", "", key)
     num = [int(n) for n in re.findall(r"\d+", key)]
-    group = 0 if key == "cam" else 1 if key.startswith("attention") else 2
-    return (group, re.sub(r"\d+", "", key), num)
+    group = KEY_GROUPS.index(stem) if stem in KEY_GROUPS else len(KEY_GROUPS)
+    return (group, stem, num)
 
 
 def heat_thumbnail(values: np.ndarray, image: np.ndarray | None, size: int = THUMB) -> QIcon:

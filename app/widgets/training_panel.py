@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -66,6 +67,9 @@ class TrainingPanel(QWidget):
         self.backbone = QComboBox()
         self.backbone.setEditable(True)
         self.backbone.setToolTip("timm backbone name of the new model")
+        self.options = QLineEdit()
+        self.options.setPlaceholderText("e.g. output_stride=8 channels=128")
+        self.options.setToolTip("Architecture options of the new model, as key=value pairs separated by spaces")
         self.new.toggled.connect(self._mode_changed)
         self.iters = _spin(1, 1_000_000, 300, 50, "Training iterations (optimizer steps)")
         self.crop = _spin(32, 4096, 256, 32, "Side of the square crops trained on, in pixels")
@@ -92,6 +96,7 @@ class TrainingPanel(QWidget):
         form.addRow(self.new)
         form.addRow("Architecture", self.arch)
         form.addRow("Backbone", self.backbone)
+        form.addRow("Options", self.options)
         form.addRow("Iterations", self.iters)
         form.addRow("Crop", self.crop)
         form.addRow("Batch", self.batch)
@@ -171,20 +176,25 @@ class TrainingPanel(QWidget):
         self.backbone.addItems(getattr(self, "_backbones", {}).get(name, []))
 
     def _mode_changed(self, new: bool) -> None:
-        for w in (self.arch, self.backbone):
+        for w in (self.arch, self.backbone, self.options):
             w.setEnabled(new)
             self._form.labelForField(w).setEnabled(new)
 
     def set_can_finetune(self, can: bool) -> None:
+        """With a model in use, fine-tuning it is the default; without one, only a new model can be trained."""
+        was = self.finetune.isEnabled()
         self.finetune.setEnabled(can)
         if not can:
             self.new.setChecked(True)
+        elif not was:
+            self.finetune.setChecked(True)
 
     def settings(self) -> dict:
         return {
             "mode": "new" if self.new.isChecked() else "finetune",
             "arch": self.arch.currentText() or None,
             "backbone": self.backbone.currentText().strip() or None,
+            "options": self.options.text().split(),
             "iters": self.iters.value(), "crop": self.crop.value(), "batch": self.batch.value(),
             "lr": self.lr.value() or None, "val_fraction": self.val_fraction.value(),
             "device": self.device.currentText(), "precision": self.precision.currentText(),

@@ -87,6 +87,10 @@ def test_keys_pick_tools_classes_and_brush_size(window, qtbot):
     assert w.editor.current_class == 0
 
 
+needs_predictor = pytest.mark.skipif(not hasattr(engine, "Predictor"), reason="engine.Predictor has not landed yet")
+
+
+@needs_predictor
 def test_auto_segment_shows_the_proposal_overlay(window, qtbot, tmp_path):
     w = window
     load_model(qtbot, w, tiny_model_file(tmp_path / "tiny.safetensors"))
@@ -113,6 +117,7 @@ def test_auto_segment_shows_the_proposal_overlay(window, qtbot, tmp_path):
     assert w.editor.entry is ranked[0]
 
 
+@needs_predictor
 def test_a_failing_model_load_keeps_the_previous_model_and_the_labels(window, qtbot, tmp_path):
     w = window
     good = tiny_model_file(tmp_path / "good.safetensors")
