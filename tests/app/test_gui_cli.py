@@ -1,0 +1,57 @@
+"""The `segassist` command line: argument checks, and `--screenshot` rendering a real window to a PNG."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import engine
+from app.cli import build_parser, main, parse_size
+from app.training_process import REPO_ROOT
+from tests.app.gui_helpers import make_project, tiny_model_file
+
+
+def run_app(*args, timeout=120):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    return subprocess.run([sys.executable, "-m", "app", *map(str, args)], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def in_process(qapp, monkeypatch):
+    """Runs `segassist` in this process (the Qt application already exists), restoring the excepthook."""
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    return lambda *args: main([str(a) for a in args])
+
+
+@pytest.mark.skipif(not hasattr(engine, "Predictor"), reason="engine.Predictor has not landed yet")
+def test_screenshot_writes_a_non_blank_png_of_the_segmented_window(tmp_path, in_process):
+    folder = make_project(tmp_path / "project", n=3, size=(96, 128), labelled=1)
+    model = tiny_model_file(tmp_path / "tiny.safetensors")
+    out = tmp_path / "shot.png"
+    assert in_process(folder, "--model", model, "--screenshot", out) == 0
+    with Image.open(out) as im:
+        assert im.size[0] >= 800 and im.size[1] >= 600
+        pixels = np.asarray(im.convert("RGB"), np.float32)
+    assert pixels.std() > 10 and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 100
+    assert (tmp_path / "project" / ".segassist" / "predictions" / "img00.npz").exists()  # it segmented
+
+
+def test_screenshot_without_a_model(tmp_path, in_process):
+    folder = make_project(tmp_path / "project", n=2)
+    out = tmp_path / "shot.png"
+    assert in_process(folder, "--screenshot", out, "--size", "1000x700") == 0
+    with Image.open(out) as im:
+        assert im.size == (1000, 700)
+
+
+def test_bad_arguments_are_refused_with_a_clear_message(tmp_path):
+    result = run_app(tmp_path / "missing", timeout=60)  # a real process: `python -m app` answers before loading Qt
+    assert result.returncode == 2 and "missing: not a folder" in result.stderr
+    with pytest.raises(SystemExit, match="--size"):
+        parse_size("wide")
+    args = build_parser().parse_args(["folder", "--model", "m.safetensors", "--sample", "--screenshot", "s.png"])
+    assert args.sample and args.screenshot.name == "s.png"
