@@ -64,39 +64,50 @@ def main(argv: list[str] | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from app.main_window import MainWindow
-    from app.theme import apply_theme
-
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("SegAssist")
     app.setOrganizationName("SegAssist")
-    apply_theme(app)
+    window, shot = open_window(folder, args.model, size, args.screenshot, on_done=app.quit)
+    _install_excepthook(window)
+    code = app.exec()
+    return 1 if shot is not None and shot.error is not None else code
+
+
+def open_window(folder: Path | None, model: Path | None, size: tuple[int, int] = (1440, 900),
+                screenshot: Path | None = None, on_done=None):
+    """The themed main window on `folder` with `model`; with `screenshot`, a `Screenshot` that saves it
+    once it is ready and then calls `on_done`. Returns (window, screenshot or None)."""
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from app.theme import apply_theme
+
+    apply_theme(QApplication.instance())
     window = MainWindow()
     window.resize(*size)
-    _install_excepthook(window)
     window.show()
     if folder is not None:
         window.open_project(folder)
-    if args.model is not None:
-        window.open_model(args.model)
-    if args.screenshot is not None:
-        shot = Screenshot(window, args.screenshot, wait_for_model=args.model is not None or window.models.busy)
+    if model is not None:
+        window.open_model(model)
+    shot = None
+    if screenshot is not None:
+        shot = Screenshot(window, screenshot, wait_for_model=model is not None or window.models.busy, on_done=on_done)
         shot.start()
-        code = app.exec()
-        return code if shot.error is None else 1
-    return app.exec()
+    return window, shot
 
 
 class Screenshot:
     """Waits until the window has something to show (the model loaded, the first image segmented),
     then saves `window.grab()` to `path` and quits."""
 
-    def __init__(self, window, path: Path, wait_for_model: bool):
+    def __init__(self, window, path: Path, wait_for_model: bool, on_done=None):
         from PySide6.QtCore import QTimer
 
         self.window, self.path, self.wait_for_model = window, Path(path), wait_for_model
+        self.on_done = on_done
         self.error: str | None = None
-        self._done = False
+        self.done = False
         self._guard = QTimer()
         self._guard.setSingleShot(True)
         self._guard.timeout.connect(lambda: self._fail("timed out waiting for the model"))
@@ -119,7 +130,7 @@ class Screenshot:
         from PySide6.QtCore import QTimer
 
         w = self.window
-        if self._done:
+        if self.done:
             return
         if w.editor.doc is None or w.models.active is None:
             QTimer.singleShot(300, self.capture)
@@ -135,9 +146,9 @@ class Screenshot:
     def capture(self) -> None:
         from PySide6.QtWidgets import QApplication
 
-        if self._done:
+        if self.done:
             return
-        self._done = True
+        self.done = True
         self._guard.stop()
         QApplication.processEvents()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +157,8 @@ class Screenshot:
             print(f"segassist: {self.error}", file=sys.stderr)
         else:
             print(f"segassist: wrote {self.path}")
-        QApplication.quit()
+        if self.on_done is not None:
+            self.on_done()
 
 
 def _install_excepthook(window) -> None:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import engine
-from app.cli import build_parser, main, parse_size
+from app.cli import build_parser, open_window, parse_size
 from app.training_process import REPO_ROOT
 from tests.app.gui_helpers import make_project, tiny_model_file
 
@@ -21,10 +21,17 @@ def run_app(*args, timeout=120):
 
 
 @pytest.fixture
-def in_process(qapp, monkeypatch):
-    """Runs `segassist` in this process (the Qt application already exists), restoring the excepthook."""
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-    return lambda *args: main([str(a) for a in args])
+def in_process(qtbot):
+    """What `segassist FOLDER [--model M] --screenshot PNG [--size WxH]` does, in this process and event loop."""
+
+    def run(folder, *args):
+        args = build_parser().parse_args([str(folder), *map(str, args)])
+        window, shot = open_window(args.folder, args.model, parse_size(args.size), args.screenshot)
+        qtbot.addWidget(window)
+        qtbot.waitUntil(lambda: shot.done, timeout=120000)
+        return 0 if shot.error is None else 1
+
+    return run
 
 
 @pytest.mark.skipif(not hasattr(engine, "Predictor"), reason="engine.Predictor has not landed yet")
