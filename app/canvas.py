@@ -69,6 +69,7 @@ class Canvas(QGraphicsView):
         for item in (self.image, self.proposal, self.labels, self.heat, self.attention):
             if item is not None:
                 scene.removeItem(item)
+                item.release()  # no reference cycle keeps the old image's arrays alive
         self.image = self.proposal = self.labels = self.heat = self.attention = None
         self.doc = doc
         self.classes = list(classes)
@@ -153,12 +154,13 @@ class Canvas(QGraphicsView):
     def _rebuild_heat(self) -> None:
         if self.heat is not None:
             self.scene().removeItem(self.heat)
+            self.heat.release()
             self.heat = None
         doc = self.doc
         if doc is None or self.heat_mode == "none":
             return
         if self.heat_mode == "uncertainty" and doc.confidence is not None:
-            self.heat = HeatLayer(doc.shape, 1.0 - doc.confidence, 0.0, 1.0)
+            self.heat = HeatLayer(doc.shape, doc.confidence, 1.0, 0.0)  # 1 - confidence: hot where unsure
         elif self.heat_mode == "entropy" and doc.entropy is not None:
             self.heat = HeatLayer(doc.shape, doc.entropy, *scale_to_unit(doc.entropy))
         if self.heat is not None:
@@ -170,6 +172,7 @@ class Canvas(QGraphicsView):
         """Show a float map (placed at image pixel `origin`) as the attention heat map; None hides it."""
         if self.attention is not None:
             self.scene().removeItem(self.attention)
+            self.attention.release()
             self.attention = None
         if values is None or self.doc is None:
             return

@@ -96,9 +96,13 @@ class Editor(QObject):
         self._timer.stop()
         if self.doc is not None:
             if self.doc.dirty and not self.save():
-                self._held[self.entry.stem] = self.doc
-            if self._on_commit in self.doc.stroke_listeners:
+                self._held[self.entry.stem] = self.doc  # keeps its journal listener for later strokes
                 self.doc.stroke_listeners.remove(self._on_commit)
+            else:
+                # The journal's listener refers back to the document: break the cycle so the image's
+                # arrays go as soon as the document does, not at some later garbage collection.
+                self.doc.stroke_listeners.clear()
+                self.doc.listeners.clear()
         self.canvas.set_document(None, [])
         self.doc = None
         self.index = None

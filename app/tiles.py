@@ -53,9 +53,9 @@ HEAT_LUT = colormap_lut([
 ])
 
 
-def lut_image(indices: np.ndarray, lut: np.ndarray) -> QImage:
+def lut_image(indices: np.ndarray, lut: np.ndarray, argb: np.ndarray | None = None) -> QImage:
     """uint8 indices [h, w] through an ARGB32 table into a premultiplied QImage (owns its pixels)."""
-    argb = np.ascontiguousarray(lut[indices])
+    argb = np.ascontiguousarray(lut[indices]) if argb is None else argb
     h, w = argb.shape
     return QImage(argb.data, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied).copy()
 
@@ -111,6 +111,11 @@ class TiledLayer(QGraphicsItem):
                     self._cache.pop((level, ty, tx), None)
         self.update(QRectF(x0, y0, x1 - x0, y1 - y0))
 
+    def release(self) -> None:
+        """Drop the cached tiles and the reference to the source (the layer is leaving the scene)."""
+        self._cache.clear()
+        self._render = _render_nothing
+
     def cached_tiles(self) -> int:
         return len(self._cache)
 
@@ -162,6 +167,10 @@ class TiledLayer(QGraphicsItem):
                 painter.drawPixmap(QRectF(tx0, ty0, tw, th), pix, source)
 
 
+def _render_nothing(level: int, y0: int, x0: int, y1: int, x1: int) -> None:
+    return None
+
+
 class ImagePyramid:
     """The photo and its area-averaged halvings, computed when first needed."""
 
@@ -201,6 +210,10 @@ class IndexLayer(TiledLayer):
         self._source, self._mask, self.lut = source, mask, lut
         super().__init__(shape, self._render_indices, smooth=False)
 
+    def release(self) -> None:
+        super().release()
+        self._source = self._mask = None
+
     def set_lut(self, lut: np.ndarray) -> None:
         self.lut = lut
         self.invalidate()
@@ -214,7 +227,10 @@ class IndexLayer(TiledLayer):
         mask = self._mask() if self._mask is not None else None
         if mask is not None:
             idx = np.where(mask[y0:y1:s, x0:x1:s] == 255, idx, np.uint8(255))
-        return lut_image(idx, self.lut)
+        argb = self.lut[idx]
+        if not argb.any():  # nothing visible here: no pixmap, nothing to draw
+            return None
+        return lut_image(idx, self.lut, argb)
 
 
 class HeatLayer(TiledLayer):
@@ -223,8 +239,7 @@ class HeatLayer(TiledLayer):
     def __init__(self, shape: tuple[int, int], values: np.ndarray, lo: float, hi: float,
                  origin: tuple[int, int] = (0, 0), lut: np.ndarray = HEAT_LUT):
         self.origin = origin
-        span = (hi - lo) or 1.0
-        self.indices = np.clip((values.astype(np.float32) - lo) * (255.0 / span), 0, 255).astype(np.uint8)
+        self.indices = quantize(values, lo, hi)
         self.lut = lut
         super().__init__(values.shape[:2], self._render_heat, smooth=False)
         self.setPos(origin[1], origin[0])
@@ -233,6 +248,20 @@ class HeatLayer(TiledLayer):
     def _render_heat(self, level: int, y0: int, x0: int, y1: int, x1: int) -> QImage:
         s = 1 << level
         return lut_image(self.indices[y0:y1:s, x0:x1:s], self.lut)
+
+
+def quantize(values: np.ndarray, lo: float, hi: float, rows: int = 1024) -> np.ndarray:
+    """uint8 0-255 for `values` from `lo` (0) to `hi` (255; hi < lo inverts), in bands of `rows` rows so a
+    10000 x 10000 float map needs no full-size float temporaries."""
+    out = np.empty(values.shape, np.uint8)
+    scale = 255.0 / ((hi - lo) or 1.0)
+    for y in range(0, values.shape[0], rows):
+        band = values[y:y + rows].astype(np.float32)
+        band -= lo
+        band *= scale
+        np.clip(band, 0, 255, out=band)
+        out[y:y + rows] = band
+    return out
 
 
 def scale_to_unit(values: np.ndarray) -> tuple[float, float]:

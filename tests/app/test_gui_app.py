@@ -187,3 +187,13 @@ def test_unreadable_images_are_marked_with_the_reason(qtbot, tmp_path):
     assert w.editor.doc is None and "Cannot open broken.png" in w.statusBar().currentMessage()
     w.open_image(names.index("img00.png"))
     assert w.editor.doc is not None
+
+
+def test_switching_images_frees_the_previous_document(window):
+    import weakref
+
+    w = window
+    old = weakref.ref(w.editor.doc)
+    w.open_image(1)
+    w.open_image(2)
+    assert old() is None  # no reference cycle keeps an image's arrays alive until a garbage collection
