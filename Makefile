@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The app on the sample project (generated into sample-project/, git-ignored, on the first run).
+run: $(STAMP)
+	$(BIN)/segassist --sample sample-project
+
 test: $(STAMP)
 	$(BIN)/ruff check .
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest

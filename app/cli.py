@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--screenshot", type=Path, metavar="PNG",
                    help="render the main window after loading (and after segmenting the first image when a model "
                         "is set) to PNG, then exit")
+    p.add_argument("--image", metavar="NAME", help="the image to open first (file name in FOLDER)")
     p.add_argument("--size", default="1440x900", metavar="WxH", help="window size (default 1440x900)")
     return p
 
@@ -42,9 +43,13 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def ensure_sample(folder: Path) -> Path:
-    """The sample project in `folder`, generated there (deterministically) when it is not yet."""
+    """The sample project in `folder`, generated there (deterministically) the first time."""
+    folder = Path(folder)
+    if (folder / "segassist.json").exists():
+        return folder
     from resources.sample_project import make_sample_project
 
+    print(f"segassist: writing the sample project into {folder}/ (first run)")
     return Path(make_sample_project(folder))
 
 
@@ -67,14 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("SegAssist")
     app.setOrganizationName("SegAssist")
-    window, shot = open_window(folder, args.model, size, args.screenshot, on_done=app.quit)
+    window, shot = open_window(folder, args.model, size, args.screenshot, on_done=app.quit, image=args.image)
     _install_excepthook(window)
     code = app.exec()
     return 1 if shot is not None and shot.error is not None else code
 
 
 def open_window(folder: Path | None, model: Path | None, size: tuple[int, int] = (1440, 900),
-                screenshot: Path | None = None, on_done=None):
+                screenshot: Path | None = None, on_done=None, image: str | None = None):
     """The themed main window on `folder` with `model`; with `screenshot`, a `Screenshot` that saves it
     once it is ready and then calls `on_done`. Returns (window, screenshot or None)."""
     from PySide6.QtWidgets import QApplication
@@ -86,8 +91,12 @@ def open_window(folder: Path | None, model: Path | None, size: tuple[int, int] =
     window = MainWindow()
     window.resize(*size)
     window.show()
-    if folder is not None:
-        window.open_project(folder)
+    if folder is not None and window.open_project(folder) and image is not None:
+        names = [e.name for e in window.project.images]
+        if image in names:
+            window.open_image(names.index(image))
+        else:
+            print(f"segassist: {folder}: no image named {image}", file=sys.stderr)
     if model is not None:
         window.open_model(model)
     shot = None
