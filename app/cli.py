@@ -145,7 +145,7 @@ class Screenshot:
             QTimer.singleShot(300, self.capture)
             return
         w.predictionsDone.connect(lambda: QTimer.singleShot(300, self.capture))
-        w.segment_current()
+        w.segmenting.current()
 
     def _fail(self, why: str) -> None:
         self.error = why

@@ -264,14 +264,16 @@ class TrainingPanel(QWidget):
             self.result.setText("Training failed")
             self.status.setText(message or "")
             return
-        after = done.get("best_miou", done.get("last_miou"))
+        after, best = done.get("last_miou"), done.get("best_miou")
         before = self.miou_before
         if after is None:
-            text = "Trained"
+            text = "Trained (no validation images)"
         elif before is None:
             text = f"mIoU {after:.3f}"
         else:
             text = f"mIoU {before:.3f} → {after:.3f}"
+        if best is not None and after is not None and best > after + 1e-9:
+            text += f"  (best {best:.3f} during the run)"
         self.result.setText(text + ("  (stopped early)" if done.get("stopped") else ""))
         self.status.setText(f"{done.get('iteration')} iterations in {format_seconds(done.get('wall_time_s'))}; "
                             f"saved {done.get('model_path')}")

@@ -96,7 +96,7 @@ def test_auto_segment_shows_the_proposal_overlay(window, qtbot, tmp_path):
     load_model(qtbot, w, tiny_model_file(tmp_path / "tiny.safetensors"))
     hidden = w.canvas.grab().toImage()
     with qtbot.waitSignal(w.predictionsDone, timeout=30000):
-        w.segment_current()
+        w.segmenting.current()
     doc, entry = w.editor.doc, w.editor.entry
     assert doc.proposal is not None and doc.proposal.shape == doc.shape
     assert entry.status == "predicted" and entry.mean_entropy is not None
@@ -110,7 +110,7 @@ def test_auto_segment_shows_the_proposal_overlay(window, qtbot, tmp_path):
     assert w.canvas.grab().toImage() == hidden
 
     with qtbot.waitSignal(w.predictionsDone, timeout=30000):
-        w.segment_all()
+        w.segmenting.all()
     assert all(e.status == "predicted" for e in w.project.images)
     w.next_uncertain()
     ranked = w.project.most_uncertain([e for e in w.project.images if e is not entry])

@@ -70,11 +70,11 @@ def test_a_killed_training_process_keeps_the_model_and_says_why(window, qtbot, t
 
     def kill_on_start(event):
         if event["event"] == "start":
-            os.kill(w.training.pid(), signal.SIGKILL)
+            os.kill(w.training.process.pid(), signal.SIGKILL)
 
     with qtbot.waitSignal(w.trainingFinished, timeout=60000) as finished:
         qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
-        w.training.event.connect(kill_on_start)
+        w.training.process.event.connect(kill_on_start)
     assert finished.args == [False]
     assert "killed" in w.last_warning and "stays start" in w.last_warning
     assert w.models.active.path == first and len(w.project.models) == 1
