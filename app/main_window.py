@@ -26,7 +26,7 @@ from app.widgets.attention_panel import AttentionPanel
 from app.widgets.classes_panel import ClassesPanel
 from app.widgets.images_panel import ImagesPanel, entry_status
 from app.widgets.model_panel import ModelPanel
-from app.widgets.new_model_dialog import suggested_backbones
+from app.widgets.new_model_dialog import quick_backbone, suggested_backbones
 from app.widgets.tool_options import ToolOptions
 from app.widgets.training_panel import TrainingPanel
 from app.workers import JobRunner
@@ -67,7 +67,8 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect()
         archs = engine.list_architectures()
-        self.training_panel.set_architectures(archs, {a: suggested_backbones(a) for a in archs})
+        self.training_panel.set_architectures(archs, {a: suggested_backbones(a) for a in archs},
+                                              {a: quick_backbone(a) for a in archs})
         self.select_tool("B")
         self.update_enabled()
 

@@ -20,8 +20,13 @@ from PySide6.QtWidgets import (
 import engine
 from engine.registry import architecture_class
 
-CNN_BACKBONES = ("resnet50", "resnet101", "resnet18", "mobilenetv3_large_100")
-VIT_BACKBONES = ("vit_small_patch16_384", "vit_base_patch16_384", "vit_tiny_patch16_384")
+CNN_BACKBONES = ("mobilenetv3_large_100", "resnet18", "resnet50", "resnet101")
+VIT_BACKBONES = ("vit_tiny_patch16_384", "vit_small_patch16_384", "vit_base_patch16_384")
+
+
+def quick_backbone(arch: str) -> str:
+    """A backbone that trains from scratch in minutes on a CPU (the default for new models here)."""
+    return VIT_BACKBONES[0] if arch.startswith(("setr", "segmenter")) else CNN_BACKBONES[0]
 
 
 def suggested_backbones(arch: str) -> list[str]:
@@ -73,6 +78,7 @@ class NewModelDialog(QDialog):
         self.backbone.clear()
         if arch:
             self.backbone.addItems(suggested_backbones(arch))
+            self.backbone.setCurrentText(quick_backbone(arch))
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Backbone weights", "", "Weights (*.safetensors *.pth *.pt)")

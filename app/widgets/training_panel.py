@@ -71,7 +71,7 @@ class TrainingPanel(QWidget):
         self.options.setPlaceholderText("e.g. output_stride=8 channels=128")
         self.options.setToolTip("Architecture options of the new model, as key=value pairs separated by spaces")
         self.new.toggled.connect(self._mode_changed)
-        self.iters = _spin(1, 1_000_000, 300, 50, "Training iterations (optimizer steps)")
+        self.iters = _spin(1, 1_000_000, 200, 50, "Training iterations (optimizer steps)")
         self.crop = _spin(32, 4096, 256, 32, "Side of the square crops trained on, in pixels")
         self.batch = _spin(1, 256, 4, 1, "Crops per step")
         self.lr = QDoubleSpinBox()
@@ -164,16 +164,23 @@ class TrainingPanel(QWidget):
         self._mode_changed(False)
 
     # -- settings -------------------------------------------------------------------------------------
-    def set_architectures(self, names: Sequence[str], backbones: dict[str, Sequence[str]]) -> None:
+    def set_architectures(self, names: Sequence[str], backbones: dict[str, Sequence[str]],
+                          default: dict[str, str] | None = None) -> None:
+        """The architectures to offer, suggested backbones per architecture, and the one to preselect."""
         self._backbones = {k: list(v) for k, v in backbones.items()}
+        self._default_backbone = dict(default or {})
         self.arch.clear()
         self.arch.addItems(list(names))
         self.arch.currentTextChanged.connect(self._arch_changed)
+        if "deeplabv3plus" in names:
+            self.arch.setCurrentText("deeplabv3plus")
         self._arch_changed(self.arch.currentText())
 
     def _arch_changed(self, name: str) -> None:
         self.backbone.clear()
         self.backbone.addItems(getattr(self, "_backbones", {}).get(name, []))
+        if name in getattr(self, "_default_backbone", {}):
+            self.backbone.setCurrentText(self._default_backbone[name])
 
     def _mode_changed(self, new: bool) -> None:
         for w in (self.arch, self.backbone, self.options):
