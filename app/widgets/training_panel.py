@@ -121,7 +121,7 @@ class TrainingPanel(QWidget):
         buttons.addWidget(self.stop_button)
 
         self.progress = QProgressBar()
-        self.progress.setFormat("%v / %m")
+        self.progress.setFormat("")  # "%v / %m" once a run starts
         self.progress.setValue(0)
         self.status = QLabel("Ready. Label a few images, then train.")
         self.status.setProperty("hint", True)
@@ -232,6 +232,7 @@ class TrainingPanel(QWidget):
         if running:
             self._reset_curves()
             self.result.setVisible(False)
+            self.progress.setFormat("%v / %m")
             self.progress.setValue(0)
             self.status.setText("Starting the training process…")
             self.log.clear()

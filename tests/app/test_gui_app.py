@@ -197,3 +197,72 @@ def test_switching_images_frees_the_previous_document(window):
     w.open_image(1)
     w.open_image(2)
     assert old() is None  # no reference cycle keeps an image's arrays alive until a garbage collection
+
+
+def test_grabcut_box_paints_the_object(window, qtbot):
+    w = window
+    doc = w.editor.doc
+    object_mask = doc.image.min(axis=2) >= 170  # the bright rectangle of the synthetic image
+    ys, xs = np.nonzero(object_mask)
+    w.select_class(1)
+    qtbot.keyClick(w.canvas, Qt.Key.Key_G)
+    vp = w.canvas.viewport()
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=view_point(w.canvas, ys.min() - 3, xs.min() - 3))
+    qtbot.mouseMove(vp, view_point(w.canvas, ys.max() + 3, xs.max() + 3))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=view_point(w.canvas, ys.max() + 3, xs.max() + 3))
+    qtbot.waitUntil(lambda: (doc.labels == 1).any(), timeout=20000)  # GrabCut runs on a worker thread
+    painted = doc.labels == 1
+    assert (painted & object_mask).sum() > 0.9 * object_mask.sum()
+    assert (painted & ~object_mask).sum() < 0.1 * object_mask.sum()
+    doc.undo()
+    assert not (doc.labels == 1).any()  # one undo step
+
+
+@needs_predictor
+def test_accepting_the_proposal_in_a_region_and_everywhere_else(window, qtbot, tmp_path):
+    w = window
+    load_model(qtbot, w, tiny_model_file(tmp_path / "tiny.safetensors"))
+    with qtbot.waitSignal(w.predictionsDone, timeout=30000):
+        w.segmenting.current()
+    doc = w.editor.doc
+    qtbot.keyClick(w.canvas, Qt.Key.Key_R)
+    vp = w.canvas.viewport()
+    for y, x in ((4, 4), (4, 30), (30, 30)):
+        qtbot.mouseClick(vp, Qt.MouseButton.LeftButton, pos=view_point(w.canvas, y, x))
+    qtbot.mouseDClick(vp, Qt.MouseButton.LeftButton, pos=view_point(w.canvas, 30, 4))
+    inside = doc.labels != 255
+    assert inside[15, 15] and not inside[40, 50]
+    np.testing.assert_array_equal(doc.labels[inside], doc.proposal[inside])
+    qtbot.keyClick(w.canvas, Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)  # accept everywhere else
+    np.testing.assert_array_equal(doc.labels, doc.proposal)
+
+
+def test_classes_panel_adds_renames_and_recolours(window):
+    w = window
+    w.classes_panel.addRequested.emit("sky")
+    assert [c.name for c in w.project.classes] == ["background", "object", "sky"]
+    assert w.editor.current_class == 2 and w.classes_panel.list.count() == 3
+    w.classes_panel.renameRequested.emit(2, "cloud")
+    w.classes_panel.recolorRequested.emit(2, (10, 20, 30))
+    assert w.project.classes[2].name == "cloud" and tuple(w.project.classes[2].color) == (10, 20, 30)
+    assert "cloud" in (w.project.folder / "segassist.json").read_text()
+    w.classes_panel.renameRequested.emit(2, "object")  # a duplicate name is refused with a message
+    assert w.project.classes[2].name == "cloud" and "object" in w.last_warning
+
+
+def test_filter_review_and_export(window, qtbot, tmp_path):
+    w = window
+    stroke(qtbot, w, [(6, 6), (6, 12)])
+    w.mark_reviewed()
+    assert w.editor.entry.status == "reviewed"
+    w.images_panel.filter.setCurrentText("Reviewed")
+    hidden = [w.images_panel.list.item(i).isHidden() for i in range(3)]
+    assert hidden == [False, True, True]
+    out = tmp_path / "export"
+    job = w.export_labels(out)
+    qtbot.waitUntil(job.done.is_set, timeout=10000)
+    assert [p.name for p in out.iterdir()] == ["img00.png"]
+    from PIL import Image
+
+    with Image.open(out / "img00.png") as im:
+        assert im.mode == "P" and im.getpalette()[3:6] == list(w.project.classes[1].color)
