@@ -14,11 +14,12 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.core import tools
-from app.workers import JobRunner
+from app.workers import Cancelled, JobRunner
 
 log = logging.getLogger(__name__)
 
 AUTOSAVE_MS = 800
+LARGE_PIXELS = 16_000_000  # larger images load on a worker thread
 
 
 class Editor(QObject):
@@ -47,6 +48,8 @@ class Editor(QObject):
         self._timer.setInterval(AUTOSAVE_MS)
         self._timer.timeout.connect(self.autosave)
         self.grabcut_jobs = JobRunner(1, self)
+        self.loader = JobRunner(1, self)
+        self.loading: int | None = None  # the image being loaded in the background
         self.save_jobs = JobRunner(1, self)
         self._saving = 0
 
@@ -63,33 +66,68 @@ class Editor(QObject):
         self._held.clear()
 
     def open_image(self, index: int) -> bool:
-        """Save the current image if edited, then load and show image `index`. False when it cannot be read."""
+        """Save the current image if edited, then load and show image `index`. False when it cannot be read.
+
+        Images over `LARGE_PIXELS` load on a worker thread (the window stays responsive; `documentChanged`
+        fires when the image is there); smaller ones load at once."""
         if self.project is None or not 0 <= index < len(self.project.images):
             return False
         if index == self.index:
             return True
         self.close_image()
         entry = self.project.images[index]
+        self.index = index
         doc = self._held.pop(entry.stem, None)
-        try:
-            if doc is None:
-                doc = self.project.load_document(entry)
-        except Exception as exc:  # noqa: BLE001 - an unreadable image is reported, the rest work
-            log.warning("cannot open %s: %s", entry.path, exc)
-            if not getattr(entry, "error", None):
-                entry.error = str(exc)
-            self.entryChanged.emit(index)
-            self.message.emit(f"Cannot open {entry.name}: {exc}")
-            self.index = index
+        if doc is not None:
+            self._show(index, doc)
+            return True
+        if entry.size is not None and entry.size[0] * entry.size[1] > LARGE_PIXELS and entry.error is None:
+            self.loading = index
+            self.message.emit(f"Loading {entry.name} ({entry.size[1]} x {entry.size[0]})…")
+
+            def work(job):
+                if self.loading != index:  # the person has moved on
+                    raise Cancelled(entry.name)
+                return self.project.load_document(entry)
+
+            self.loader.start(f"loading {entry.name}", work, on_result=lambda d: self._loaded(index, d),
+                              on_failed=lambda msg: self._load_failed(index, msg))
             self.documentChanged.emit(None)
+            return True
+        try:
+            doc = self.project.load_document(entry)
+        except Exception as exc:  # noqa: BLE001 - an unreadable image is reported, the rest work
+            self._load_failed(index, str(exc))
             return False
+        self._show(index, doc)
+        return True
+
+    def _loaded(self, index: int, doc) -> None:
+        if self.loading != index or self.index != index:
+            doc.stroke_listeners.clear()  # superseded by another image: drop it
+            return
+        self.loading = None
+        self._show(index, doc)
+
+    def _load_failed(self, index: int, why: str) -> None:
+        entry = self.project.images[index]
+        log.warning("cannot open %s: %s", entry.path, why)
+        if self.loading == index:
+            self.loading = None
+        if not entry.error:
+            entry.error = why
+        self.entryChanged.emit(index)
+        self.message.emit(f"Cannot open {entry.name}: {why}")
+        if self.index == index:
+            self.documentChanged.emit(None)
+
+    def _show(self, index: int, doc) -> None:
         self.index = index
         self.doc = doc
         doc.stroke_listeners.append(self._on_commit)
         self.canvas.set_document(doc, self.project.classes)
         self.documentChanged.emit(doc)
         self.historyChanged.emit()
-        return True
 
     def close_image(self) -> None:
         """Save (or hold, when saving fails) the current document and clear the canvas."""
@@ -106,6 +144,7 @@ class Editor(QObject):
         self.canvas.set_document(None, [])
         self.doc = None
         self.index = None
+        self.loading = None
 
     # -- edits ----------------------------------------------------------------------------------------
     def _on_commit(self, stroke, revision: int) -> None:

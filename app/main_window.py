@@ -345,7 +345,7 @@ class MainWindow(QMainWindow):
 
     def mark_reviewed(self) -> None:
         entry = self.editor.entry
-        if entry is None or not self.editor.save():
+        if self.editor.doc is None or not self.editor.save():
             return
         try:
             self.project.set_status(entry, "reviewed")
@@ -441,6 +441,7 @@ class MainWindow(QMainWindow):
                 return
         self.training.shutdown()
         self.models.cancel()
-        for runner in (self.models.runner, self.editor.grabcut_jobs, self.editor.save_jobs, self.io_jobs):
+        for runner in (self.models.runner, self.editor.grabcut_jobs, self.editor.save_jobs, self.editor.loader,
+                       self.io_jobs):
             runner.wait(10000)
         event.accept()

@@ -266,3 +266,21 @@ def test_filter_review_and_export(window, qtbot, tmp_path):
 
     with Image.open(out / "img00.png") as im:
         assert im.mode == "P" and im.getpalette()[3:6] == list(w.project.classes[1].color)
+
+
+def test_large_images_load_in_the_background(window, qtbot, monkeypatch):
+    import app.editor
+
+    w = window
+    monkeypatch.setattr(app.editor, "LARGE_PIXELS", 100)  # every test image counts as large
+    with qtbot.waitSignal(w.editor.documentChanged, timeout=10000, check_params_cb=lambda d: d is not None):
+        w.open_image(1)
+        assert w.editor.doc is None and w.editor.loading == 1  # the window goes on meanwhile
+    assert w.editor.doc is not None and w.editor.entry.name == "img01.png"
+    assert w.canvas.doc is w.editor.doc
+    w.open_image(2)
+    w.open_image(0)  # image 2 is superseded before it is shown
+    qtbot.waitUntil(lambda: w.editor.doc is not None, timeout=10000)
+    w.editor.loader.wait()
+    qtbot.wait(50)
+    assert w.editor.entry.name == "img00.png" and w.canvas.doc is w.editor.doc
