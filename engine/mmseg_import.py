@@ -21,7 +21,7 @@ from engine.checkpoint_pickle import CheckpointReadError, plain, read_checkpoint
 from engine.classes import SegClass, default_color
 from engine.model_file import LoadedModel, ModelFileError
 from engine.models.base import SegModel
-from engine.registry import architecture_class, architecture_options, create_model
+from engine.registry import architecture_class, create_model
 from engine.weights import WeightsFileError, read_state_dict
 
 # mmseg's ResNetV1c/ResNet (V1b) block counts per stage -> depth.
@@ -458,12 +458,7 @@ def _plan_setr_naive(path: Path, state: dict[str, torch.Tensor], hints: dict) ->
     )
     if aux:
         options["aux_indices"] = _layers(hints, _SETR_UP_OUT_INDICES, depth)[:aux]
-        aux_convs = _count(state, "auxiliary_head.0.up_convs.")
-        if aux_convs != options["num_convs"]:  # mmseg's ADE20K config: 2 in the auxiliary heads, 1 in the decoder
-            if "aux_num_convs" not in architecture_options("setr_naive"):
-                raise MMSegImportError(f"{path}: the auxiliary heads have {aux_convs} convs and the decode head "
-                                       f"{options['num_convs']}; our setr_naive builds them alike")
-            options["aux_num_convs"] = aux_convs
+        options["aux_num_convs"] = _count(state, "auxiliary_head.0.up_convs.")  # 2 in mmseg's ADE20K config
     num_classes = _shape(path, state, "decode_head.conv_seg.weight")[0]
     return ImportPlan("setr_naive", backbone, num_classes, options, KeyMap(_VIT_RULES), (IMAGENET_MEAN, IMAGENET_STD))
 

@@ -22,11 +22,12 @@ def test_core_sources_import_no_qt():
 
 
 def test_core_imports_without_loading_qt():
-    modules = sorted(p.stem for p in (ROOT / "app" / "core").glob("*.py") if p.stem != "__init__")
+    modules = ["app.core." + p.stem for p in sorted((ROOT / "app" / "core").glob("*.py")) if p.stem != "__init__"]
+    modules.append("resources.sample_project")
     code = (
         "import importlib, sys\n"
         f"for name in {modules!r}:\n"
-        "    importlib.import_module('app.core.' + name)\n"
+        "    importlib.import_module(name)\n"
         f"loaded = [m for m in sys.modules if m.split('.')[0] in {QT_MODULES!r}]\n"
         "assert not loaded, loaded\n"
     )

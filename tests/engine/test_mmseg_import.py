@@ -245,8 +245,9 @@ CNN_CASES = {
 VIT_CASES = {
     "setr_naive": (
         lambda: vit() | setr_up_head("decode_head", 64, 16, 1, 1, 5)
-        | {k: v for i in range(3) for k, v in setr_up_head(f"auxiliary_head.{i}", 64, 16, 1, 1, 5).items()},
-        dict(channels=16, num_convs=1, up_scale=4, aux=True, aux_indices=(1, 3, 4), img_size=64), (),
+        | {k: v for i in range(3) for k, v in setr_up_head(f"auxiliary_head.{i}", 64, 16, 2, 1, 5).items()},
+        dict(channels=16, num_convs=1, up_scale=4, aux=True, aux_indices=(1, 3, 4), aux_num_convs=2, img_size=64),
+        (),
     ),
     "setr_pup": (
         lambda: vit() | setr_up_head("decode_head", 64, 16, 4, 3, 5)
@@ -266,10 +267,17 @@ VIT_CASES = {
 }
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.skipif(n not in engine.list_architectures(), reason="not on this branch yet"))
-    for n in VIT_CASES
-])
+# Our SETR-MLA head follows the SETR authors' code (`mlahead.head2..5` streams, x4 upsampling with
+# align_corners=True, 3x3 classifier); mmseg's published checkpoints have mmseg's head (`up_convs.i`: two 3x3
+# ConvModules and an x4 upsampling with align_corners=False, 1x1 classifier), which it cannot hold.
+MLA_HEAD_DIFFERS = pytest.mark.xfail(
+    strict=True, raises=engine.MMSegImportError,
+    reason="engine/models/setr.py SETRMLAHead lacks mmseg's layout (up_convs.i, align_corners=False, 1x1 conv_seg)",
+)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=MLA_HEAD_DIFFERS if n == "setr_mla" else ())
+                                  for n in VIT_CASES])
 def test_transformer_checkpoint_imports_and_computes_what_the_tensors_say(name, tmp_path):
     shapes, config, unused = VIT_CASES[name]
     state = random_tensors(shapes(), seed=4)
@@ -426,10 +434,7 @@ def test_unsupported_checkpoints_are_named(tmp_path):
         engine.import_mmseg(not_a_checkpoint)
 
 
-needs_transformers = pytest.mark.skipif("setr_mla" not in engine.list_architectures(), reason="not on this branch yet")
-
-
-@needs_transformers
+@MLA_HEAD_DIFFERS
 def test_setr_mla_head_under_mmseg_015_names_imports_alike(tmp_path):
     """mmseg 0.15 named the per-level convs `decode_head.mlahead.{i}`, later versions `decode_head.up_convs.{i}`."""
     state = random_tensors(VIT_CASES["setr_mla"][0](), seed=6)
@@ -441,7 +446,6 @@ def test_setr_mla_head_under_mmseg_015_names_imports_alike(tmp_path):
         assert torch.equal(old_names(x), new_names(x))
 
 
-@needs_transformers
 def test_transformer_checkpoints_that_do_not_fit_are_named(tmp_path):
     state = random_tensors(VIT_CASES["setr_mla"][0](), seed=8)
     with pytest.raises(engine.MMSegImportError, match=r"mla\.pth: the config sets with_cls_token=True"):
