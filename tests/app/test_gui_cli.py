@@ -62,3 +62,21 @@ def test_bad_arguments_are_refused_with_a_clear_message(tmp_path):
         parse_size("wide")
     args = build_parser().parse_args(["folder", "--model", "m.safetensors", "--sample", "--screenshot", "s.png"])
     assert args.sample and args.screenshot.name == "s.png"
+
+
+def test_sample_is_generated_once_then_reused(tmp_path, monkeypatch):
+    import resources.sample_project
+    from app.cli import ensure_sample
+
+    calls = []
+
+    def fake_sample(folder):
+        calls.append(folder)
+        make_project(folder, n=2)
+        (folder / "segassist.json").write_text("{}")
+        return folder
+
+    monkeypatch.setattr(resources.sample_project, "make_sample_project", fake_sample)
+    folder = tmp_path / "sample"
+    assert ensure_sample(folder) == folder and ensure_sample(folder) == folder
+    assert calls == [folder]
