@@ -284,3 +284,42 @@ def test_large_images_load_in_the_background(window, qtbot, monkeypatch):
     w.editor.loader.wait()
     qtbot.wait(50)
     assert w.editor.entry.name == "img00.png" and w.canvas.doc is w.editor.doc
+
+
+@needs_predictor
+def test_cancel_and_inference_errors_leave_labels_alone(window, qtbot, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    w = window
+    load_model(qtbot, w, tiny_model_file(tmp_path / "tiny.safetensors"))
+    stroke(qtbot, w, [(8, 8), (8, 12)])
+    labels = w.editor.doc.labels.copy()
+    predictor = w.models.active.predictor
+    started = threading.Event()
+
+    def waits_for_cancel(image, should_stop=None, **kwargs):
+        started.set()
+        while not should_stop():
+            time.sleep(0.01)
+        raise engine.Cancelled("prediction cancelled")
+
+    outcomes = []
+    w.segmenting.finished.connect(outcomes.append)
+    monkeypatch.setattr(predictor, "predict", waits_for_cancel)
+    w.segmenting.all()
+    assert started.wait(10)
+    qtbot.mouseClick(w.model_panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(outcomes), timeout=10000)
+    assert outcomes == ["cancelled"] and not w.model_panel.progress.isVisible()
+
+    def fails(image, **kwargs):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(predictor, "predict", fails)
+    w.segmenting.all()
+    qtbot.waitUntil(lambda: len(outcomes) == 2, timeout=10000)
+    assert outcomes[1] == "done"
+    assert all(e.status != "predicted" and e.mean_entropy is None for e in w.project.images)
+    np.testing.assert_array_equal(w.editor.doc.labels, labels)
+    assert w.editor.doc.proposal is None
