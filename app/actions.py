@@ -69,6 +69,8 @@ def build_actions(w) -> SimpleNamespace:
         new_model=a("New model…", w.model_flow.ask_new),
         open_model=a("Open model…", w.model_flow.ask_open),
         import_model=a("Import mmsegmentation checkpoint…", w.model_flow.ask_import),
+        adopt_classes=a("Use the model's classes", w.model_flow.adopt_classes, None, None,
+                        "Give the project the active model's class names and colours (before labelling)"),
         next=a("Next image", lambda: w.step_image(1), "PgDown"),
         prev=a("Previous image", lambda: w.step_image(-1), "PgUp"),
         next_uncertain=a("Next uncertain image", w.next_uncertain, "N", "next"),
@@ -113,7 +115,8 @@ def build_actions(w) -> SimpleNamespace:
         view.addAction(dock.toggleViewAction())
     _fill(mb.addMenu("&Tools"), (*acts.tools.values(), None, acts.smaller, acts.larger))
     _fill(mb.addMenu("&Images"), (acts.next, acts.prev, acts.next_uncertain, acts.reviewed))
-    _fill(mb.addMenu("&Model"), (acts.new_model, acts.open_model, acts.import_model, None, acts.segment,
+    _fill(mb.addMenu("&Model"), (acts.new_model, acts.open_model, acts.import_model, acts.adopt_classes, None,
+                                 acts.segment,
                                  acts.segment_all, acts.cancel, None, acts.export_onnx))
     _fill(mb.addMenu("&Help"), (acts.help,))
     return acts

@@ -195,6 +195,7 @@ class MainWindow(QMainWindow):
         acts.segment_all.setEnabled(has_project and has_model)
         acts.cancel.setEnabled(self.models.busy)
         acts.export_onnx.setEnabled(has_model)
+        acts.adopt_classes.setEnabled(has_model and has_project)
         acts.reviewed.setEnabled(has_doc)
         acts.export_labels.setEnabled(has_project)
         self.model_panel.segment_button.setEnabled(has_doc and has_model)

@@ -68,8 +68,9 @@ class ModelFlow(QObject):
         w.status_model.setText(f"{info['name']} · {info['device']}")
         w.say(f"Model {info['name']} ready ({info['arch']}, {info['backbone']}, on {info['device']})")
         w.training_panel.set_can_finetune(True)
-        if w.project is not None and len(active.classes) != len(w.project.classes):
-            w.say(f"Note: the model has {len(active.classes)} classes, the project {len(w.project.classes)}", 15000)
+        if w.project is not None and [c.name for c in active.classes] != [c.name for c in w.project.classes]:
+            w.say(f"The model's {len(active.classes)} classes differ from the project's {len(w.project.classes)}: "
+                  "proposals use the project's class numbers (Model → Use the model's classes)", 20000)
         self.refresh_versions()
         w.update_enabled()
 
@@ -78,6 +79,40 @@ class ModelFlow(QObject):
         keep = f"\n\nThe model in use stays {prev.info()['name']}." if prev else ""
         self.w.warn("Model not loaded", why + keep)
         self.w.update_enabled()
+
+    def adopt_classes(self) -> bool:
+        """Make the project's classes the active model's (names and colours, in the model's order).
+
+        Refused when labels already use a class whose name would change: relabelling is not guessed."""
+        w = self.w
+        active, project = w.models.active, w.project
+        if active is None or project is None:
+            return False
+        model_classes, mine = active.classes, list(project.classes)
+        changed = [i for i, c in enumerate(mine) if i >= len(model_classes) or c.name != model_classes[i].name]
+        if changed and project.labelled():
+            w.warn("Classes kept", "Labels already use the project's classes, and the model numbers them differently "
+                   f"({', '.join(mine[i].name for i in changed[:5])}…). Rename or add classes by hand instead.")
+            return False
+        if len(mine) > len(model_classes):
+            w.warn("Classes kept", f"The project has more classes ({len(mine)}) than the model "
+                   f"({len(model_classes)}).")
+            return False
+        try:
+            for i, c in enumerate(model_classes):
+                if i < len(mine):
+                    if mine[i].name != c.name:
+                        project.rename_class(i, c.name)
+                    project.recolor_class(i, tuple(c.color))
+                else:
+                    project.add_class(c.name, tuple(c.color))
+        except (ValueError, OSError) as exc:
+            w.warn("Classes not changed", str(exc))
+            return False
+        w.classes_panel.set_classes(project.classes)
+        w.canvas.set_classes(project.classes)
+        w.say(f"The project now has the model's {len(project.classes)} classes")
+        return True
 
     def settings_changed(self, settings: dict) -> None:
         if self.w.models.set_options(settings) is not None:

@@ -14,6 +14,17 @@ from PySide6.QtCore import QObject, Signal
 import engine
 
 
+def project_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """A model's labels as the project's: uint8, and classes the project does not have become 255
+    (not shown, never accepted into the labels)."""
+    out = labels.astype(np.uint8) if labels.dtype != np.uint8 else labels
+    beyond = labels >= num_classes
+    if beyond.any():
+        out = out.copy() if out is labels else out
+        out[beyond] = 255
+    return out
+
+
 class AutoSegment(QObject):
     """Runs the active model over images of main window `w`; one run at a time."""
 
@@ -65,11 +76,13 @@ class AutoSegment(QObject):
             else:
                 items.append((i, lambda path=project.images[i].path: engine.read_image(path)))
         model_name = active.path.name if active.path else None
+        num_classes = len(project.classes)
 
-        def cache(index: int, prediction) -> float | None:  # on the worker thread
-            labels = prediction.labels.astype(np.uint8, copy=False)
-            return project.write_prediction(project.images[index], labels, prediction.confidence,
-                                            prediction.entropy, model=model_name)
+        def cache(index: int, prediction) -> tuple[np.ndarray, float | None]:  # on the worker thread
+            labels = project_labels(prediction.labels, num_classes)
+            entropy = project.write_prediction(project.images[index], labels, prediction.confidence,
+                                               prediction.entropy, model=model_name)
+            return labels, entropy
 
         started = time.perf_counter()
         w.model_panel.set_busy("Starting…", 0, len(items))
@@ -96,16 +109,18 @@ class AutoSegment(QObject):
 
     def _on_prediction(self, item) -> None:
         w = self.w
-        index, prediction, mean_entropy, error = item
+        index, prediction, cached, error = item
         entry = w.project.images[index]
         if prediction is None:
             w.say(f"{entry.name}: {error}", 10000)
             return
         if error is not None:  # predicted, but the cache could not be written
             w.say(f"Could not cache the proposal of {entry.name}: {error}", 10000)
+            labels = project_labels(prediction.labels, len(w.project.classes))
             mean_entropy = float(prediction.entropy.mean())
+        else:
+            labels, mean_entropy = cached
         w.project.record_prediction(entry, mean_entropy)
-        labels = prediction.labels.astype(np.uint8, copy=False)
         w.editor.show_prediction(index, labels, prediction.confidence, prediction.entropy)
         w.images_panel.update_entry(index)
         w.update_enabled()

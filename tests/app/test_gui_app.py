@@ -323,3 +323,21 @@ def test_cancel_and_inference_errors_leave_labels_alone(window, qtbot, tmp_path,
     assert all(e.status != "predicted" and e.mean_entropy is None for e in w.project.images)
     np.testing.assert_array_equal(w.editor.doc.labels, labels)
     assert w.editor.doc.proposal is None
+
+
+@needs_predictor
+def test_a_model_with_other_classes_never_writes_unknown_class_numbers(window, qtbot, tmp_path):
+    w = window
+    load_model(qtbot, w, tiny_model_file(tmp_path / "three.safetensors", classes=("background", "object", "sky")))
+    assert "differ" in w.statusBar().currentMessage()
+    with qtbot.waitSignal(w.predictionsDone, timeout=30000):
+        w.segmenting.current()
+    assert set(np.unique(w.editor.doc.proposal).tolist()) <= {0, 1, 255}  # "sky" (2) is not a project class yet
+    assert w.model_flow.adopt_classes()
+    assert [c.name for c in w.project.classes] == ["background", "object", "sky"]
+
+    other = tiny_model_file(tmp_path / "other.safetensors", classes=("background", "car", "sky"))
+    stroke(qtbot, w, [(5, 5), (5, 8)])
+    assert w.editor.save()
+    load_model(qtbot, w, other)
+    assert not w.model_flow.adopt_classes() and "car" not in [c.name for c in w.project.classes]
