@@ -55,6 +55,7 @@ class Canvas(QGraphicsView):
         self._pan_from: QPointF | None = None
         self._space = False
         self.marker: QGraphicsPathItem | None = None
+        self.placeholder = "Open a folder of images to begin (Ctrl+O)"
         self._fitted = False  # keep the whole image in view on resize until the person zooms or pans
 
     # -- document and layers -------------------------------------------------------------------------
@@ -355,8 +356,23 @@ class Canvas(QGraphicsView):
         cursor = self.tool.cursor if self.tool is not None else Qt.CursorShape.ArrowCursor
         self.viewport().setCursor(cursor)
 
+    def set_placeholder(self, text: str) -> None:
+        """What the empty canvas says (no image open, an image loading, an image that cannot be read)."""
+        self.placeholder = text
+        self.viewport().update()
+
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
         super().drawBackground(painter, rect)
         if self.doc is not None:
             h, w = self.doc.shape
             painter.fillRect(QRectF(0, 0, w, h).intersected(rect), QColor(20, 20, 22))
+        elif self.placeholder:
+            painter.save()
+            painter.resetTransform()
+            painter.setPen(QColor(150, 156, 164))
+            font = painter.font()
+            font.setPointSizeF(font.pointSizeF() * 1.25)
+            painter.setFont(font)
+            painter.drawText(QRectF(self.viewport().rect()).adjusted(40, 40, -40, -40),
+                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
+            painter.restore()

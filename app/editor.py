@@ -84,6 +84,7 @@ class Editor(QObject):
         if entry.size is not None and entry.size[0] * entry.size[1] > LARGE_PIXELS and entry.error is None:
             self.loading = index
             self.message.emit(f"Loading {entry.name} ({entry.size[1]} x {entry.size[0]})…")
+            self.canvas.set_placeholder(f"Loading {entry.name}…")
 
             def work(job):
                 if self.loading != index:  # the person has moved on
@@ -118,6 +119,7 @@ class Editor(QObject):
             entry.error = why
         self.entryChanged.emit(index)
         self.message.emit(f"Cannot open {entry.name}: {why}")
+        self.canvas.set_placeholder(f"Cannot open {entry.name}\n\n{why}")
         if self.index == index:
             self.documentChanged.emit(None)
 
