@@ -117,6 +117,7 @@ class Editor(QObject):
             self.loading = None
         if not entry.error:
             entry.error = why
+        why = entry.error  # the reason without the file's path (the list and the message name the file)
         self.entryChanged.emit(index)
         self.message.emit(f"Cannot open {entry.name}: {why}")
         self.canvas.set_placeholder(f"Cannot open {entry.name}\n\n{why}")

@@ -312,6 +312,8 @@ class MainWindow(QMainWindow):
 
     def _on_document(self, doc) -> None:
         entry = self.editor.entry
+        if doc is None:
+            self.status_zoom.setText("")
         if doc is not None and entry is not None:
             h, w = doc.shape
             self.say(f"{entry.name}: {w} x {h}, {entry_status(entry)}" + (f"; {entry.note}" if entry.note else ""))
