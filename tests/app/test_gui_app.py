@@ -87,10 +87,6 @@ def test_keys_pick_tools_classes_and_brush_size(window, qtbot):
     assert w.editor.current_class == 0
 
 
-needs_predictor = pytest.mark.skipif(not hasattr(engine, "Predictor"), reason="engine.Predictor has not landed yet")
-
-
-@needs_predictor
 def test_auto_segment_shows_the_proposal_overlay(window, qtbot, tmp_path):
     w = window
     load_model(qtbot, w, tiny_model_file(tmp_path / "tiny.safetensors"))
@@ -117,7 +113,6 @@ def test_auto_segment_shows_the_proposal_overlay(window, qtbot, tmp_path):
     assert w.editor.entry is ranked[0]
 
 
-@needs_predictor
 def test_a_failing_model_load_keeps_the_previous_model_and_the_labels(window, qtbot, tmp_path):
     w = window
     good = tiny_model_file(tmp_path / "good.safetensors")
@@ -218,7 +213,6 @@ def test_grabcut_box_paints_the_object(window, qtbot):
     assert not (doc.labels == 1).any()  # one undo step
 
 
-@needs_predictor
 def test_accepting_the_proposal_in_a_region_and_everywhere_else(window, qtbot, tmp_path):
     w = window
     load_model(qtbot, w, tiny_model_file(tmp_path / "tiny.safetensors"))
@@ -286,7 +280,6 @@ def test_large_images_load_in_the_background(window, qtbot, monkeypatch):
     assert w.editor.entry.name == "img00.png" and w.canvas.doc is w.editor.doc
 
 
-@needs_predictor
 def test_cancel_and_inference_errors_leave_labels_alone(window, qtbot, tmp_path, monkeypatch):
     import threading
     import time
@@ -325,7 +318,6 @@ def test_cancel_and_inference_errors_leave_labels_alone(window, qtbot, tmp_path,
     assert w.editor.doc.proposal is None
 
 
-@needs_predictor
 def test_a_model_with_other_classes_never_writes_unknown_class_numbers(window, qtbot, tmp_path):
     w = window
     load_model(qtbot, w, tiny_model_file(tmp_path / "three.safetensors", classes=("background", "object", "sky")))

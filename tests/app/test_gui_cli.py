@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import engine
 from app.cli import build_parser, open_window, parse_size
 from app.training_process import REPO_ROOT
 from tests.app.gui_helpers import make_project, tiny_model_file
@@ -34,7 +33,6 @@ def in_process(qtbot):
     return run
 
 
-@pytest.mark.skipif(not hasattr(engine, "Predictor"), reason="engine.Predictor has not landed yet")
 def test_screenshot_writes_a_non_blank_png_of_the_segmented_window(tmp_path, in_process):
     folder = make_project(tmp_path / "project", n=3, size=(96, 128), labelled=1)
     model = tiny_model_file(tmp_path / "tiny.safetensors")
