@@ -26,7 +26,7 @@ screenshot: $(STAMP)
 	test -f $(SAMPLE_MODEL) || $(BIN)/python -m training --images sample-project --labels sample-project/labels \
 		--classes sample-project/segassist.json --arch deeplabv3plus --backbone mobilenetv3_large_100 \
 		--crop 128 --batch 4 --iters 200 --val-fraction 0.2 --out $(SAMPLE_MODEL)
-	QT_QPA_PLATFORM=offscreen $(BIN)/segassist sample-project --model $(SAMPLE_MODEL) --image scene_12.png \
+	QT_QPA_PLATFORM=offscreen $(BIN)/segassist sample-project --model $(SAMPLE_MODEL) --image scene_05.png \
 		--size 1440x900 --screenshot docs/main-window.png
 
 test: $(STAMP)
