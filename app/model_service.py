@@ -102,7 +102,7 @@ class ModelService(QObject):
     # -- which model ----------------------------------------------------------------------------------
     def load(self, path: str | Path, on_loaded: Callable[[ActiveModel], None] | None = None) -> Job:
         """Load a model file in the background; on failure `failed` fires and the active model stays."""
-        path = Path(path)
+        path = Path(path).resolve()
         options = dict(self.options)
 
         def work(job: Job) -> ActiveModel:

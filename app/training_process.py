@@ -41,13 +41,19 @@ class TrainingSettings:
     val_fraction: float = 0.2
 
     def arguments(self) -> list[str]:
-        """The training command line's arguments (after `-m training`)."""
-        args = ["--images", str(self.images), "--labels", str(self.labels), "--classes", str(self.classes),
-                "--out", str(self.out), "--events", "-", "--crop", str(self.crop), "--batch", str(self.batch),
+        """The training command line's arguments (after `-m training`); paths absolute, since the child
+        runs in the project folder."""
+
+        def full(p) -> str:
+            return str(Path(p).resolve())
+
+        args = ["--images", full(self.images), "--labels", full(self.labels),
+                "--classes", full(self.classes) if isinstance(self.classes, Path) else str(self.classes),
+                "--out", full(self.out), "--events", "-", "--crop", str(self.crop), "--batch", str(self.batch),
                 "--iters", str(self.iters), "--device", self.device, "--precision", self.precision,
                 "--val-fraction", str(self.val_fraction)]
         if self.init is not None:
-            args += ["--init", str(self.init)]
+            args += ["--init", full(self.init)]
         else:
             if self.arch:
                 args += ["--arch", self.arch]

@@ -59,6 +59,7 @@ class ImagesPanel(QWidget):
         self.list.currentItemChanged.connect(self._on_current)
         self.summary = QLabel()
         self.summary.setProperty("hint", True)
+        self.summary.setWordWrap(True)  # a long summary must not widen the dock
         self.next_button = QPushButton(icon("next"), "Next uncertain")
         self.next_button.setToolTip("Open the not-yet-reviewed image whose prediction is least certain "
                                     "(highest mean entropy)  [N]")

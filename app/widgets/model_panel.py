@@ -53,6 +53,7 @@ class ModelPanel(QWidget):
         super().__init__(parent)
         self.title = QLabel("No model")
         self.title.setProperty("title", True)
+        self.title.setWordWrap(True)
         self.details = QLabel("Create a new model, open a model file, or train one from your labels.")
         self.details.setProperty("hint", True)
         self.details.setWordWrap(True)

@@ -22,12 +22,13 @@ def window(qtbot, tmp_path):
     return w
 
 
-def test_training_from_the_panel_adds_and_selects_a_new_model_version(window, qtbot, tmp_path):
+def test_training_from_the_panel_adds_and_selects_a_new_model_version(window, qtbot, tmp_path, monkeypatch):
     w = window
     first = tiny_model_file(w.project.folder / "models" / "start.safetensors")
+    monkeypatch.chdir(tmp_path)  # a model named by a relative path (the child process runs elsewhere)
     with qtbot.waitSignal(w.models.changed, timeout=30000):
-        w.open_model(first)
-    assert w.project.current_model == first.resolve()
+        w.open_model(first.relative_to(tmp_path))
+    assert w.project.current_model == first.resolve() and w.models.active.path == first.resolve()
     panel = w.training_panel
     assert panel.finetune.isEnabled() and panel.finetune.isChecked()
     panel.iters.setValue(4)

@@ -76,4 +76,5 @@ def test_settings_arguments(init):
     if init is None:
         assert args[args.index("--arch") + 1] == "ccnet" and "--init" not in args
     else:
-        assert args[args.index("--init") + 1] == str(init) and "--arch" not in args
+        assert args[args.index("--init") + 1] == str(init.resolve()) and "--arch" not in args
+    assert all(Path(args[args.index(k) + 1]).is_absolute() for k in ("--images", "--labels", "--classes", "--out"))
