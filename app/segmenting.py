@@ -54,11 +54,12 @@ class AutoSegment(QObject):
         self.run(order)
 
     def unlabelled(self) -> None:
-        """The images nobody has labelled yet (after training a new model version)."""
-        project = self.w.project
+        """The open image and the images nobody has labelled yet (after training a new model version)."""
+        project, index = self.w.project, self.w.editor.index
         if project is not None:
-            self.run([i for i, e in enumerate(project.images)
-                      if not e.error and e.status in ("unlabelled", "predicted")])
+            order = [i for i, e in enumerate(project.images)
+                     if not e.error and e.status in ("unlabelled", "predicted") and i != index]
+            self.run(([index] if self.w.editor.doc is not None else []) + order)
 
     def run(self, indices: list[int]) -> None:
         w = self.w

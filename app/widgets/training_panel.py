@@ -105,8 +105,13 @@ class TrainingPanel(QWidget):
         form.addRow("Device", self.device)
         form.addRow("Precision", self.precision)
         self._form = form
-        settings_box = QGroupBox("Settings")
-        settings_box.setLayout(form)
+        self.settings_box = QGroupBox()
+        self.settings_box.setLayout(form)
+        self.settings_toggle = QToolButton()
+        self.settings_toggle.setCheckable(True)
+        self.settings_toggle.setChecked(True)
+        self.settings_toggle.toggled.connect(self._toggle_settings)
+        self._toggle_settings(True)
 
         self.start_button = QPushButton(icon("train"), "Train")
         self.start_button.setProperty("accent", True)
@@ -126,12 +131,13 @@ class TrainingPanel(QWidget):
         self.status = QLabel("Ready. Label a few images, then train.")
         self.status.setProperty("hint", True)
         self.status.setWordWrap(True)
+        self.status.setMinimumHeight(2 * self.status.fontMetrics().lineSpacing() + 4)  # wrapped lines stay whole
         self.result = QLabel()
         self.result.setProperty("title", True)
         self.result.setVisible(False)
 
         self.plots = pg.GraphicsLayoutWidget()
-        self.plots.setMinimumHeight(220)
+        self.plots.setMinimumHeight(260)
         self.loss_plot = self.plots.addPlot(row=0, col=0, title="loss")
         self.miou_plot = self.plots.addPlot(row=1, col=0, title="validation mIoU")
         self.miou_plot.setYRange(0, 1)
@@ -152,12 +158,13 @@ class TrainingPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(settings_box)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.result)
         layout.addWidget(self.plots, 1)
+        layout.addWidget(self.settings_toggle)
+        layout.addWidget(self.settings_box)
         layout.addWidget(self.log_toggle)
         layout.addWidget(self.log, 1)
         self._reset_curves()
@@ -230,6 +237,7 @@ class TrainingPanel(QWidget):
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
         if running:
+            self.settings_toggle.setChecked(False)  # room for the curves
             self._reset_curves()
             self.result.setVisible(False)
             self.progress.setFormat("%v / %m")
@@ -288,6 +296,10 @@ class TrainingPanel(QWidget):
 
     def append_log(self, line: str) -> None:
         self.log.appendPlainText(line)
+
+    def _toggle_settings(self, shown: bool) -> None:
+        self.settings_box.setVisible(shown)
+        self.settings_toggle.setText("Settings ▾" if shown else "Settings ▸")
 
     def _toggle_log(self, shown: bool) -> None:
         self.log.setVisible(shown)
