@@ -16,6 +16,7 @@ at 60 Hz is 16.7 ms).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import tempfile
@@ -131,9 +132,13 @@ def brush_latency(size: int, moves: int, radius: int, zoom: float) -> tuple[list
     send(QEvent.Type.MouseButtonRelease, pos)
     app.processEvents()
     painted = int((doc.labels != 255).sum())
+    canvas.set_document(None, [])
+    canvas.tool.editor.doc = None  # Qt wrappers take no part in cycle collection: let go by hand
+    canvas.set_tool(None)
     canvas.close()
     canvas.deleteLater()
     app.processEvents()
+    gc.collect()
     return times, painted
 
 
@@ -155,6 +160,9 @@ def switch_images(folder: Path, count: int) -> tuple[list[float], list[float]]:
         before = counter.paints
         t = time.perf_counter()
         editor.open_image(i % len(editor.project.images))
+        while editor.doc is None and editor.loading is not None:  # large images load in the background
+            app.processEvents()
+            time.sleep(0.001)
         _settle(app, counter, before)
         times.append((time.perf_counter() - t) * 1000)
         rss.append(rss_mib())
