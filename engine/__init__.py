@@ -1,45 +1,38 @@
-"""SegAssist's engine: segmentation models and inference. No Qt in here."""
+"""SegAssist's engine: segmentation models and inference. No Qt in here.
 
-from engine.classes import SegClass, as_classes, default_color, palette
-from engine.images import (
-    IGNORE_INDEX,
-    ImageReadError,
-    image_size,
-    is_image_file,
-    list_images,
-    read_image,
-    read_label,
-    write_image,
-    write_label,
-)
-from engine.model_file import LoadedModel, ModelFileError, load_model, read_model_metadata, save_model
-from engine.models.base import SegModel
-from engine.onnx_export import export_onnx
-from engine.registry import architecture_options, create_model, list_architectures, register_architecture
+Names are imported on first use, so `import engine.images` (used by the app to show images) does not pay
+for torch and timm.
+"""
 
-__all__ = [
-    "IGNORE_INDEX",
-    "ImageReadError",
-    "image_size",
-    "is_image_file",
-    "list_images",
-    "read_image",
-    "read_label",
-    "write_image",
-    "write_label",
-    "LoadedModel",
-    "ModelFileError",
-    "SegClass",
-    "SegModel",
-    "architecture_options",
-    "as_classes",
-    "create_model",
-    "default_color",
-    "export_onnx",
-    "list_architectures",
-    "load_model",
-    "palette",
-    "read_model_metadata",
-    "register_architecture",
-    "save_model",
-]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "engine.classes": ("SegClass", "as_classes", "default_color", "palette"),
+    "engine.explain": ("explain",),
+    "engine.images": ("IGNORE_INDEX", "ImageReadError", "image_size", "is_image_file", "list_images", "read_image",
+                      "read_label", "write_image", "write_label"),
+    "engine.mmseg_import": ("MMSegImportError", "import_mmseg"),
+    "engine.model_file": ("LoadedModel", "ModelFileError", "load_model", "read_model_metadata", "save_model"),
+    "engine.models.base": ("SegModel",),
+    "engine.onnx_export": ("export_onnx", "onnx_relative_error"),
+    "engine.predictor": ("Cancelled", "Prediction", "Predictor"),
+    "engine.registry": ("architecture_options", "create_model", "list_architectures", "register_architecture"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

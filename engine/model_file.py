@@ -15,9 +15,11 @@ from safetensors.torch import save_file
 from engine.classes import SegClass, as_classes
 from engine.models.base import SegModel
 from engine.registry import architecture_class, create_model
+from engine.weights import WeightsFileError, read_state_dict
 
 METADATA_KEY = "segassist"
 FORMAT_VERSION = 1
+_TORCH_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".pkl")
 
 
 class ModelFileError(ValueError):
@@ -48,23 +50,10 @@ def save_model(path: str | Path, model: SegModel, *, classes, **meta) -> Path:
     `crop_size`, `history` (a list of training records), `parent` (the model it was fine-tuned from).
     """
     path = Path(path)
-    classes = as_classes(classes)
-    if len(classes) != model.num_classes:
-        raise ValueError(f"{path}: {len(classes)} class names for a model with {model.num_classes} outputs")
-    mean, std = model.normalization
-    doc = {
-        "format": "segassist-model",
-        "version": FORMAT_VERSION,
-        "config": model.config,
-        "classes": [c.to_json() for c in classes],
-        "normalization": {"mean": list(mean), "std": list(std)},
-        "history": [],
-        **meta,
-    }
     try:
-        header = {METADATA_KEY: json.dumps(doc)}
-    except TypeError as exc:
-        raise ValueError(f"{path}: metadata must be JSON data ({exc})") from exc
+        header = {METADATA_KEY: json.dumps(model_document(model, classes=classes, **meta))}
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -80,44 +69,87 @@ def save_model(path: str | Path, model: SegModel, *, classes, **meta) -> Path:
     return path
 
 
+def model_document(model: SegModel, *, classes, **meta) -> dict:
+    """The JSON document that a model file (and an exported ONNX file) carries for `model`."""
+    classes = as_classes(classes)
+    if len(classes) != model.num_classes:
+        raise ValueError(f"{len(classes)} class names for a model with {model.num_classes} outputs")
+    mean, std = model.normalization
+    doc = {
+        "format": "segassist-model",
+        "version": FORMAT_VERSION,
+        "config": model.config,
+        "classes": [c.to_json() for c in classes],
+        "normalization": {"mean": list(mean), "std": list(std)},
+        "history": [],
+        **meta,
+    }
+    try:
+        json.dumps(doc)
+    except TypeError as exc:
+        raise ValueError(f"metadata must be JSON data ({exc})") from exc
+    return doc
+
+
 def read_model_metadata(path: str | Path) -> dict:
     """The JSON document of a model file, without reading its weights."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such file")
+    _check_kind(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
+            keys = list(f.keys())  # noqa: SIM118 (safe_open is not a dict)
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFileError(f"{path}: not a readable model file: truncated or corrupt ({exc})") from exc
+        raise ModelFileError(f"{path}: not a readable model file: truncated or corrupt ({_first_line(exc)})") from exc
     if METADATA_KEY not in header:
-        raise ModelFileError(
-            f"{path}: a safetensors file without SegAssist metadata; for plain backbone weights use "
-            f"create_model(..., pretrained=path), for mmsegmentation checkpoints import_mmseg(path)"
-        )
+        raise ModelFileError(f"{path}: a safetensors file without SegAssist metadata; {_guess_weights(keys)}")
     try:
         doc = json.loads(header[METADATA_KEY])
     except json.JSONDecodeError as exc:
         raise ModelFileError(f"{path}: the SegAssist metadata is not valid JSON ({exc})") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict) or "classes" not in doc:
         raise ModelFileError(f"{path}: the SegAssist metadata lacks the architecture config or the classes")
+    version = doc.get("version", FORMAT_VERSION)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: written in model file format version {version!r}; this SegAssist reads up to {FORMAT_VERSION}"
+        )
     return doc
 
 
+def document_normalization(path: Path, doc: dict) -> tuple[list[float], list[float]] | None:
+    """(mean, std) from a model document, None when it has none; `ModelFileError` when malformed."""
+    norm = doc.get("normalization")
+    if norm is None:
+        return None
+    try:
+        mean, std = [float(v) for v in norm["mean"]], [float(v) for v in norm["std"]]
+    except (TypeError, KeyError, ValueError) as exc:
+        raise ModelFileError(f"{path}: the normalization must be {{'mean': [3 numbers], 'std': [3 numbers]}}") from exc
+    if len(mean) != 3 or len(std) != 3 or not all(v > 0 for v in std):
+        raise ModelFileError(f"{path}: the normalization needs three means and three positive standard deviations")
+    return mean, std
+
+
+def document_classes(path: Path, doc: dict) -> list[SegClass]:
+    """The classes of a model document; `ModelFileError` naming the file when malformed."""
+    try:
+        return as_classes(doc["classes"])
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: {exc}") from exc
+
+
 def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> LoadedModel:
-    """Read a model file written by `save_model`; the model comes back in eval mode on `device`."""
+    """Read a model file written by `save_model`; the model comes back in eval mode on `device`.
+
+    Never unpickles: PyTorch checkpoints are only opened with `torch.load(weights_only=True)` to say
+    what they hold, and are refused (import mmsegmentation checkpoints with `import_mmseg`).
+    """
     path = Path(path)
-    if path.suffix in (".pth", ".pt", ".ckpt", ".bin"):
-        raise ModelFileError(
-            f"{path}: a PyTorch checkpoint, not a SegAssist model file; import mmsegmentation checkpoints "
-            f"with import_mmseg(path) (read without unpickling code)"
-        )
     doc = read_model_metadata(path)
     config = dict(doc["config"])
-    try:
-        classes = as_classes(doc["classes"])
-    except ValueError as exc:
-        raise ModelFileError(f"{path}: {exc}") from exc
+    classes = document_classes(path, doc)
+    document_normalization(path, doc)
     name = config.pop("name", None)
     try:
         architecture_class(name)
@@ -126,33 +158,102 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Loade
     num_classes = config.pop("num_classes", None)
     if num_classes != len(classes):
         raise ModelFileError(f"{path}: the config has {num_classes} classes but {len(classes)} class names")
+    # A file never makes us download or read other files: weights come from this file only.
+    config.pop("pretrained", None)
+    config = {k: _tuples(v) for k, v in config.items()}  # as the constructors expect them
     try:
         model = create_model(name, num_classes, **config)
-    except ValueError as exc:
-        raise ModelFileError(f"{path}: cannot build the model: {exc}") from exc
+    except (ValueError, TypeError, KeyError, RuntimeError, AssertionError) as exc:
+        raise ModelFileError(f"{path}: cannot build the {name} model from its config: {exc}") from exc
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFileError(f"{path}: not a readable model file: truncated or corrupt ({exc})") from exc
-    _check_state(path, model, state, len(classes))
+        raise ModelFileError(f"{path}: not a readable model file: truncated or corrupt ({_first_line(exc)})") from exc
+    _check_state(path, model, state, len(classes), name, config)
     model.load_state_dict(state)
     doc.pop("config")
     doc.pop("classes")
     return LoadedModel(model.eval().to(device), classes, doc, path)
 
 
-def _check_state(path: Path, model: SegModel, state: dict[str, torch.Tensor], num_classes: int) -> None:
+def _check_kind(path: Path) -> None:
+    """`ModelFileError` unless `path` is a file that could be a safetensors model file."""
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such file")
+    if not path.is_file():
+        raise ModelFileError(f"{path}: not a file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    if not head:
+        raise ModelFileError(f"{path}: the file is empty")
+    if head[8:9] == b"{":
+        return  # a safetensors header
+    if path.suffix.lower() == ".onnx":
+        raise ModelFileError(f"{path}: an ONNX file, not a SegAssist model file; run it with Predictor(path)")
+    if head[:2] == b"PK" or head[:1] == b"\x80" or path.suffix.lower() in _TORCH_SUFFIXES:
+        raise ModelFileError(f"{path}: {_describe_checkpoint(path)}")
+
+
+def _describe_checkpoint(path: Path) -> str:
+    # Opened with weights_only=True only to tell the person what the file is; nothing in it runs.
+    try:
+        state = read_state_dict(path)
+    except WeightsFileError as exc:
+        return f"a PyTorch checkpoint that cannot be used: {str(exc).removeprefix(f'{path}: ')}"
+    return f"a PyTorch checkpoint, not a SegAssist model file; {_guess_weights(list(state))}"
+
+
+def _guess_weights(keys: list[str]) -> str:
+    head = ", ".join(keys[:3])
+    if any(k.startswith(("decode_head.", "auxiliary_head.")) for k in keys):
+        return (f"its {len(keys)} tensors ({head}, ...) look like a segmentation checkpoint: "
+                f"import mmsegmentation checkpoints with engine.import_mmseg(path)")
+    return (f"its {len(keys)} tensors ({head}, ...) look like backbone weights: "
+            f"use them with create_model(..., pretrained=path)")
+
+
+def _tuples(value: object) -> object:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _class_tensors(name: str, num_classes: int, config: dict) -> dict[str, int]:
+    """Parameter names whose shape depends on the class count, with the dimension that holds it."""
+    try:
+        with torch.device("meta"):
+            a = create_model(name, num_classes, **config).state_dict()
+            b = create_model(name, num_classes + 1, **config).state_dict()
+    except Exception:  # a model that cannot be built on the meta device: fall back to the usual name
+        return {}
+    out = {}
+    for k, t in a.items():
+        if k in b and t.shape != b[k].shape:
+            out[k] = next(i for i, (m, n) in enumerate(zip(t.shape, b[k].shape, strict=False)) if m != n)
+    return out
+
+
+def _check_state(path: Path, model: SegModel, state: dict[str, torch.Tensor], num_classes: int, name: str,
+                 config: dict) -> None:
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
-    class_dims = {state[k].shape[0] for k in wrong if k.endswith("conv_seg.weight")}
-    if class_dims:
-        raise ModelFileError(
-            f"{path}: the metadata names {num_classes} classes but the weights have "
-            f"{', '.join(map(str, sorted(class_dims)))} outputs"
-        )
+    if wrong:
+        dims = _class_tensors(name, num_classes, config) or {k: 0 for k in own if k.endswith("conv_seg.weight")}
+        counts = {state[k].shape[dims[k]] for k in wrong if k in dims and state[k].dim() > dims[k]}
+        if counts:
+            raise ModelFileError(
+                f"{path}: the metadata names {num_classes} classes but the weights have "
+                f"{', '.join(map(str, sorted(counts)))} outputs"
+            )
     problems = []
     if missing:
         problems.append(f"{len(missing)} missing tensors ({', '.join(missing[:4])})")

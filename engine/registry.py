@@ -69,8 +69,17 @@ def create_model(
         raise ValueError(f"{name} does not accept option(s) {', '.join(unknown)}; accepted options: {accepted}")
     backbone = backbone if backbone is not None else cls.default_backbone
     model = cls(num_classes, backbone, pretrained=pretrained, **overrides)
-    model.config = {"name": name, "num_classes": num_classes, "backbone": backbone, **options, **overrides}
+    # JSON-shaped (tuples as lists) so that a config read back from a model file compares equal.
+    model.config = _plain({"name": name, "num_classes": num_classes, "backbone": backbone, **options, **overrides})
     return model
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _load_builtin() -> None:

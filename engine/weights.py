@@ -27,13 +27,14 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise WeightsFileError(f"{path}: no such file")
-    if path.suffix == ".safetensors":
+    if path.suffix == ".safetensors" and not _looks_pickled(path):
         try:
             return load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError) as exc:
             raise WeightsFileError(f"{path}: not a readable safetensors file ({exc})") from exc
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with open(path, "rb") as f:  # a file object: torch.load decides by a path's suffix, not its content
+            obj = torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise WeightsFileError(
             f"{path}: refused to load: the file holds pickled objects other than tensors, which could run "
@@ -42,6 +43,16 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise WeightsFileError(f"{path}: not a readable PyTorch weights file ({_first_line(exc)})") from exc
     return _unwrap(obj, path)
+
+
+def _looks_pickled(path: Path) -> bool:
+    """Whether the file starts like a PyTorch zip checkpoint or a raw pickle, whatever its name."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError:
+        return False
+    return head == b"PK" or head[:1] == b"\x80"
 
 
 def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:

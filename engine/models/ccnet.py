@@ -15,8 +15,8 @@ from engine.layers import ConvBNReLU, DecodeHead, FCNHead
 from engine.models.base import SegModel
 from engine.registry import register_architecture
 
-# Aggregation runs over this many value channels at a time, bounding the temporary it needs.
-_CHANNEL_CHUNK = 128
+# Aggregation runs over this many value channels at a time, bounding the temporaries it needs.
+_CHANNEL_CHUNK = 64
 
 
 def criss_cross_weights(query: torch.Tensor, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -27,30 +27,41 @@ def criss_cross_weights(query: torch.Tensor, key: torch.Tensor) -> tuple[torch.T
     runs over all H + W entries, so the two sum to 1 per pixel.
     """
     h = query.shape[2]
-    e_col = torch.einsum("bchw,bcgw->bhwg", query, key)
-    e_row = torch.einsum("bchw,bchv->bhwv", query, key)
+    # Column energies are computed column-major ([B, W, H, G]) and returned as a permuted view.
+    e_col = torch.matmul(query.permute(0, 3, 2, 1), key.permute(0, 3, 1, 2))  # [B, W, H, G]
+    e_row = torch.matmul(query.permute(0, 2, 3, 1), key.permute(0, 2, 1, 3))  # [B, H, W, V]
     if e_col.dtype in (torch.float16, torch.bfloat16):
         e_col, e_row = e_col.float(), e_row.float()  # softmax statistics in float32
     inplace = not torch.is_grad_enabled()
     idx = torch.arange(h, device=query.device)
-    own = (idx[:, None] == idx[None, :])[:, None, :]  # [H, 1, H]: (h, g) with g == h
+    own = idx[:, None] == idx[None, :]  # (h, g) with g == h, broadcast over B and W
     neg = torch.finfo(e_col.dtype).min  # finite: -inf would give NaN under reduced precision
     e_col = e_col.masked_fill_(own, neg) if inplace else e_col.masked_fill(own, neg)
-    lse = torch.logsumexp(torch.stack([e_col.logsumexp(-1), e_row.logsumexp(-1)]), dim=0).unsqueeze(-1)
+    lse = torch.logsumexp(torch.stack([e_col.logsumexp(-1).transpose(1, 2), e_row.logsumexp(-1)]), dim=0)
+    lse_col, lse_row = lse.transpose(1, 2).unsqueeze(-1), lse.unsqueeze(-1)
     if inplace:
-        return e_col.sub_(lse).exp_(), e_row.sub_(lse).exp_()
-    return (e_col - lse).exp(), (e_row - lse).exp()
+        w_col, w_row = e_col.sub_(lse_col).exp_(), e_row.sub_(lse_row).exp_()
+    else:
+        w_col, w_row = (e_col - lse_col).exp(), (e_row - lse_row).exp()
+    return w_col.permute(0, 2, 1, 3), w_row
 
 
 def criss_cross_aggregate(value: torch.Tensor, w_col: torch.Tensor, w_row: torch.Tensor) -> torch.Tensor:
     """`out[b, c, h, w] = sum_g w_col[b,h,w,g] value[b,c,g,w] + sum_v w_row[b,h,w,v] value[b,c,h,v]`."""
-    w_col, w_row = w_col.to(value.dtype), w_row.to(value.dtype)
-    out = torch.einsum("bchv,bhwv->bchw", value, w_row)
+    w_col_t = w_col.to(value.dtype).permute(0, 2, 3, 1)  # [B, W, G, H]: per column, G -> H
+    w_row_t = w_row.to(value.dtype).transpose(-1, -2)  # [B, H, V, W]: per row, V -> W
+    # Without autograd, write each channel chunk straight into the output.
+    out = None if torch.is_grad_enabled() or torch.compiler.is_compiling() else torch.empty_like(value)
+    chunks = []
     for c0 in range(0, value.shape[1], _CHANNEL_CHUNK):
-        out[:, c0 : c0 + _CHANNEL_CHUNK] += torch.einsum(
-            "bcgw,bhwg->bchw", value[:, c0 : c0 + _CHANNEL_CHUNK], w_col
-        )
-    return out
+        v = value[:, c0 : c0 + _CHANNEL_CHUNK]
+        rows = torch.matmul(v.permute(0, 2, 1, 3), w_row_t).permute(0, 2, 1, 3)  # [B, c, H, W]
+        cols = torch.matmul(v.permute(0, 3, 1, 2), w_col_t).permute(0, 2, 3, 1)  # [B, c, H, W]
+        if out is None:
+            chunks.append(rows + cols)
+        else:
+            torch.add(rows, cols, out=out[:, c0 : c0 + _CHANNEL_CHUNK])
+    return torch.cat(chunks, dim=1) if out is None else out
 
 
 class CrissCrossAttention(nn.Module):

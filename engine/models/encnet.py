@@ -29,18 +29,21 @@ class Encoding(nn.Module):
 
     def assignments(self, x: torch.Tensor) -> torch.Tensor:
         """Soft assignments `[B, N, K]` for features `x` `[B, N, C]`."""
+        codewords, scale = self.codewords.to(x.dtype), self.scale.to(x.dtype)
         # ||x - d||^2 = ||x||^2 - 2 x.d + ||d||^2, without a [B, N, K, C] intermediate.
-        dist = (x * x).sum(-1, keepdim=True) - 2.0 * x @ self.codewords.t() + (self.codewords**2).sum(-1)
-        return torch.softmax(dist * self.scale, dim=-1)
+        dist = (x * x).sum(-1, keepdim=True) - 2.0 * x @ codewords.t() + (codewords**2).sum(-1)
+        return torch.softmax(dist * scale, dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Residual encoders `[B, K, C]` for a feature map `x` `[B, C, H, W]`."""
-        # Distances are differences of large sums: keep them in float32 under autocast.
+        # Distances are differences of large sums: at least float32, also under autocast or a bf16 model.
+        dtype = torch.promote_types(x.dtype, torch.float32)
         with torch.autocast(x.device.type, enabled=False):
-            x = x.to(self.codewords.dtype).flatten(2).transpose(1, 2)  # [B, N, C]
+            x = x.to(dtype).flatten(2).transpose(1, 2)  # [B, N, C]
             a = self.assignments(x)
             # sum_i a_ik (x_i - d_k) = (A^T X)_k - d_k sum_i a_ik
-            return a.transpose(1, 2) @ x - a.sum(1).unsqueeze(-1) * self.codewords
+            e = a.transpose(1, 2) @ x - a.sum(1).unsqueeze(-1) * self.codewords.to(dtype)
+        return e.to(self.codewords.dtype)
 
 
 class EncModule(nn.Module):

@@ -50,3 +50,130 @@ def test_class_count_disagreeing_with_the_weights_is_named(tmp_path):
     with pytest.raises(engine.ModelFileError,
                        match="wrong.safetensors: the metadata names 4 classes but the weights have 3"):
         engine.load_model(wrong)
+
+
+def _rewrite(path, out, edit_doc=None, edit_tensors=None):
+    """Copy the model file at `path` to `out` with its document and/or tensors edited."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), "pt") as f:
+        doc = json.loads(f.metadata()["segassist"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    if edit_doc:
+        edit_doc(doc)
+    if edit_tensors:
+        edit_tensors(tensors)
+    save_file(tensors, str(out), metadata={"segassist": json.dumps(doc)})
+    return out
+
+
+@pytest.fixture
+def saved(tmp_path):
+    torch.manual_seed(0)
+    return engine.save_model(tmp_path / "m.safetensors", tiny_model("deeplabv3plus"), classes=["a", "b", "c"])
+
+
+def test_unknown_architecture_is_named_with_the_known_ones(saved, tmp_path):
+    path = _rewrite(saved, tmp_path / "arch.safetensors", lambda d: d["config"].update(name="unet"))
+    with pytest.raises(engine.ModelFileError, match="arch.safetensors: unknown architecture 'unet'.*deeplabv3plus"):
+        engine.load_model(path)
+
+
+def test_missing_and_unexpected_tensors_are_named(saved, tmp_path):
+    def edit(tensors):
+        del tensors["decode_head.bottleneck.conv.weight"]
+        tensors["extra.weight"] = torch.zeros(2)
+
+    path = _rewrite(saved, tmp_path / "t.safetensors", edit_tensors=edit)
+    with pytest.raises(engine.ModelFileError, match=r"t.safetensors: weights do not match the deeplabv3plus config: "
+                                                    r"1 missing tensors \(decode_head.bottleneck.conv.weight\); "
+                                                    r"1 unexpected tensors \(extra.weight\)"):
+        engine.load_model(path)
+
+
+def test_a_config_option_the_architecture_lacks_is_named(saved, tmp_path):
+    path = _rewrite(saved, tmp_path / "o.safetensors", lambda d: d["config"].update(wings=2))
+    with pytest.raises(engine.ModelFileError, match="o.safetensors: cannot build the deeplabv3plus model.*wings"):
+        engine.load_model(path)
+
+
+def test_a_file_never_makes_the_loader_fetch_or_read_other_weights(saved, tmp_path):
+    victim = tmp_path / "other.safetensors"
+    path = _rewrite(saved, tmp_path / "p.safetensors", lambda d: d["config"].update(pretrained=str(victim)))
+    engine.load_model(path)  # the missing file named by "pretrained" is never opened
+
+
+def test_metadata_that_is_not_json_or_too_new_is_named(saved, tmp_path):
+    from safetensors.torch import save_file
+
+    bad = tmp_path / "j.safetensors"
+    save_file({"w": torch.zeros(1)}, str(bad), metadata={"segassist": "{config: oops"})
+    with pytest.raises(engine.ModelFileError, match="j.safetensors: the SegAssist metadata is not valid JSON"):
+        engine.load_model(bad)
+    newer = _rewrite(saved, tmp_path / "v.safetensors", lambda d: d.update(version=99))
+    with pytest.raises(engine.ModelFileError, match="v.safetensors: written in model file format version 99"):
+        engine.load_model(newer)
+
+
+def test_a_header_that_is_not_json_is_named(tmp_path):
+    path = tmp_path / "h.safetensors"
+    header = b"{this is not json}"
+    path.write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 16)
+    with pytest.raises(engine.ModelFileError, match="h.safetensors: not a readable model file: truncated or corrupt"):
+        engine.load_model(path)
+    empty = tmp_path / "empty.safetensors"
+    empty.touch()
+    with pytest.raises(engine.ModelFileError, match="empty.safetensors: the file is empty"):
+        engine.load_model(empty)
+    with pytest.raises(engine.ModelFileError, match="absent.safetensors: no such file"):
+        engine.load_model(tmp_path / "absent.safetensors")
+
+
+def test_a_plain_timm_file_named_like_a_model_says_what_it_is(tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    path = tmp_path / "model.safetensors"
+    save_file(timm.create_model("test_resnet").state_dict(), str(path))
+    with pytest.raises(engine.ModelFileError, match="model.safetensors: a safetensors file without SegAssist "
+                                                    "metadata; .*backbone weights.*pretrained=path"):
+        engine.load_model(path)
+
+
+def test_pytorch_checkpoints_are_read_only_as_weights_and_refused(saved, tmp_path):
+    import pickle
+
+    state = engine.load_model(saved).model.state_dict()
+    ckpt = tmp_path / "seg.pth"
+    torch.save({"state_dict": {f"decode_head.{k}": v for k, v in state.items()}, "meta": {}}, ckpt)
+    with pytest.raises(engine.ModelFileError, match="seg.pth: a PyTorch checkpoint, not a SegAssist model file; "
+                                                    ".*segmentation checkpoint.*import_mmseg"):
+        engine.load_model(ckpt)
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "created-by-pickle.txt"), "w"))
+
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps({"state_dict": {"w": Payload()}}))
+    with pytest.raises(engine.ModelFileError, match="evil.pt: a PyTorch checkpoint that cannot be used: refused"):
+        engine.load_model(evil)
+    assert not (tmp_path / "created-by-pickle.txt").exists()
+    disguised = tmp_path / "evil.safetensors"  # the content decides, not the name
+    disguised.write_bytes(evil.read_bytes())
+    with pytest.raises(engine.ModelFileError, match="evil.safetensors: .*refused"):
+        engine.load_model(disguised)
+    assert not (tmp_path / "created-by-pickle.txt").exists()
+
+
+def test_a_failed_save_leaves_the_old_file_and_no_temporary(saved, tmp_path):
+    before = saved.read_bytes()
+    with pytest.raises(ValueError, match="m.safetensors: metadata must be JSON"):
+        engine.save_model(saved, tiny_model("deeplabv3plus"), classes=["a", "b", "c"], crop_size={1, 2})
+    with pytest.raises(ValueError, match="m.safetensors: 2 class names for a model with 3 outputs"):
+        engine.save_model(saved, tiny_model("deeplabv3plus"), classes=["a", "b"])
+    assert saved.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]

@@ -1,0 +1,480 @@
+"""A project folder: the person's images, `segassist.json`, `labels/`, `models/`, and SegAssist's caches.
+
+    <folder>/
+      segassist.json                 classes, settings, image statuses and mean entropies, model history
+      <images>                       the person's images, never modified or moved
+      labels/<stem>.png              human labels (palette PNG, class index per pixel, 255 = not labelled)
+      models/<name>.safetensors      model versions
+      .segassist/predictions/<stem>.npz   cached model proposals
+      .segassist/journal/<stem>.journal   edits not yet saved (recovery after a crash)
+
+Labels are named by the image's stem. When two images share a stem (`a.jpg`, `a.png`), the first
+in file-name order owns it and the others are listed with an error asking for a rename.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from app.core.atomic import atomic_write_bytes
+from app.core.document import LabelDocument
+from app.core.journal import Journal, JournalError
+from app.core.predictions import PredictionFileError, read_prediction, write_prediction
+from engine.classes import SegClass, as_classes, default_color
+from engine.images import ImageReadError, image_size, list_images, read_image, read_label, write_label
+
+PROJECT_FILE = "segassist.json"
+FORMAT = "segassist-project"
+FORMAT_VERSION = 1
+STATUSES = ("unlabelled", "predicted", "edited", "reviewed")
+DEFAULT_CLASSES = ("background", "object")
+MAX_CLASSES = 255  # 255 is "not labelled"
+
+
+class ProjectFileError(ValueError):
+    """A `segassist.json` that cannot be used; the message names the file and the problem."""
+
+
+@dataclass
+class ImageEntry:
+    """One image of the project, as the image list shows it."""
+
+    path: Path
+    stem: str
+    status: str = "unlabelled"
+    error: str | None = None  # why the image cannot be used; None when it can
+    mean_entropy: float | None = None  # of the cached proposal
+    size: tuple[int, int] | None = None  # (height, width), from the file's header
+    note: str | None = None  # something the person should hear about (recovered edits)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass
+class ModelVersion:
+    """One model file of the project's history."""
+
+    path: Path
+    name: str
+    created: str
+    arch: str
+    backbone: str
+    miou: float | None = None
+    parent: str | None = None
+
+    def to_json(self, folder: Path) -> dict:
+        return {"path": _rel(self.path, folder), "name": self.name, "created": self.created, "arch": self.arch,
+                "backbone": self.backbone, "miou": self.miou, "parent": self.parent}
+
+
+@dataclass
+class PendingSave:
+    """A label save prepared on the GUI thread: `write()` anywhere, then `Project.finish_save`."""
+
+    entry: ImageEntry
+    doc: LabelDocument
+    path: Path
+    labels: np.ndarray
+    classes: list[SegClass]
+    state: int
+    revision: int
+
+    def write(self) -> Path:
+        """Write the labels atomically; raises OSError on failure (nothing else changes)."""
+        return write_label(self.path, self.labels, self.classes)
+
+
+class Project:
+    """A folder of images under annotation, and everything SegAssist keeps beside them."""
+
+    def __init__(self, folder: Path, classes: list[SegClass], settings: dict, images: list[ImageEntry],
+                 models: list[ModelVersion], current_model: Path | None):
+        self.folder = folder
+        self.classes = classes
+        self.settings = settings
+        self.images = images
+        self.models = models
+        self.current_model = current_model
+        self.journal = Journal(folder / ".segassist" / "journal")
+
+    # ---- opening -------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, folder: str | Path, classes=None, *, start_fresh: bool = False) -> Project:
+        """Open a folder of images; creates `segassist.json` and `labels/` when missing.
+
+        `classes` (names or `SegClass`es) are used only when the project is new. A corrupt or
+        hand-broken `segassist.json` raises `ProjectFileError` naming it; with `start_fresh=True`
+        it is renamed to `segassist.json.broken-<time>` (kept) and a new project is started.
+        """
+        folder = Path(folder).expanduser().resolve()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: no such folder")
+        path = folder / PROJECT_FILE
+        doc = None
+        if path.exists():
+            try:
+                doc = _read_project_file(path)
+            except ProjectFileError:
+                if not start_fresh:
+                    raise
+                stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+                path.rename(path.with_name(f"{PROJECT_FILE}.broken-{stamp}"))
+        if doc is None:
+            doc = {"classes": [c.to_json() for c in as_classes(classes or DEFAULT_CLASSES)]}
+        project = cls._from_json(folder, path, doc)
+        (folder / "labels").mkdir(exist_ok=True)
+        if not path.exists():
+            project.save()
+        return project
+
+    @classmethod
+    def _from_json(cls, folder: Path, path: Path, doc: dict) -> Project:
+        try:
+            classes = as_classes(_field(doc, "classes", list, "a list of classes") or DEFAULT_CLASSES)
+            settings = dict(_field(doc, "settings", dict, "an object") or {})
+            images_json = _field(doc, "images", dict, "an object keyed by file name") or {}
+            models = [_model_from_json(folder, m) for m in _field(doc, "models", list, "a list") or []]
+            current = _field(doc, "current_model", str, "a path")
+            current_model = None if current is None else folder / current
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            raise ProjectFileError(f"{path}: {exc}") from exc
+        if len(classes) > MAX_CLASSES:
+            raise ProjectFileError(f"{path}: {len(classes)} classes; at most {MAX_CLASSES} are possible")
+        project = cls(folder, classes, settings, [], models, current_model)
+        project.images = project._scan(path, images_json)
+        return project
+
+    def _scan(self, path: Path, images_json: dict) -> list[ImageEntry]:
+        entries: list[ImageEntry] = []
+        owners: dict[str, ImageEntry] = {}
+        for image_path in list_images(self.folder):
+            entry = ImageEntry(image_path, image_path.stem)
+            saved = images_json.get(image_path.name) or {}
+            if not isinstance(saved, dict):
+                raise ProjectFileError(f"{path}: images[{image_path.name!r}] must be an object")
+            status = saved.get("status")
+            if status is not None and status not in STATUSES:
+                raise ProjectFileError(f"{path}: images[{image_path.name!r}]: unknown status {status!r} "
+                                       f"(expected one of {', '.join(STATUSES)})")
+            entropy = saved.get("mean_entropy")
+            if entropy is not None and not (isinstance(entropy, int | float) and math.isfinite(entropy)):
+                raise ProjectFileError(f"{path}: images[{image_path.name!r}]: mean_entropy must be a number")
+            entry.mean_entropy = None if entropy is None else float(entropy)
+            if entry.stem in owners:
+                entry.error = (f"has the same name stem as {owners[entry.stem].name}, so both would share "
+                               f"labels/{entry.stem}.png; rename one of them")
+            else:
+                owners[entry.stem] = entry
+                try:
+                    entry.size = image_size(image_path)
+                except ImageReadError as exc:
+                    entry.error = _reason(exc, image_path)
+            entry.status = self._status_on_disk(entry, status)
+            entries.append(entry)
+        return entries
+
+    def _status_on_disk(self, entry: ImageEntry, status: str | None) -> str:
+        """The saved status, corrected by what is on disk (a label file deleted or added by hand)."""
+        has_labels = self.label_path(entry).exists() and entry.error is None
+        if has_labels:
+            return status if status in ("edited", "reviewed") else "edited"
+        if self.prediction_path(entry).exists():
+            return "predicted"
+        return "unlabelled"
+
+    # ---- paths ---------------------------------------------------------------------------------------
+
+    @property
+    def project_file(self) -> Path:
+        return self.folder / PROJECT_FILE
+
+    @property
+    def labels_dir(self) -> Path:
+        return self.folder / "labels"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.folder / "models"
+
+    def label_path(self, entry: ImageEntry) -> Path:
+        return self.labels_dir / f"{entry.stem}.png"
+
+    def prediction_path(self, entry: ImageEntry) -> Path:
+        return self.folder / ".segassist" / "predictions" / f"{entry.stem}.npz"
+
+    def entry(self, name: str) -> ImageEntry:
+        """The image entry with this file name (or stem)."""
+        for e in self.images:
+            if e.name == name:
+                return e
+        for e in self.images:
+            if e.stem == name and e.error is None:
+                return e
+        raise KeyError(f"{self.folder}: no image named {name!r}")
+
+    def labelled(self) -> list[ImageEntry]:
+        """Images with a label file (edited or reviewed), the training set."""
+        return [e for e in self.images if e.error is None and e.status in ("edited", "reviewed")]
+
+    # ---- documents -----------------------------------------------------------------------------------
+
+    def load_document(self, entry: ImageEntry) -> LabelDocument:
+        """The image with its saved labels, cached proposal and journal replayed; edits are journaled.
+
+        Raises `ImageReadError` naming the file when the image (entry.error is set) or its label file
+        cannot be used. A journal that does not fit is set aside (kept) and said in `entry.note`.
+        """
+        if entry.error is not None:
+            raise ImageReadError(f"{entry.path}: {entry.error}")
+        try:
+            image = read_image(entry.path)
+        except ImageReadError as exc:
+            entry.error = _reason(exc, entry.path)
+            raise
+        entry.size = image.shape[:2]
+        labels = None
+        label_path = self.label_path(entry)
+        if label_path.exists():
+            labels = read_label(label_path, len(self.classes))
+            if labels.shape != image.shape[:2]:
+                raise ImageReadError(f"{label_path}: labels of {labels.shape[0]}x{labels.shape[1]} pixels for "
+                                     f"an image of {image.shape[0]}x{image.shape[1]} ({entry.path.name})")
+        doc = LabelDocument(image, labels)
+        cached = self._read_cached(entry, doc.shape)
+        if cached is not None:
+            doc.set_proposal(cached.labels, cached.confidence, cached.entropy)
+        entry.note = None
+        try:
+            replayed = self.journal.restore(entry.stem, doc)
+        except JournalError as exc:
+            kept = self.journal.set_aside(entry.stem, str(exc))
+            entry.note = f"unsaved edits from an earlier session could not be restored ({exc}); kept in {kept}"
+            doc = LabelDocument(image, labels)
+            if cached is not None:
+                doc.set_proposal(cached.labels, cached.confidence, cached.entropy)
+        else:
+            if replayed:
+                entry.note = f"restored {replayed} unsaved edit{'s' if replayed != 1 else ''} from an earlier session"
+        self.journal.attach(entry.stem, doc)
+        return doc
+
+    def save_document(self, entry: ImageEntry, doc: LabelDocument) -> None:
+        """Write the labels atomically, then mark them saved and clear the journal.
+
+        Raises OSError when the write fails; the document stays dirty and the journal keeps the edits.
+        """
+        pending = self.begin_save(entry, doc, copy=False)
+        pending.write()
+        self.finish_save(pending)
+
+    def begin_save(self, entry: ImageEntry, doc: LabelDocument, *, copy: bool = True) -> PendingSave:
+        """Prepare a save of the labels as they are now (a copy, so painting may go on meanwhile)."""
+        if doc.in_stroke:
+            doc.end_stroke()
+        labels = doc.labels.copy() if copy else doc.labels
+        return PendingSave(entry, doc, self.label_path(entry), labels, list(self.classes), doc.state, doc.revision)
+
+    def finish_save(self, pending: PendingSave) -> None:
+        """After `pending.write()` succeeded: the document is saved as of then, journal cleared up to it."""
+        pending.doc.mark_saved(pending.state)
+        self.journal.clear(pending.entry.stem, upto=pending.revision)
+        if pending.entry.status in ("unlabelled", "predicted"):
+            pending.entry.status = "edited"
+        self.save()
+
+    def pending_recovery(self) -> list[ImageEntry]:
+        """Images with edits in the journal that no save has cleared (restored when loaded)."""
+        stems = set(self.journal.stems())
+        return [e for e in self.images if e.stem in stems and e.error is None]
+
+    # ---- proposals -----------------------------------------------------------------------------------
+
+    def save_prediction(self, entry: ImageEntry, labels: np.ndarray, confidence: np.ndarray | None = None,
+                        entropy: np.ndarray | None = None, *, model: str | None = None) -> None:
+        """Cache a model proposal for the image, note its mean entropy, mark it predicted if unlabelled."""
+        self.record_prediction(entry, self.write_prediction(entry, labels, confidence, entropy, model=model))
+
+    def write_prediction(self, entry: ImageEntry, labels: np.ndarray, confidence: np.ndarray | None = None,
+                         entropy: np.ndarray | None = None, *, model: str | None = None) -> float | None:
+        """The file half of `save_prediction` (safe on a worker thread); returns the mean entropy."""
+        return write_prediction(self.prediction_path(entry), labels, confidence, entropy, model=model)
+
+    def record_prediction(self, entry: ImageEntry, mean_entropy: float | None) -> None:
+        """The bookkeeping half of `save_prediction` (on the GUI thread)."""
+        entry.mean_entropy = mean_entropy
+        if entry.status == "unlabelled":
+            entry.status = "predicted"
+        self.save()
+
+    def _read_cached(self, entry: ImageEntry, shape: tuple[int, int]):
+        path = self.prediction_path(entry)
+        if not path.exists():
+            return None
+        try:
+            cached = read_prediction(path)
+        except PredictionFileError:
+            return None  # a cache: a broken one is as good as none
+        if cached.labels.shape != shape or (cached.labels[cached.labels != 255] >= len(self.classes)).any():
+            return None
+        return cached
+
+    # ---- statuses and ordering -----------------------------------------------------------------------
+
+    def set_status(self, entry: ImageEntry, status: str) -> None:
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+        entry.status = status
+        self.save()
+
+    def most_uncertain(self, entries: list[ImageEntry] | None = None) -> list[ImageEntry]:
+        """Usable images by mean proposal entropy, most uncertain first; those without a proposal last."""
+        pool = [e for e in (self.images if entries is None else entries) if e.error is None]
+        scored = sorted((e for e in pool if e.mean_entropy is not None), key=lambda e: -e.mean_entropy)
+        return scored + [e for e in pool if e.mean_entropy is None]
+
+    # ---- classes -------------------------------------------------------------------------------------
+
+    def add_class(self, name: str, color: tuple[int, int, int] | None = None) -> SegClass:
+        """Append a class (its index is the next one); saved at once."""
+        if len(self.classes) >= MAX_CLASSES:
+            raise ValueError(f"at most {MAX_CLASSES} classes are possible")
+        new = SegClass(name, tuple(color) if color is not None else default_color(len(self.classes)))
+        self.classes = as_classes([*self.classes, new])
+        self.save()
+        return self.classes[-1]
+
+    def rename_class(self, index: int, name: str) -> None:
+        classes = list(self.classes)
+        classes[index] = SegClass(name, classes[index].color)
+        self.classes = as_classes(classes)
+        self.save()
+
+    def recolor_class(self, index: int, color: tuple[int, int, int]) -> None:
+        classes = list(self.classes)
+        classes[index] = SegClass(classes[index].name, tuple(color))
+        self.classes = as_classes([c.to_json() for c in classes])  # checks the colour
+        self.save()
+
+    # ---- models --------------------------------------------------------------------------------------
+
+    def add_model_version(self, path: str | Path, *, select: bool = True, **info) -> ModelVersion:
+        """Register a model file (read from its metadata unless given: arch, backbone, miou, parent).
+
+        A path already registered is updated. With `select`, it becomes the current model. Saved at once.
+        """
+        path = Path(path).expanduser().resolve()
+        meta = {}
+        if not {"arch", "backbone"} <= info.keys():
+            from engine.model_file import read_model_metadata  # torch loads only when a model is involved
+
+            meta = read_model_metadata(path)
+        config = meta.get("config", {})
+        history = meta.get("history") or []
+        last = history[-1] if history and isinstance(history[-1], dict) else {}
+        version = ModelVersion(
+            path=path,
+            name=info.get("name") or path.stem,
+            created=info.get("created") or datetime.now(UTC).isoformat(timespec="seconds"),
+            arch=info.get("arch") or str(config.get("name", "")),
+            backbone=info.get("backbone") or str(config.get("backbone", "")),
+            miou=info.get("miou", last.get("miou", last.get("best_miou"))),
+            parent=info.get("parent", meta.get("parent")),
+        )
+        self.models = [m for m in self.models if m.path != path] + [version]
+        if select:
+            self.current_model = path
+        self.save()
+        return version
+
+    def set_current_model(self, path: str | Path | None) -> None:
+        self.current_model = None if path is None else Path(path).expanduser().resolve()
+        self.save()
+
+    def next_model_path(self, arch: str) -> Path:
+        """A new file name under models/ for a version of `arch` (`<arch>-v<N>.safetensors`)."""
+        taken = {p.name for p in self.models_dir.glob("*")} | {m.path.name for m in self.models}
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", arch) or "model"
+        n = 1
+        while f"{safe}-v{n}.safetensors" in taken:
+            n += 1
+        return self.models_dir / f"{safe}-v{n}.safetensors"
+
+    # ---- saving --------------------------------------------------------------------------------------
+
+    def to_json(self) -> dict:
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "classes": [c.to_json() for c in self.classes],
+            "settings": self.settings,
+            "images": {e.name: {"status": e.status, "mean_entropy": e.mean_entropy} for e in self.images},
+            "models": [m.to_json(self.folder) for m in self.models],
+            "current_model": None if self.current_model is None else _rel(self.current_model, self.folder),
+        }
+
+    def save(self) -> None:
+        """Write `segassist.json` atomically."""
+        text = json.dumps(self.to_json(), indent=2, ensure_ascii=False)
+        atomic_write_bytes(self.project_file, (text + "\n").encode("utf-8"))
+
+
+def _read_project_file(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProjectFileError(f"{path}: not a text file ({exc})") from exc
+    except OSError as exc:
+        raise ProjectFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProjectFileError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
+    if not isinstance(doc, dict):
+        raise ProjectFileError(f"{path}: expected a JSON object, found {type(doc).__name__}")
+    if doc.get("format", FORMAT) != FORMAT:
+        raise ProjectFileError(f"{path}: not a SegAssist project file (format {doc.get('format')!r})")
+    version = doc.get("version", FORMAT_VERSION)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ProjectFileError(f"{path}: written by a newer SegAssist (version {version!r}); update SegAssist")
+    return doc
+
+
+def _field(doc: dict, key: str, kind: type, what: str):
+    """`doc[key]` when present and of type `kind`, None when absent or null."""
+    value = doc.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise ValueError(f"{key!r} must be {what}, found {type(value).__name__}")
+    return value
+
+
+def _model_from_json(folder: Path, m: dict) -> ModelVersion:
+    if not isinstance(m, dict) or not isinstance(m.get("path"), str):
+        raise ValueError(f"a model entry needs a 'path': {m!r}")
+    miou = m.get("miou")
+    return ModelVersion(folder / m["path"], str(m.get("name") or Path(m["path"]).stem), str(m.get("created", "")),
+                        str(m.get("arch", "")), str(m.get("backbone", "")),
+                        None if miou is None else float(miou), m.get("parent"))
+
+
+def _rel(path: Path, folder: Path) -> str:
+    try:
+        return path.relative_to(folder).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _reason(exc: Exception, path: Path) -> str:
+    """An error message without the leading file name (the list shows it already)."""
+    text = str(exc)
+    prefix = f"{path}: "
+    return text[len(prefix):] if text.startswith(prefix) else text
