@@ -1,9 +1,9 @@
 """Training benchmarks: step speed per architecture and precision, and time to reach an mIoU on CamVid.
 
-    python bench/train.py speed              # crop 512, every architecture, default + small backbone, fp32 + bf16
-    python bench/train.py camvid             # train -> val on camvid-mini until mIoU 0.5, prints the curve
-    python bench/train.py speed --quick      # smoke runs at small settings
-    python bench/train.py camvid --quick
+    python -m bench.train speed              # crop 512, every architecture, default + small backbone, fp32 + bf16
+    python -m bench.train camvid             # train -> val on camvid-mini until mIoU 0.5, prints the curve
+    python -m bench.train speed --quick      # smoke runs at small settings
+    python -m bench.train camvid --quick
 
 Speed is measured on random tensors (the training step alone: forward_train, loss, backward, optimiser
 step), as the median of several steps after a warm-up step; bf16 and fp32 are measured side by side.
@@ -13,21 +13,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import engine  # noqa: E402
-from training import TrainConfig, train  # noqa: E402
-from training.distributed import Runtime  # noqa: E402
-from training.losses import segmentation_loss  # noqa: E402
-from training.schedule import build_optimizer, family, recipe  # noqa: E402
-from training.validate import autocast  # noqa: E402
+import engine
+from bench.timing import median_seconds
+from training import TrainConfig, train
+from training.distributed import Runtime
+from training.losses import segmentation_loss
+from training.schedule import build_optimizer, family, recipe
+from training.validate import autocast
 
 SMALL_BACKBONES = {"cnn": "resnet18", "setr": "vit_tiny_patch16_384", "segmenter": "vit_tiny_patch16_384"}
 # camvid-mini sits beside the project's checkout (../shared/data); worktrees are one level deeper.
@@ -38,9 +36,9 @@ CAMVID_CLASSES = ("sky", "building", "pole", "road", "sidewalk", "tree", "sign/s
                   "pedestrian", "bicyclist")
 
 
-def step_times(arch: str, backbone: str | None, crop: int, batch: int, steps: int, precision: str,
-               device: str) -> list[float]:
-    """Seconds per training step (after one warm-up step) on random data."""
+def step_seconds(arch: str, backbone: str | None, crop: int, batch: int, steps: int, precision: str,
+                 device: str) -> float:
+    """Median seconds per training step (after one warm-up step) on random data."""
     torch.manual_seed(0)
     model = engine.create_model(arch, 11, backbone=backbone).to(device).train()
     cfg = TrainConfig(images=Path("."), labels=Path("."), out=Path("bench.safetensors"), classes=CAMVID_CLASSES,
@@ -49,9 +47,8 @@ def step_times(arch: str, backbone: str | None, crop: int, batch: int, steps: in
     rt = Runtime(torch.device(device), precision)
     x = torch.randn(batch, 3, crop, crop, device=device)
     y = torch.randint(0, 11, (batch, crop, crop), device=device)
-    times = []
-    for _ in range(steps + 1):
-        start = time.perf_counter()
+
+    def step() -> None:
         with autocast(rt):
             outputs = model.forward_train(x)
         loss, _ = segmentation_loss(outputs, y)
@@ -60,8 +57,8 @@ def step_times(arch: str, backbone: str | None, crop: int, batch: int, steps: in
         optimizer.zero_grad(set_to_none=True)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return times[1:]
+
+    return median_seconds(step, runs=steps, warmup=1)
 
 
 def bench_speed(args: argparse.Namespace) -> None:
@@ -78,8 +75,7 @@ def bench_speed(args: argparse.Namespace) -> None:
             fp32 = None
             for precision in args.precisions.split(","):
                 try:
-                    t = statistics.median(step_times(arch, backbone, args.crop, args.batch, args.steps, precision,
-                                                     args.device))
+                    t = step_seconds(arch, backbone, args.crop, args.batch, args.steps, precision, args.device)
                 except (RuntimeError, ValueError) as exc:
                     print(f"{arch:<18} {name:<24} {precision:<9} failed: {str(exc).splitlines()[0][:60]}")
                     continue
@@ -97,7 +93,8 @@ def bench_camvid(args: argparse.Namespace) -> None:
     cfg = TrainConfig(
         images=data / "train" / "images", labels=data / "train" / "labels", val_images=data / "val" / "images",
         val_labels=data / "val" / "labels", out=out, classes=CAMVID_CLASSES, arch=args.arch,
-        backbone=args.backbone, iterations=args.iters, batch_size=args.batch, crop_size=args.crop,
+        backbone=args.backbone, pretrained=args.pretrained or False, iterations=args.iters, batch_size=args.batch,
+        crop_size=args.crop,
         optimizer=args.optimizer, lr=args.lr, precision=args.precision, device=args.device,
         val_interval=args.val_interval, checkpoint_interval=10**9, log_interval=args.val_interval, seed=0,
     )
@@ -149,11 +146,12 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--data", default=str(CAMVID))
     c.add_argument("--arch", default="deeplabv3plus")
     c.add_argument("--backbone", default="resnet18")
-    c.add_argument("--crop", type=int, default=320)
-    c.add_argument("--batch", type=int, default=4)
-    c.add_argument("--iters", type=int, default=4000)
-    c.add_argument("--optimizer", default="sgd")
-    c.add_argument("--lr", type=float)
+    c.add_argument("--pretrained", help="local backbone weights file (without it, from scratch)")
+    c.add_argument("--crop", type=int, default=192)
+    c.add_argument("--batch", type=int, default=8)
+    c.add_argument("--iters", type=int, default=3000)
+    c.add_argument("--optimizer", default="adamw", help="adamw (default: faster from scratch) or sgd")
+    c.add_argument("--lr", type=float, default=1e-3)
     c.add_argument("--precision", default="auto")
     c.add_argument("--device", default="auto")
     c.add_argument("--target", type=float, default=0.5)
