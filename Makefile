@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench
+.PHONY: install run screenshot test lint bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,20 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The app on the sample project (generated into sample-project/, git-ignored, on the first run).
+run: $(STAMP)
+	$(BIN)/segassist --sample sample-project
+
+# The README's picture: the sample project, a small model trained on it, an unlabelled image segmented.
+SAMPLE_MODEL := sample-project/models/sample-deeplabv3plus.safetensors
+screenshot: $(STAMP)
+	test -f sample-project/segassist.json || $(BIN)/python -m resources.sample_project sample-project
+	test -f $(SAMPLE_MODEL) || $(BIN)/python -m training --images sample-project --labels sample-project/labels \
+		--classes sample-project/segassist.json --arch deeplabv3plus --backbone mobilenetv3_large_100 \
+		--crop 128 --batch 4 --iters 200 --val-fraction 0.2 --out $(SAMPLE_MODEL)
+	QT_QPA_PLATFORM=offscreen $(BIN)/segassist sample-project --model $(SAMPLE_MODEL) --image scene_12.png \
+		--size 1440x900 --screenshot docs/main-window.png
 
 test: $(STAMP)
 	$(BIN)/ruff check .

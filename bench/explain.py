@@ -11,14 +11,13 @@ import statistics
 import torch
 
 import engine
-from bench.latency import SMALL_BACKBONES, SMALL_OPTIONS
+from bench.latency import SMALL_BACKBONES
 from bench.timing import median_seconds, table
 
 
 def measure(arch: str, size: int, runs: int, small: bool) -> list[object]:
     backbone = SMALL_BACKBONES.get(arch) if small else None
-    options = SMALL_OPTIONS.get(arch, {}) if small else {}
-    model = engine.create_model(arch, 19, backbone=backbone, **options).eval()
+    model = engine.create_model(arch, 19, backbone=backbone).eval()
     x = torch.randn(1, 3, size, size)
     point = (size // 3, size // 2)
 

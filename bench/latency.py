@@ -27,14 +27,6 @@ SMALL_BACKBONES = {
     "segmenter_mask": "vit_small_patch16_384",
 }
 
-# Options the small backbones need: SETR's layer indices are the paper's for ViT-L's 24 blocks; ViT-S has 12.
-SMALL_OPTIONS = {
-    "setr_naive": dict(aux_indices=(4, 7, 9)),
-    "setr_pup": dict(aux_indices=(4, 7, 9, 11)),
-    "setr_mla": dict(mla_indices=(2, 5, 8, 11)),
-}
-
-
 def precision_context(precision: str):
     if precision == "bf16":
         return torch.autocast("cpu", dtype=torch.bfloat16)
@@ -50,8 +42,7 @@ def time_module(module: torch.nn.Module, x: torch.Tensor, precision: str, runs: 
 
 
 def measure(arch: str, backbone: str | None, size: int, runs: int) -> list[object]:
-    options = SMALL_OPTIONS.get(arch, {}) if backbone is not None and backbone == SMALL_BACKBONES.get(arch) else {}
-    model = engine.create_model(arch, 19, backbone=backbone, **options).eval()
+    model = engine.create_model(arch, 19, backbone=backbone).eval()
     x = torch.randn(1, 3, size, size)
     row: list[object] = [arch, model.config["backbone"]]
     times = {}

@@ -172,10 +172,17 @@ def _create_vit(name: str, pretrained: bool, kwargs: dict) -> VisionTransformer:
     return model
 
 
-def check_layer_indices(option: str, indices: tuple[int, ...], depth: int, backbone: str,
+def scaled_layers(paper: tuple[int, ...], depth: int) -> tuple[int, ...]:
+    """The paper's block indices for ViT-L's 24 blocks, scaled to an encoder of `depth` blocks."""
+    return tuple(dict.fromkeys(max(0, int((i + 1) * depth / 24 + 0.5) - 1) for i in paper))
+
+
+def check_layer_indices(option: str, indices: tuple[int, ...] | None, depth: int, backbone: str,
                         paper: tuple[int, ...] | None = None) -> tuple[int, ...]:
-    """`indices` as a tuple of distinct block indices in `0..depth-1`; a `ValueError` that suggests values
-    (the paper's for 24 blocks scaled to `depth`) otherwise."""
+    """`indices` as a tuple of distinct block indices in `0..depth-1` (None: the paper's, scaled to `depth`);
+    a `ValueError` that suggests values otherwise."""
+    if indices is None and paper is not None:
+        indices = scaled_layers(paper, depth)
     ok = isinstance(indices, list | tuple) and len(indices) > 0 and all(
         isinstance(i, int) and not isinstance(i, bool) and 0 <= i < depth for i in indices
     ) and len(set(indices)) == len(indices)
@@ -183,7 +190,6 @@ def check_layer_indices(option: str, indices: tuple[int, ...], depth: int, backb
         return tuple(indices)
     hint = ""
     if paper is not None:
-        scaled = tuple(dict.fromkeys(max(0, int((i + 1) * depth / 24 + 0.5) - 1) for i in paper))
-        hint = f"; the paper's {paper} for 24 blocks would be {option}={scaled} here"
+        hint = f"; the paper's {paper} for 24 blocks would be {option}={scaled_layers(paper, depth)} here"
     raise ValueError(f"{option}={indices!r} does not fit backbone {backbone!r} with {depth} blocks: give distinct "
                      f"block indices in 0..{depth - 1}{hint}")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from engine.backbones import backbone_normalization
@@ -86,40 +85,23 @@ class MLANeck(nn.Module):
         return self.mla([channel_norm(norm, x) for norm, x in zip(self.norm, feats, strict=True)])
 
 
-def _mla_stream(in_channels: int, channels: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
-        nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
-    )
-
-
-class MLAHead(nn.Module):
-    """Per level two 3x3 conv-BN-ReLU and a 4x upsampling; the levels concatenated."""
-
-    def __init__(self, mla_channels: int, channels: int):
-        super().__init__()
-        self.head2 = _mla_stream(mla_channels, channels)
-        self.head3 = _mla_stream(mla_channels, channels)
-        self.head4 = _mla_stream(mla_channels, channels)
-        self.head5 = _mla_stream(mla_channels, channels)
-
-    def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
-        streams = (self.head2, self.head3, self.head4, self.head5)
-        outs = [F.interpolate(s(x), scale_factor=4, mode="bilinear", align_corners=True)
-                for s, x in zip(streams, feats, strict=True)]
-        return torch.cat(outs, dim=1)
-
-
 class SETRMLAHead(DecodeHead):
-    """`MLAHead` on the neck's four levels, a 3x3 classifier on the concatenation."""
+    """Per level two 3x3 conv-BN-ReLU to `channels` and a 4x bilinear upsampling; the levels concatenated;
+    a 1x1 classifier."""
 
-    def __init__(self, mla_channels: int, channels: int, num_classes: int, dropout: float):
-        super().__init__(4 * channels, num_classes, dropout)
-        self.mlahead = MLAHead(mla_channels, channels)
-        self.conv_seg = nn.Conv2d(4 * channels, num_classes, 3, padding=1)
+    def __init__(self, mla_channels: int, channels: int, num_classes: int, levels: int, dropout: float):
+        super().__init__(levels * channels, num_classes, dropout)
+        self.up_convs = nn.ModuleList(
+            nn.Sequential(
+                ConvBNReLU(mla_channels, channels, 3),
+                ConvBNReLU(channels, channels, 3),
+                nn.Upsample(scale_factor=4, mode="bilinear", align_corners=False),
+            )
+            for _ in range(levels)
+        )
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
-        return self.cls_seg(self.mlahead(feats))
+        return self.cls_seg(torch.cat([up(x) for up, x in zip(self.up_convs, feats, strict=True)], dim=1))
 
 
 class _SETR(SegModel):
@@ -164,12 +146,12 @@ class _SETRUp(_SETR):
 class SETRNaive(_SETRUp):
     """SETR-Naive. Options: `channels` (256), `num_convs` and `up_scale` of the head (paper: one 1x1 conv-BN-ReLU,
     classifier, logits upsampled to the input: 1, 1; mmseg's configs: `up_scale=4`), `aux` heads of the same form
-    with `aux_num_convs` convs on blocks `aux_indices` (0-based; the paper's layers 10/15/20 of ViT-L),
-    `img_size` (pretraining grid of the position embeddings, timm's default when None), `drop_path_rate`,
-    `dropout` (before the classifiers)."""
+    with `aux_num_convs` convs on blocks `aux_indices` (0-based; default: the paper's layers 10/15/20 of ViT-L's
+    24, scaled to the encoder's depth), `img_size` (pretraining grid of the position embeddings, timm's default
+    when None), `drop_path_rate`, `dropout` (before the classifiers)."""
 
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False, channels: int = 256,
-                 num_convs: int = 1, up_scale: int = 1, aux: bool = True, aux_indices: tuple[int, ...] = NAIVE_AUX,
+                 num_convs: int = 1, up_scale: int = 1, aux: bool = True, aux_indices: tuple[int, ...] | None = None,
                  aux_num_convs: int = 1, img_size: int | None = None, drop_path_rate: float = 0.0,
                  dropout: float = 0.0):
         super().__init__(num_classes)
@@ -191,12 +173,12 @@ class SETRNaive(_SETRUp):
 @register_architecture("setr_pup")
 class SETRPUP(_SETRUp):
     """SETR-PUP: LayerNorm, then log2(patch size) times (3x3 conv-BN-ReLU, 2x upsampling), classifier.
-    Options: `channels` (256), `aux` heads on blocks `aux_indices` (0-based; the paper's layers
-    10/15/20/24 of ViT-L), each with `aux_num_convs` (3x3 conv-BN-ReLU, 4x upsampling) as in mmseg,
-    `img_size`, `drop_path_rate`, `dropout`."""
+    Options: `channels` (256), `aux` heads on blocks `aux_indices` (0-based; default: the paper's layers
+    10/15/20/24 of ViT-L's 24, scaled to the encoder's depth), each with `aux_num_convs` (3x3 conv-BN-ReLU,
+    4x upsampling) as in mmseg, `img_size`, `drop_path_rate`, `dropout`."""
 
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False, channels: int = 256,
-                 aux: bool = True, aux_indices: tuple[int, ...] = PUP_AUX, aux_num_convs: int = 1,
+                 aux: bool = True, aux_indices: tuple[int, ...] | None = None, aux_num_convs: int = 1,
                  img_size: int | None = None, drop_path_rate: float = 0.0, dropout: float = 0.0):
         super().__init__(num_classes)
         depth = self._init_encoder(backbone, pretrained, keep_prefix_tokens=True, img_size=img_size,
@@ -211,14 +193,14 @@ class SETRPUP(_SETRUp):
 
 @register_architecture("setr_mla")
 class SETRMLA(_SETR):
-    """SETR-MLA: blocks `mla_indices` (0-based; the paper's layers 6/12/18/24 of ViT-L, class token dropped
-    before the blocks as in the authors' code), neck (LayerNorm, 1x1 to `mla_channels`, top-down sums, 3x3),
-    per level two 3x3 convs to `mlahead_channels` and 4x upsampling, concatenation, 3x3 classifier.
-    Options also: `aux` (a 1x1 classifier on each of the neck's levels), `img_size`, `drop_path_rate`,
-    `dropout`."""
+    """SETR-MLA: blocks `mla_indices` (0-based; default: the paper's layers 6/12/18/24 of ViT-L's 24, scaled to
+    the encoder's depth; class token dropped before the blocks as in the authors' code), neck (LayerNorm, 1x1 to
+    `mla_channels`, top-down sums, 3x3), per level two 3x3 convs to `mlahead_channels` and 4x upsampling,
+    concatenation, 1x1 classifier. Options also: `aux` (a 1x1 classifier on each of the neck's levels),
+    `img_size`, `drop_path_rate`, `dropout`."""
 
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False,
-                 mla_indices: tuple[int, ...] = MLA_LAYERS, mla_channels: int = 256, mlahead_channels: int = 128,
+                 mla_indices: tuple[int, ...] | None = None, mla_channels: int = 256, mlahead_channels: int = 128,
                  aux: bool = True, img_size: int | None = None, drop_path_rate: float = 0.0, dropout: float = 0.1):
         super().__init__(num_classes)
         depth = self._init_encoder(backbone, pretrained, keep_prefix_tokens=False, img_size=img_size,
@@ -229,7 +211,7 @@ class SETRMLA(_SETR):
         self.backbone.select_layers(mla_indices)
         width = self.backbone.embed_dim
         self.neck = MLANeck(width, mla_channels, len(mla_indices))
-        self.decode_head = SETRMLAHead(mla_channels, mlahead_channels, num_classes, dropout)
+        self.decode_head = SETRMLAHead(mla_channels, mlahead_channels, num_classes, len(mla_indices), dropout)
         self.auxiliary_head = nn.ModuleList(
             FCNHead(mla_channels, num_classes, mla_channels, num_convs=0, dropout=dropout) for _ in mla_indices
         ) if aux else None

@@ -119,7 +119,7 @@ def test_mla_drops_the_class_token_and_unused_blocks():
                         "auxiliary_head.2.up_convs.0.0.conv.weight"]),
         ("setr_pup", ["decode_head.up_convs.3.0.conv.weight", "auxiliary_head.3.norm.bias"]),
         ("setr_mla", ["neck.norm.3.weight", "neck.mla.channel_proj.0.conv.weight", "neck.mla.feat_extract.3.bn.bias",
-                      "decode_head.mlahead.head2.0.weight", "decode_head.mlahead.head5.4.running_var",
+                      "decode_head.up_convs.0.0.conv.weight", "decode_head.up_convs.3.1.bn.running_var",
                       "decode_head.conv_seg.weight", "auxiliary_head.3.conv_seg.weight"]),
         ("segmenter_linear", ["backbone.norm.weight", "decode_head.conv_seg.weight"]),
         ("segmenter_mask", ["backbone.norm.weight", "decode_head.dec_proj.weight", "decode_head.cls_emb",
@@ -136,9 +136,9 @@ def test_parameter_names_follow_timm_and_mmsegmentation(name, keys):
         assert "backbone.norm.weight" not in state, "SETR's heads normalise the block outputs themselves"
 
 
-def test_setr_mla_classifier_is_3x3_and_naive_1x1():
-    assert tiny_model("setr_mla").decode_head.conv_seg.kernel_size == (3, 3)
+def test_setr_naive_convs_are_1x1_and_pup_convs_3x3():
     assert tiny_model("setr_naive").decode_head.up_convs[0][0].conv.kernel_size == (1, 1)
+    assert tiny_model("setr_pup").decode_head.up_convs[3][0].conv.kernel_size == (3, 3)
 
 
 def test_config_survives_json_and_rebuilds():
@@ -152,8 +152,9 @@ def test_config_survives_json_and_rebuilds():
 @pytest.mark.parametrize(
     "name, options, problem",
     [
-        ("setr_naive", {}, r"aux_indices=\(9, 14, 19\) does not fit backbone 'test_vit' with 6 blocks.*0\.\.5"
-                           r".*aux_indices=\(2, 3, 4\) here"),
+        ("setr_naive", {"aux_indices": (9, 14, 19)},
+         r"aux_indices=\(9, 14, 19\) does not fit backbone 'test_vit' with 6 blocks.*0\.\.5"
+         r".*aux_indices=\(2, 3, 4\) here"),
         ("setr_pup", {"aux_indices": (1, 6)}, r"aux_indices=\(1, 6\) does not fit.*6 blocks"),
         ("setr_mla", {"mla_indices": (-1, 2, 3, 4)}, r"mla_indices=\(-1, 2, 3, 4\) does not fit"),
         ("setr_mla", {"mla_indices": (2, 3, 4)}, r"mla_indices must name 4 blocks"),
@@ -163,6 +164,14 @@ def test_config_survives_json_and_rebuilds():
 def test_layer_indices_are_checked_against_the_encoder_depth(name, options, problem):
     with pytest.raises(ValueError, match=problem):
         engine.create_model(name, 3, backbone="test_vit", **options)
+
+
+def test_default_layer_indices_are_the_papers_scaled_to_the_depth():
+    assert engine.create_model("setr_naive", 3, backbone="test_vit").aux_indices == (2, 3, 4)
+    assert engine.create_model("setr_pup", 3, backbone="test_vit").aux_indices == (2, 3, 4, 5)
+    assert engine.create_model("setr_mla", 3, backbone="test_vit").backbone.out_indices == (1, 2, 4, 5)
+    with torch.device("meta"):
+        assert engine.create_model("setr_naive", 3).aux_indices == (9, 14, 19)  # ViT-L's 24 blocks: the paper's
 
 
 @pytest.mark.parametrize("name", ["setr_naive", "segmenter_mask"])

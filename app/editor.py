@@ -1,0 +1,292 @@
+"""The editing session: which image is open, its document, the class and brush in use, saving.
+
+Every committed write of the document (a stroke, an undo, a redo) is in the recovery journal before
+the GUI goes on (the project attaches the journal when it loads a document); the labels are saved
+shortly after the last stroke (debounced), on image switch and on quit. A failed save keeps the
+document in memory (and its strokes in the journal) and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from app.core import tools
+from app.workers import Cancelled, JobRunner
+
+log = logging.getLogger(__name__)
+
+AUTOSAVE_MS = 800
+LARGE_PIXELS = 16_000_000  # larger images load on a worker thread
+
+
+class Editor(QObject):
+    """Mediates between the canvas's tools, the current `LabelDocument` and the `Project`."""
+
+    documentChanged = Signal(object)  # the document now shown, or None
+    entryChanged = Signal(int)        # an image's status or scores changed
+    historyChanged = Signal()         # undo/redo availability or the dirty flag changed
+    saved = Signal(int)               # an image's labels reached the disk
+    saveFailed = Signal(str)          # why the labels could not be saved (they are kept)
+    message = Signal(str)             # a line for the status bar
+    explainRequested = Signal(tuple)  # (y, x): the attention tool was clicked there
+
+    def __init__(self, canvas, parent: QObject | None = None):
+        super().__init__(parent)
+        self.canvas = canvas
+        self.project = None
+        self.index: int | None = None
+        self.doc = None
+        self.current_class: int | None = 0
+        self.brush_radius = 12
+        self._held: dict[str, object] = {}  # documents whose save failed, by stem: edits stay in memory
+        self.save_error: str | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(AUTOSAVE_MS)
+        self._timer.timeout.connect(self.autosave)
+        self.grabcut_jobs = JobRunner(1, self)
+        self.loader = JobRunner(1, self)
+        self.loading: int | None = None  # the image being loaded in the background
+        self.save_jobs = JobRunner(1, self)
+        self._saving = 0
+
+    # -- project and image ----------------------------------------------------------------------------
+    @property
+    def entry(self):
+        if self.project is None or self.index is None:
+            return None
+        return self.project.images[self.index]
+
+    def set_project(self, project) -> None:
+        self.close_image()
+        self.project = project
+        self._held.clear()
+
+    def open_image(self, index: int) -> bool:
+        """Save the current image if edited, then load and show image `index`. False when it cannot be read.
+
+        Images over `LARGE_PIXELS` load on a worker thread (the window stays responsive; `documentChanged`
+        fires when the image is there); smaller ones load at once."""
+        if self.project is None or not 0 <= index < len(self.project.images):
+            return False
+        if index == self.index:
+            return True
+        self.close_image()
+        entry = self.project.images[index]
+        self.index = index
+        doc = self._held.pop(entry.stem, None)
+        if doc is not None:
+            self._show(index, doc)
+            return True
+        if entry.size is not None and entry.size[0] * entry.size[1] > LARGE_PIXELS and entry.error is None:
+            self.loading = index
+            self.message.emit(f"Loading {entry.name} ({entry.size[1]} x {entry.size[0]})…")
+            self.canvas.set_placeholder(f"Loading {entry.name}…")
+
+            def work(job):
+                if self.loading != index:  # the person has moved on
+                    raise Cancelled(entry.name)
+                return self.project.load_document(entry)
+
+            self.loader.start(f"loading {entry.name}", work, on_result=lambda d: self._loaded(index, d),
+                              on_failed=lambda msg: self._load_failed(index, msg))
+            self.documentChanged.emit(None)
+            return True
+        try:
+            doc = self.project.load_document(entry)
+        except Exception as exc:  # noqa: BLE001 - an unreadable image is reported, the rest work
+            self._load_failed(index, str(exc))
+            return False
+        self._show(index, doc)
+        return True
+
+    def _loaded(self, index: int, doc) -> None:
+        if self.loading != index or self.index != index:
+            doc.stroke_listeners.clear()  # superseded by another image: drop it
+            return
+        self.loading = None
+        self._show(index, doc)
+
+    def _load_failed(self, index: int, why: str) -> None:
+        entry = self.project.images[index]
+        log.warning("cannot open %s: %s", entry.path, why)
+        if self.loading == index:
+            self.loading = None
+        if not entry.error:
+            entry.error = why
+        why = entry.error  # the reason without the file's path (the list and the message name the file)
+        self.entryChanged.emit(index)
+        self.message.emit(f"Cannot open {entry.name}: {why}")
+        self.canvas.set_placeholder(f"Cannot open {entry.name}\n\n{why}")
+        if self.index == index:
+            self.documentChanged.emit(None)
+
+    def _show(self, index: int, doc) -> None:
+        self.index = index
+        self.doc = doc
+        doc.stroke_listeners.append(self._on_commit)
+        self.canvas.set_document(doc, self.project.classes)
+        self.documentChanged.emit(doc)
+        self.historyChanged.emit()
+
+    def close_image(self) -> None:
+        """Save (or hold, when saving fails) the current document and clear the canvas."""
+        self._timer.stop()
+        if self.doc is not None:
+            if self.doc.dirty and not self.save():
+                self._held[self.entry.stem] = self.doc  # keeps its journal listener for later strokes
+                self.doc.stroke_listeners.remove(self._on_commit)
+            else:
+                # The journal's listener refers back to the document: break the cycle so the image's
+                # arrays go as soon as the document does, not at some later garbage collection.
+                self.doc.stroke_listeners.clear()
+                self.doc.listeners.clear()
+        self.canvas.set_document(None, [])
+        self.doc = None
+        self.index = None
+        self.loading = None
+
+    # -- edits ----------------------------------------------------------------------------------------
+    def _on_commit(self, stroke, revision: int) -> None:
+        entry = self.entry
+        if entry is not None and entry.status in ("unlabelled", "predicted"):
+            self.project.set_status(entry, "edited")
+            self.entryChanged.emit(self.index)
+        self._timer.start()
+        self.historyChanged.emit()
+
+    def undo(self) -> None:
+        if self.doc is not None and not self.doc.in_stroke and self.doc.undo() is not None:
+            self.message.emit("Undone")
+
+    def redo(self) -> None:
+        if self.doc is not None and not self.doc.in_stroke and self.doc.redo() is not None:
+            self.message.emit("Redone")
+
+    def accept_proposal(self) -> bool:
+        """Copy the proposal into every pixel not labelled yet (one undo step)."""
+        doc = self.doc
+        if doc is None or doc.proposal is None:
+            self.message.emit("No proposal for this image yet: segment it first")
+            return False
+        values = tools.accept_proposal(doc.proposal, doc.labels, None, only_unlabelled=True)
+        if values is None or doc.paint(*values) is None:
+            self.message.emit("Nothing to accept: every pixel is labelled already")
+            return False
+        self.message.emit("Accepted the proposal where nothing was labelled")
+        return True
+
+    def run_grabcut(self, box: tuple[int, int, int, int]) -> None:
+        """GrabCut in `box` on a worker thread; the result is painted with the current class."""
+        doc, value = self.doc, self.current_class
+        if doc is None or value is None:
+            return
+        h, w = doc.shape
+        margin = max(8, (max(box[2] - box[0], box[3] - box[1]) + 9) // 10)
+        y0, x0 = max(box[0] - margin, 0), max(box[1] - margin, 0)
+        y1, x1 = min(box[2] + margin, h), min(box[3] + margin, w)
+        image = doc.image[y0:y1, x0:x1]
+        labels = doc.labels[y0:y1, x0:x1].copy()
+        local = (box[0] - y0, box[1] - x0, box[2] - y0, box[3] - x0)
+        self.message.emit("GrabCut…")
+
+        def work(job):
+            return tools.grabcut(image, local, labels, value=value, margin=margin)
+
+        def done(crop):
+            if crop is None:
+                self.message.emit("GrabCut found no object in the box")
+                return
+            if self.doc is not doc:
+                return  # the person moved on to another image meanwhile
+            (oy, ox), mask = crop
+            doc.paint((oy + y0, ox + x0), mask, value)
+            self.message.emit(f"GrabCut: {int(mask.sum())} pixels")
+
+        self.grabcut_jobs.start("GrabCut", work, on_result=done,
+                                on_failed=lambda msg: self.message.emit(f"GrabCut failed: {msg}"))
+
+    def explain_at(self, pixel: tuple[int, int]) -> None:
+        self.explainRequested.emit(tuple(pixel))
+
+    # -- saving ---------------------------------------------------------------------------------------
+    def autosave(self) -> None:
+        """Save the current labels in the background (a copy is written; painting goes on)."""
+        doc, entry, index = self.doc, self.entry, self.index
+        if doc is None or entry is None or not doc.dirty:
+            return
+        if doc.in_stroke:  # never save half a stroke; try again once it ends
+            self._timer.start()
+            return
+        pending = self.project.begin_save(entry, doc)
+        self._saving += 1
+
+        def done(_path) -> None:
+            self._saving -= 1
+            self.project.finish_save(pending)
+            self._saved(index, entry)
+
+        def failed(msg: str) -> None:
+            self._saving -= 1
+            self._save_failed(entry, doc, msg)
+
+        self.save_jobs.start(f"saving {entry.name}", lambda job: pending.write(), on_result=done, on_failed=failed)
+
+    def save(self) -> bool:
+        """Write the current labels now. On failure: `saveFailed`, the edits stay (memory and journal)."""
+        self._timer.stop()
+        self.save_jobs.wait()
+        doc, entry = self.doc, self.entry
+        if doc is None or entry is None or not doc.dirty:
+            return self.save_error is None or doc is None
+        try:
+            self.project.save_document(entry, doc)
+        except OSError as exc:
+            self._save_failed(entry, doc, exc.strerror or str(exc))
+            return False
+        self._saved(self.index, entry)
+        return True
+
+    def _saved(self, index: int | None, entry) -> None:
+        self.save_error = None
+        if index is not None:
+            self.saved.emit(index)
+            self.entryChanged.emit(index)
+        self.historyChanged.emit()
+
+    def _save_failed(self, entry, doc, why: str) -> None:
+        if doc is not self.doc:
+            self._held[entry.stem] = doc
+        self.save_error = (f"Could not save the labels of {entry.name}: {why}. "
+                           "Your edits are kept in memory and in the recovery journal.")
+        self.saveFailed.emit(self.save_error)
+
+    def save_all(self) -> bool:
+        """Save the current document and any held after an earlier failure."""
+        ok = self.save()
+        for stem, doc in list(self._held.items()):
+            entry = next((e for e in self.project.images if e.stem == stem), None)
+            if entry is None:
+                continue
+            try:
+                self.project.save_document(entry, doc)
+            except OSError:
+                ok = False
+                continue
+            del self._held[stem]
+        if ok:
+            self.save_error = None
+        return ok
+
+    @property
+    def unsaved(self) -> bool:
+        return bool(self._held) or self._saving > 0 or (self.doc is not None and self.doc.dirty)
+
+    # -- predictions ----------------------------------------------------------------------------------
+    def show_prediction(self, index: int, labels: np.ndarray, confidence, entropy) -> None:
+        """A new proposal for image `index`: shown when it is the open one."""
+        if index == self.index and self.doc is not None:
+            self.doc.set_proposal(labels, confidence, entropy)

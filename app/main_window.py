@@ -1,0 +1,450 @@
+"""The main window: builds the canvas, panels and services and wires their signals together.
+
+The work happens elsewhere: editing in `Editor` and the tools (`app.interaction`), the model in
+`ModelService` and `ModelFlow`, auto-segmenting in `AutoSegment`, training in `TrainingFlow`, the
+project on disk in `app.core.project`, the actions and menus in `app.actions`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox, QScrollArea, QWidget
+
+import engine
+from app.actions import build_actions
+from app.canvas import HEAT_MODES, Canvas
+from app.editor import Editor
+from app.interaction import TOOLS
+from app.model_flow import ModelFlow
+from app.model_service import ModelService
+from app.segmenting import AutoSegment
+from app.training_flow import TrainingFlow
+from app.widgets.attention_panel import AttentionPanel
+from app.widgets.classes_panel import ClassesPanel
+from app.widgets.images_panel import ImagesPanel, entry_status
+from app.widgets.model_panel import ModelPanel
+from app.widgets.new_model_dialog import quick_backbone, suggested_backbones
+from app.widgets.tool_options import ToolOptions
+from app.widgets.training_panel import TrainingPanel
+from app.workers import JobRunner
+
+
+class MainWindow(QMainWindow):
+    """SegAssist's window. `open_project(folder)` and `open_model(path)` are what the command line calls."""
+
+    projectOpened = Signal()
+    predictionsDone = Signal()      # an auto-segment run ended (done, cancelled or failed)
+    trainingFinished = Signal(bool)  # a training run ended: True when its model is loaded
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("SegAssist")
+        self.resize(1440, 900)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
+        self.project = None
+        self.last_warning: str | None = None
+        self.io_jobs = JobRunner(1, self)
+
+        self.canvas = Canvas(self)
+        self.setCentralWidget(self.canvas)
+        self.editor = Editor(self.canvas, self)
+        self.models = ModelService(self)
+        self.images_panel = ImagesPanel()
+        self.classes_panel = ClassesPanel()
+        self.tool_options = ToolOptions()
+        self.model_panel = ModelPanel()
+        self.training_panel = TrainingPanel()
+        self.attention_panel = AttentionPanel()
+        self._build_docks()
+        self.model_flow = ModelFlow(self)
+        self.segmenting = AutoSegment(self)
+        self.training = TrainingFlow(self)
+        self.tools = {cls.shortcut: cls(self.editor) for cls in TOOLS}
+        self.acts = build_actions(self)
+        self._build_status_bar()
+        self._connect()
+        archs = engine.list_architectures()
+        self.training_panel.set_architectures(archs, {a: suggested_backbones(a) for a in archs},
+                                              {a: quick_backbone(a) for a in archs})
+        self.select_tool("B")
+        self.update_enabled()
+
+    # -- construction ---------------------------------------------------------------------------------
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str,
+              scroll: bool = False) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        if scroll:  # tall panels scroll instead of forcing the window taller than the screen
+            area_widget = QScrollArea()
+            area_widget.setWidget(widget)
+            area_widget.setWidgetResizable(True)
+            area_widget.setFrameShape(QFrame.Shape.NoFrame)
+            area_widget.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            widget = area_widget
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_docks(self) -> None:
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        self.images_dock = self._dock("Images", self.images_panel, left, "images")
+        self.classes_dock = self._dock("Classes", self.classes_panel, left, "classes")
+        self.tool_dock = self._dock("Tool and layers", self.tool_options, right, "tool", scroll=True)
+        self.model_dock = self._dock("Model", self.model_panel, right, "model", scroll=True)
+        self.training_dock = self._dock("Training", self.training_panel, right, "training", scroll=True)
+        self.attention_dock = self._dock("Attention", self.attention_panel, right, "attention")
+        self.splitDockWidget(self.tool_dock, self.model_dock, Qt.Orientation.Vertical)
+        self.tabifyDockWidget(self.model_dock, self.training_dock)
+        self.tabifyDockWidget(self.training_dock, self.attention_dock)
+        self.model_dock.raise_()
+        self.docks = (self.images_dock, self.classes_dock, self.tool_dock, self.model_dock, self.training_dock,
+                      self.attention_dock)
+        self._docks_sized = False
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._docks_sized:  # dock sizes only stick once the window has its size
+            self._docks_sized = True
+            h = max(self.height() - 120, 400)
+            self.resizeDocks([self.images_dock, self.classes_dock], [int(h * 0.68), int(h * 0.32)],
+                             Qt.Orientation.Vertical)
+            self.resizeDocks([self.tool_dock, self.model_dock], [300, h - 300], Qt.Orientation.Vertical)
+            self.resizeDocks([self.images_dock, self.tool_dock], [260, 340], Qt.Orientation.Horizontal)
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.status_cursor = QLabel()
+        self.status_zoom = QLabel()
+        self.status_save = QLabel()
+        self.status_model = QLabel("no model")
+        for w in (self.status_cursor, self.status_zoom, self.status_save, self.status_model):
+            sb.addPermanentWidget(w)
+        sb.showMessage("Open a folder of images to begin (Ctrl+O)")
+
+    def _connect(self) -> None:
+        ed, canvas, mf = self.editor, self.canvas, self.model_flow
+        ed.message.connect(self.say)
+        ed.saveFailed.connect(self._on_save_failed)
+        ed.saved.connect(lambda _: self._show_save_state())
+        ed.historyChanged.connect(self.update_enabled)
+        ed.historyChanged.connect(self._show_save_state)
+        ed.entryChanged.connect(self.images_panel.update_entry)
+        ed.documentChanged.connect(self._on_document)
+        ed.explainRequested.connect(mf.explain_at)
+        canvas.cursorMoved.connect(self._show_cursor)
+        canvas.zoomChanged.connect(lambda z: self.status_zoom.setText(f"{z * 100:.0f}%"))
+
+        ip = self.images_panel
+        ip.activated.connect(self.open_image)
+        ip.nextUncertain.connect(self.next_uncertain)
+        ip.markReviewed.connect(self.mark_reviewed)
+        cp = self.classes_panel
+        cp.selected.connect(self._class_selected)
+        cp.addRequested.connect(self.add_class)
+        cp.renameRequested.connect(self.rename_class)
+        cp.recolorRequested.connect(self.recolor_class)
+        to = self.tool_options
+        to.brushRadiusChanged.connect(lambda r: setattr(self.editor, "brush_radius", r))
+        to.labelOpacityChanged.connect(canvas.set_label_opacity)
+        to.proposalVisibleChanged.connect(canvas.set_proposal_visible)
+        to.proposalOpacityChanged.connect(canvas.set_proposal_opacity)
+        to.heatModeChanged.connect(canvas.set_heat_mode)
+        to.attentionOpacityChanged.connect(canvas.set_attention_opacity)
+        mp = self.model_panel
+        mp.newRequested.connect(mf.ask_new)
+        mp.openRequested.connect(mf.ask_open)
+        mp.importRequested.connect(mf.ask_import)
+        mp.exportOnnxRequested.connect(mf.ask_export_onnx)
+        mp.settingsChanged.connect(mf.settings_changed)
+        mp.segmentCurrent.connect(self.segmenting.current)
+        mp.segmentAll.connect(self.segmenting.all)
+        mp.cancelRequested.connect(self.models.cancel)
+        mp.versionChosen.connect(lambda path: mf.open(path))
+        self.models.busyChanged.connect(lambda _: self.update_enabled())
+        self.segmenting.finished.connect(lambda _: self.predictionsDone.emit())
+        tp = self.training_panel
+        tp.startRequested.connect(self.training.start)
+        tp.stopRequested.connect(self.training.stop)
+        self.training.finished.connect(self.trainingFinished)
+        ap = self.attention_panel
+        ap.mapSelected.connect(mf.show_attention_map)
+        ap.cleared.connect(lambda: (canvas.set_attention(None), canvas.set_marker(None)))
+
+    # -- feedback -------------------------------------------------------------------------------------
+    def say(self, text: str, ms: int = 6000) -> None:
+        self.statusBar().showMessage(text, ms)
+
+    def warn(self, title: str, text: str) -> None:
+        """A message box that does not block the caller (tests and --screenshot keep running)."""
+        self.say(text.splitlines()[0], 15000)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.last_warning = text
+
+    def update_enabled(self) -> None:
+        doc, acts = self.editor.doc, self.acts
+        has_doc, has_model, has_project = doc is not None, self.models.active is not None, self.project is not None
+        acts.undo.setEnabled(has_doc and doc.can_undo)
+        acts.redo.setEnabled(has_doc and doc.can_redo)
+        acts.accept.setEnabled(has_doc and doc.proposal is not None)
+        acts.segment.setEnabled(has_doc and has_model)
+        acts.segment_all.setEnabled(has_project and has_model)
+        acts.cancel.setEnabled(self.models.busy)
+        acts.export_onnx.setEnabled(has_model)
+        acts.adopt_classes.setEnabled(has_model and has_project)
+        acts.reviewed.setEnabled(has_doc)
+        acts.export_labels.setEnabled(has_project)
+        self.model_panel.segment_button.setEnabled(has_doc and has_model)
+        self.model_panel.segment_all_button.setEnabled(has_project and has_model)
+
+    def _show_save_state(self) -> None:
+        if self.editor.save_error:
+            self.status_save.setText("<span style='color:#e5534b'>⚠ not saved</span>")
+        elif self.editor.unsaved:
+            self.status_save.setText("● editing")
+        else:
+            self.status_save.setText("✓ saved" if self.editor.doc is not None else "")
+
+    def _on_save_failed(self, why: str) -> None:
+        self._show_save_state()
+        self.warn("Labels not saved", why)
+
+    def _show_cursor(self, pixel) -> None:
+        doc = self.editor.doc
+        if pixel is None or doc is None:
+            self.status_cursor.setText("")
+            return
+        y, x = pixel
+        names = [c.name for c in self.project.classes]
+
+        def name(v: int) -> str:
+            return "—" if v == 255 else names[v] if v < len(names) else f"class {v}"
+
+        text = f"x {x}  y {y}  ·  {name(int(doc.labels[y, x]))}"
+        if doc.proposal is not None:
+            text += f"  ·  proposal {name(int(doc.proposal[y, x]))}"
+            if doc.confidence is not None:
+                text += f" {doc.confidence[y, x] * 100:.0f}%"
+        self.status_cursor.setText(text)
+
+    # -- project and images ---------------------------------------------------------------------------
+    def ask_open_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", str(Path.home()))
+        if folder:
+            self.open_project(folder)
+
+    def open_project(self, folder: str | Path) -> bool:
+        """Open (or create) the project in `folder`, restore journalled edits, show the first image."""
+        from app.core.project import Project, ProjectFileError
+
+        self.editor.close_image()
+        try:
+            try:
+                project = Project.open(folder)
+            except ProjectFileError as exc:
+                answer = QMessageBox.question(
+                    self, "Broken project file",
+                    f"{exc}\n\nStart a fresh project in this folder? The broken file is kept beside it (renamed); "
+                    "your images and labels stay as they are.")
+                if answer != QMessageBox.StandardButton.Yes:
+                    return False
+                project = Project.open(folder, start_fresh=True)
+        except Exception as exc:  # noqa: BLE001 - any reason to refuse a folder is shown to the person
+            self.warn("Cannot open the folder", f"{folder}: {exc}")
+            return False
+        self.project = project
+        self.editor.set_project(project)
+        self.setWindowTitle(f"{project.folder.name} — SegAssist")
+        self.images_panel.set_entries(project.images)
+        self.classes_panel.set_classes(project.classes, 0)
+        self.canvas.set_classes(project.classes)
+        self.model_flow.refresh_versions()
+        restored = self._restore_journal()
+        first = next((i for i, e in enumerate(project.images) if not e.error), None)
+        if first is not None:
+            self.open_image(first)
+        n = len(project.images)
+        msg = f"Opened {project.folder}: {n} image{'s' if n != 1 else ''}"
+        if restored:
+            msg += f"; restored unsaved edits of {restored} from the recovery journal"
+        self.say(msg, 12000)
+        if project.current_model is not None and self.models.active is None and project.current_model.is_file():
+            self.model_flow.open(project.current_model, remember=False)
+        self.training_panel.set_can_finetune(self.models.active is not None)
+        self.update_enabled()
+        self.projectOpened.emit()
+        return True
+
+    def _restore_journal(self) -> int:
+        """Replay the recovery journal of every image that has one and save the result; returns how many
+        images got edits back. A save that fails leaves the edits in the journal for next time."""
+        project = self.project
+        restored, problems = 0, []
+        for entry in project.pending_recovery():
+            try:
+                doc = project.load_document(entry)
+                if doc.dirty:
+                    project.save_document(entry, doc)
+                    restored += 1
+                doc.stroke_listeners.clear()
+            except Exception as exc:  # noqa: BLE001 - report, keep the journal, go on with the rest
+                problems.append(f"{entry.name}: {exc}")
+            if entry.note and "could not be restored" in entry.note:
+                problems.append(f"{entry.name}: {entry.note}")
+        self.images_panel.refresh()
+        if problems:
+            self.warn("Recovery journal", "Some unsaved edits from an earlier session could not be restored:\n"
+                      + "\n".join(problems))
+        return restored
+
+    def open_image(self, index: int) -> None:
+        if self.project is None:
+            return
+        self.editor.open_image(index)
+        self.images_panel.set_current(index)
+        self.attention_panel.clear()
+        self.update_enabled()
+        self._show_save_state()
+
+    def _on_document(self, doc) -> None:
+        entry = self.editor.entry
+        if doc is None:
+            self.status_zoom.setText("")
+        if doc is not None and entry is not None:
+            h, w = doc.shape
+            self.say(f"{entry.name}: {w} x {h}, {entry_status(entry)}" + (f"; {entry.note}" if entry.note else ""))
+        self.update_enabled()
+
+    def step_image(self, delta: int) -> None:
+        """The next (or previous) image the filter shows."""
+        if self.project is None or not self.project.images:
+            return
+        n = len(self.project.images)
+        i = self.editor.index if self.editor.index is not None else -delta
+        for _ in range(n):
+            i = (i + delta) % n
+            if not self.images_panel.list.item(i).isHidden():
+                self.open_image(i)
+                return
+
+    def next_uncertain(self) -> None:
+        """Open the not yet reviewed image whose proposal is least certain (highest mean entropy)."""
+        if self.project is None:
+            return
+        images = self.project.images
+        candidates = [e for i, e in enumerate(images) if e.status != "reviewed" and e.mean_entropy is not None
+                      and i != self.editor.index]
+        ranked = self.project.most_uncertain(candidates)
+        if not ranked:
+            self.say("No predicted image left to review: segment the images first (Ctrl+Shift+R)")
+            return
+        entry = ranked[0]
+        self.open_image(images.index(entry))
+        self.say(f"{entry.name}: mean entropy {entry.mean_entropy:.3f} (the least certain left)")
+
+    def mark_reviewed(self) -> None:
+        entry = self.editor.entry
+        if self.editor.doc is None or not self.editor.save():
+            return
+        try:
+            self.project.set_status(entry, "reviewed")
+        except OSError as exc:
+            self.warn("Project not saved", f"Could not write segassist.json: {exc}")
+        self.images_panel.update_entry(self.editor.index)
+        self.say(f"{entry.name} marked reviewed")
+
+    def open_model(self, path: str | Path) -> None:
+        self.model_flow.open(path)
+
+    # -- classes --------------------------------------------------------------------------------------
+    def select_class(self, index: int) -> None:
+        if self.project is not None and 0 <= index < len(self.project.classes):
+            self.classes_panel.set_current(index)
+
+    def _class_selected(self, index: int) -> None:
+        self.editor.current_class = index
+        if self.project is not None and index < len(self.project.classes):
+            self.say(f"Painting {self.project.classes[index].name}", 2500)
+
+    def _change_classes(self, what: str, change) -> None:
+        try:
+            change()
+        except (ValueError, OSError) as exc:
+            self.warn(f"Class not {what}", str(exc))
+            return
+        self.classes_panel.set_classes(self.project.classes)
+        self.canvas.set_classes(self.project.classes)
+
+    def add_class(self, name: str) -> None:
+        self._change_classes("added", lambda: self.project.add_class(name))
+        self.select_class(len(self.project.classes) - 1)
+
+    def rename_class(self, index: int, name: str) -> None:
+        self._change_classes("renamed", lambda: self.project.rename_class(index, name))
+
+    def recolor_class(self, index: int, color: tuple) -> None:
+        self._change_classes("recoloured", lambda: self.project.recolor_class(index, tuple(color)))
+
+    # -- tools and view -------------------------------------------------------------------------------
+    def select_tool(self, key: str) -> None:
+        tool = self.tools[key]
+        self.acts.tools[key].setChecked(True)
+        self.canvas.set_tool(tool)
+        self.tool_options.show_tool(tool.title, tool.hint, tool.sized)
+
+    def brush_step(self, direction: int) -> None:
+        r = self.tool_options.brush_radius
+        self.tool_options.set_brush_radius(r + direction * max(1, round(r * 0.2)))
+
+    def cycle_heat(self) -> None:
+        i = HEAT_MODES.index(self.tool_options.heat_mode())
+        self.tool_options.set_heat_mode(HEAT_MODES[(i + 1) % len(HEAT_MODES)])
+
+    # -- export ---------------------------------------------------------------------------------------
+    def ask_export_labels(self) -> None:
+        if self.project is None:
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Export labels to a folder", str(Path.home()))
+        if folder:
+            self.export_labels(Path(folder))
+
+    def export_labels(self, folder: Path):
+        """Every saved label map as a palette PNG coloured by the project's classes, into `folder`."""
+        if not self.editor.save_all():
+            return None
+        project = self.project
+        pairs = [(project.label_path(e), folder / f"{e.stem}.png") for e in project.images
+                 if e.error is None and project.label_path(e).exists()]
+        classes = list(project.classes)
+
+        def work(job):
+            for i, (src, dst) in enumerate(pairs):
+                job.check()
+                engine.write_label(dst, engine.read_label(src), classes)
+                job.progress(i + 1, len(pairs))
+            return len(pairs)
+
+        return self.io_jobs.start("exporting labels", work,
+                                  on_result=lambda n: self.say(f"Exported {n} label maps to {folder}"),
+                                  on_failed=lambda msg: self.warn("Export failed", msg))
+
+    # -- closing --------------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.editor.save_all():
+            answer = QMessageBox.question(
+                self, "Labels not saved",
+                "Some labels could not be saved. They are in the recovery journal and will be restored the next "
+                "time you open this folder.\n\nQuit anyway?")
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self.training.shutdown()
+        self.models.cancel()
+        for runner in (self.models.runner, self.editor.grabcut_jobs, self.editor.save_jobs, self.editor.loader,
+                       self.io_jobs):
+            runner.wait(10000)
+        event.accept()

@@ -1,0 +1,120 @@
+"""A training run started from the panel: the child process, its events, and what happens after.
+
+On success the new model file becomes a version of the project, is loaded and selected, and the
+unlabelled images are segmented with it. On failure (an error, a crash, a kill) the panel and a
+message say why and the model in use stays.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from app.model_service import ActiveModel
+from app.training_process import TrainingProcess, TrainingSettings
+
+log = logging.getLogger(__name__)
+
+
+class TrainingFlow(QObject):
+    """Starts, follows and finishes training runs of main window `w`; one at a time."""
+
+    finished = Signal(bool)  # True once the new model is loaded, False when the run failed
+
+    def __init__(self, w):
+        super().__init__(w)
+        self.w = w
+        self.process: TrainingProcess | None = None
+        self._classes_file: Path | None = None
+        self._parent: Path | None = None
+
+    def start(self, settings: dict) -> None:
+        w = self.w
+        if w.project is None or self.process is not None:
+            return
+        if not w.editor.save_all():
+            w.warn("Training not started", "The current labels could not be saved; training reads them from disk.")
+            return
+        labelled = w.project.labelled()
+        if not labelled:
+            w.warn("Nothing to train on", "Label at least one image first (paint, fill, or accept a proposal).")
+            return
+        active = w.models.active
+        finetune = settings["mode"] == "finetune" and active is not None and active.path is not None
+        arch = active.loaded.model.config["name"] if finetune else settings["arch"]
+        fd, tmp = tempfile.mkstemp(prefix="segassist-classes-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"classes": [c.to_json() for c in w.project.classes]}, f)
+        self._classes_file = Path(tmp)
+        folder = Path(w.project.folder)
+        ts = TrainingSettings(
+            images=folder, labels=folder / "labels", classes=self._classes_file, out=w.model_flow.next_path(arch),
+            init=active.path if finetune else None, arch=None if finetune else arch,
+            backbone=None if finetune else settings.get("backbone"), crop=settings["crop"], batch=settings["batch"],
+            iters=settings["iters"], lr=settings.get("lr"), device=settings["device"],
+            precision=settings["precision"], val_fraction=settings["val_fraction"])
+        args = ts.arguments() + ["--log-interval", str(max(1, settings["iters"] // 100))]
+        if not finetune:
+            args += [f"--option={o}" for o in settings.get("options") or ()]
+        self._parent = active.path if finetune else None
+        self.process = TrainingProcess(args, cwd=folder, parent=self)
+        self.process.event.connect(w.training_panel.on_event)
+        self.process.log.connect(w.training_panel.append_log)
+        self.process.succeeded.connect(self._succeeded)
+        self.process.failed.connect(self._failed)
+        self.process.finished.connect(self._ended)
+        w.training_panel.set_running(True)
+        w.training_dock.raise_()
+        w.say(f"Training {arch} on {len(labelled)} labelled images…", 0)
+        self.process.start()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.w.say("Stopping training after this iteration…", 0)
+
+    def _succeeded(self, done: dict) -> None:
+        w = self.w
+        path = Path(done.get("model_path") or "")
+        if not path.is_file():
+            self._failed(f"the training process reported {path}, which does not exist")
+            return
+        w.training_panel.show_outcome(done)
+        try:
+            w.project.add_model_version(path, miou=done.get("last_miou"), select=False,
+                                        parent=self._parent.name if self._parent else None)
+        except Exception as exc:  # noqa: BLE001 - the model is on disk; the version list is bookkeeping
+            log.warning("cannot record model version %s: %s", path, exc)
+        w.model_flow.refresh_versions()
+        w.say(f"Training done: {path.name}; loading it and segmenting the unlabelled images", 0)
+
+        def loaded(active: ActiveModel) -> None:
+            self.finished.emit(True)
+            w.segmenting.unlabelled()
+
+        w.model_flow.open(path, then=loaded)
+
+    def _failed(self, why: str) -> None:
+        w = self.w
+        w.training_panel.show_outcome(None, why)
+        prev = w.models.active
+        w.warn("Training failed", why + (f"\n\nThe model in use stays {prev.info()['name']}." if prev else ""))
+        self.finished.emit(False)
+
+    def _ended(self) -> None:
+        if self._classes_file is not None:
+            self._classes_file.unlink(missing_ok=True)
+            self._classes_file = None
+        self.process.deleteLater()
+        self.process = None
+
+    def shutdown(self) -> None:
+        """On quit: a running child is asked to stop (it keeps the model so far)."""
+        if self.process is not None:
+            self.process.stop()
+            self.process.wait(10000)

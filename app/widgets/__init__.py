@@ -1,0 +1,1 @@
+"""The dock panels of the main window; each is a thin view that emits signals and shows state."""

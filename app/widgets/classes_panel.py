@@ -1,0 +1,102 @@
+"""The class list: colour swatches, names, keys 1-9; add, rename and recolour."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QColorDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.icons import swatch
+
+
+class ClassesPanel(QWidget):
+    """Shows the classes; the selected one is what the brush, fill and polygon paint."""
+
+    selected = Signal(int)
+    addRequested = Signal(str)
+    renameRequested = Signal(int, str)
+    recolorRequested = Signal(int, tuple)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.classes: list = []
+        self.list = QListWidget()
+        self.list.currentRowChanged.connect(self._on_row)
+        self.list.itemDoubleClicked.connect(lambda item: self.rename(self.list.row(item)))
+        self.list.setToolTip("Keys 1-9 pick a class; double-click to rename")
+        add = QPushButton("Add…")
+        add.setToolTip("Add a class")
+        add.clicked.connect(self._ask_add)
+        rename = QPushButton("Rename…")
+        rename.clicked.connect(lambda: self.rename(self.list.currentRow()))
+        recolor = QPushButton("Colour…")
+        recolor.clicked.connect(lambda: self.recolor(self.list.currentRow()))
+        buttons = QHBoxLayout()
+        for b in (add, rename, recolor):
+            buttons.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(buttons)
+
+    def set_classes(self, classes: Sequence, current: int | None = None) -> None:
+        row = self.list.currentRow() if current is None else current
+        self.classes = list(classes)
+        self.list.blockSignals(True)
+        self.list.clear()
+        for i, c in enumerate(self.classes):
+            key = f"{i + 1}" if i < 9 else " "
+            item = QListWidgetItem(swatch(c.color, 16), f"{key}   {c.name}")
+            item.setToolTip(f"{c.name}: class {i}, colour {tuple(c.color)}" + (f", key {i + 1}" if i < 9 else ""))
+            self.list.addItem(item)
+        self.list.setCurrentRow(min(max(row, 0), len(self.classes) - 1) if self.classes else -1)
+        self.list.blockSignals(False)
+
+    def set_current(self, index: int) -> None:
+        if 0 <= index < self.list.count():
+            self.list.setCurrentRow(index)
+
+    def current(self) -> int:
+        return self.list.currentRow()
+
+    def _on_row(self, row: int) -> None:
+        if row >= 0:
+            self.selected.emit(row)
+
+    def _ask_add(self) -> None:
+        name, ok = QInputDialog.getText(self, "Add class", "Name of the new class:")
+        if ok and name.strip():
+            self.addRequested.emit(name.strip())
+
+    def rename(self, index: int) -> None:
+        if not 0 <= index < len(self.classes):
+            return
+        name, ok = QInputDialog.getText(self, "Rename class", "New name:", QLineEdit.EchoMode.Normal,
+                                        self.classes[index].name)
+        if ok and name.strip() and name.strip() != self.classes[index].name:
+            self.renameRequested.emit(index, name.strip())
+
+    def recolor(self, index: int) -> None:
+        if not 0 <= index < len(self.classes):
+            return
+        color = QColorDialog.getColor(QColor(*self.classes[index].color), self, f"Colour of {self.classes[index].name}")
+        if color.isValid():
+            self.recolorRequested.emit(index, (color.red(), color.green(), color.blue()))
+
+    def keyPressEvent(self, event) -> None:  # the list would otherwise eat the class keys
+        if Qt.Key.Key_1 <= event.key() <= Qt.Key.Key_9:
+            event.ignore()
+            return
+        super().keyPressEvent(event)

@@ -1,0 +1,149 @@
+"""The image list: a status dot per image, filters, "next most uncertain", "mark reviewed"."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.icons import icon, status_icon
+
+FILTERS = (("All images", None), ("Unlabelled", "unlabelled"), ("Predicted", "predicted"),
+           ("Edited", "edited"), ("Reviewed", "reviewed"), ("Unreadable", "error"))
+INDEX_ROLE = Qt.ItemDataRole.UserRole
+
+
+def entry_status(entry) -> str:
+    """The status shown for an image entry: "error" when it cannot be read, else its status."""
+    return "error" if getattr(entry, "error", None) else entry.status
+
+
+def entry_tooltip(entry) -> str:
+    status = entry_status(entry)
+    lines = [f"<b>{entry.path.name}</b>", f"status: {status}"]
+    if status == "error":
+        lines.append(f"<span style='color:#e5534b'>{entry.error}</span>")
+    if getattr(entry, "mean_entropy", None) is not None:
+        lines.append(f"mean entropy: {entry.mean_entropy:.3f}")
+    return "<br>".join(lines)
+
+
+class ImagesPanel(QWidget):
+    """Lists the project's images. Emits `activated(index)` when the person picks one."""
+
+    activated = Signal(int)
+    nextUncertain = Signal()
+    markReviewed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.entries: list = []
+        self.current: int | None = None
+        self.filter = QComboBox()
+        for text, _ in FILTERS:
+            self.filter.addItem(text)
+        self.filter.setToolTip("Show only images with this status")
+        self.filter.currentIndexChanged.connect(self._apply_filter)
+        self.list = QListWidget()
+        self.list.setUniformItemSizes(True)
+        self.list.currentItemChanged.connect(self._on_current)
+        self.summary = QLabel()
+        self.summary.setProperty("hint", True)
+        self.next_button = QPushButton(icon("next"), "Next uncertain")
+        self.next_button.setToolTip("Open the not-yet-reviewed image whose prediction is least certain "
+                                    "(highest mean entropy)  [N]")
+        self.next_button.clicked.connect(self.nextUncertain)
+        self.review_button = QPushButton(icon("reviewed"), "Mark reviewed")
+        self.review_button.setToolTip("Mark the current image's labels as checked  [Ctrl+Return]")
+        self.review_button.clicked.connect(self.markReviewed)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.next_button)
+        buttons.addWidget(self.review_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.filter)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(self.summary)
+        layout.addLayout(buttons)
+
+    def set_entries(self, entries: Sequence) -> None:
+        self.entries = list(entries)
+        self.list.blockSignals(True)
+        self.list.clear()
+        for i, entry in enumerate(self.entries):
+            item = QListWidgetItem()
+            item.setData(INDEX_ROLE, i)
+            self._fill(item, entry)
+            self.list.addItem(item)
+        self.list.blockSignals(False)
+        self._apply_filter()
+        self._summarise()
+        if self.current is not None:
+            self.set_current(self.current)
+
+    def update_entry(self, index: int) -> None:
+        """Refresh one image's row (after a status change)."""
+        item = self.list.item(index)
+        if item is not None:
+            self._fill(item, self.entries[index])
+            self._apply_filter()
+            self._summarise()
+
+    def refresh(self) -> None:
+        for i in range(self.list.count()):
+            self._fill(self.list.item(i), self.entries[i])
+        self._apply_filter()
+        self._summarise()
+
+    def set_current(self, index: int | None) -> None:
+        self.current = index
+        self.list.blockSignals(True)
+        if index is None:
+            self.list.setCurrentRow(-1)
+        else:
+            item = self.list.item(index)
+            if item is not None and item.isHidden():
+                self.filter.setCurrentIndex(0)
+            self.list.setCurrentRow(index)
+            self.list.scrollToItem(self.list.item(index))
+        self.list.blockSignals(False)
+
+    def _fill(self, item: QListWidgetItem, entry) -> None:
+        status = entry_status(entry)
+        item.setText(entry.path.name)
+        item.setIcon(status_icon(status))
+        item.setToolTip(entry_tooltip(entry))
+
+    def _apply_filter(self) -> None:
+        wanted = FILTERS[self.filter.currentIndex()][1]
+        for i in range(self.list.count()):
+            hide = wanted is not None and entry_status(self.entries[i]) != wanted
+            self.list.item(i).setHidden(hide)
+
+    def _summarise(self) -> None:
+        counts: dict[str, int] = {}
+        for e in self.entries:
+            s = entry_status(e)
+            counts[s] = counts.get(s, 0) + 1
+        parts = [f"{len(self.entries)} images"]
+        for key in ("reviewed", "edited", "predicted", "unlabelled", "error"):
+            if counts.get(key):
+                parts.append(f"{counts[key]} {key if key != 'error' else 'unreadable'}")
+        self.summary.setText(" · ".join(parts))
+
+    def _on_current(self, item: QListWidgetItem | None, _previous) -> None:
+        if item is None:
+            return
+        index = item.data(INDEX_ROLE)
+        if index != self.current:
+            self.activated.emit(index)

@@ -1,0 +1,294 @@
+"""The training panel: settings, start/stop, progress with ETA, live loss and mIoU curves, the outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.icons import icon
+
+pg.setConfigOptions(antialias=True, background=(32, 34, 38), foreground=(170, 176, 184))
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "–"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _spin(lo: int, hi: int, value: int, step: int = 1, tip: str = "") -> QSpinBox:
+    s = QSpinBox()
+    s.setRange(lo, hi)
+    s.setSingleStep(step)
+    s.setValue(value)
+    s.setToolTip(tip)
+    return s
+
+
+class TrainingPanel(QWidget):
+    """Emits `startRequested(settings)` and `stopRequested`; `on_event` feeds it the child's events."""
+
+    startRequested = Signal(dict)
+    stopRequested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.finetune = QRadioButton("Fine-tune the current model")
+        self.new = QRadioButton("Train a new model")
+        self.finetune.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.finetune)
+        group.addButton(self.new)
+        self.arch = QComboBox()
+        self.arch.setToolTip("Architecture of the new model")
+        self.backbone = QComboBox()
+        self.backbone.setEditable(True)
+        self.backbone.setToolTip("timm backbone name of the new model")
+        self.options = QLineEdit()
+        self.options.setPlaceholderText("e.g. output_stride=8 channels=128")
+        self.options.setToolTip("Architecture options of the new model, as key=value pairs separated by spaces")
+        self.new.toggled.connect(self._mode_changed)
+        self.iters = _spin(1, 1_000_000, 200, 50, "Training iterations (optimizer steps)")
+        self.crop = _spin(32, 4096, 256, 32, "Side of the square crops trained on, in pixels")
+        self.batch = _spin(1, 256, 4, 1, "Crops per step")
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(5)
+        self.lr.setRange(0.0, 1.0)
+        self.lr.setSingleStep(0.001)
+        self.lr.setSpecialValueText("default")
+        self.lr.setValue(0.0)
+        self.lr.setToolTip("Peak learning rate; 'default' lets the training module choose per architecture")
+        self.val_fraction = QDoubleSpinBox()
+        self.val_fraction.setRange(0.0, 0.5)
+        self.val_fraction.setSingleStep(0.05)
+        self.val_fraction.setValue(0.2)
+        self.val_fraction.setToolTip("Share of the labelled images held out to measure mIoU")
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda"])
+        self.precision = QComboBox()
+        self.precision.addItems(["auto", "fp32", "bf16", "fp16"])
+
+        form = QFormLayout()
+        form.addRow(self.finetune)
+        form.addRow(self.new)
+        form.addRow("Architecture", self.arch)
+        form.addRow("Backbone", self.backbone)
+        form.addRow("Options", self.options)
+        form.addRow("Iterations", self.iters)
+        form.addRow("Crop", self.crop)
+        form.addRow("Batch", self.batch)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Validation", self.val_fraction)
+        form.addRow("Device", self.device)
+        form.addRow("Precision", self.precision)
+        self._form = form
+        settings_box = QGroupBox("Settings")
+        settings_box.setLayout(form)
+
+        self.start_button = QPushButton(icon("train"), "Train")
+        self.start_button.setProperty("accent", True)
+        self.start_button.setToolTip("Train on the labelled images in a separate process")
+        self.start_button.clicked.connect(lambda: self.startRequested.emit(self.settings()))
+        self.stop_button = QPushButton(icon("stop"), "Stop")
+        self.stop_button.setToolTip("Stop after the current iteration and keep the model so far")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stopRequested)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.stop_button)
+
+        self.progress = QProgressBar()
+        self.progress.setFormat("")  # "%v / %m" once a run starts
+        self.progress.setValue(0)
+        self.status = QLabel("Ready. Label a few images, then train.")
+        self.status.setProperty("hint", True)
+        self.status.setWordWrap(True)
+        self.result = QLabel()
+        self.result.setProperty("title", True)
+        self.result.setVisible(False)
+
+        self.plots = pg.GraphicsLayoutWidget()
+        self.plots.setMinimumHeight(220)
+        self.loss_plot = self.plots.addPlot(row=0, col=0, title="loss")
+        self.miou_plot = self.plots.addPlot(row=1, col=0, title="validation mIoU")
+        self.miou_plot.setYRange(0, 1)
+        for p in (self.loss_plot, self.miou_plot):
+            p.showGrid(x=True, y=True, alpha=0.15)
+            p.setMenuEnabled(False)
+        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen((86, 156, 240), width=1.5))
+        self.miou_curve = self.miou_plot.plot(pen=pg.mkPen((110, 200, 120), width=2), symbol="o", symbolSize=5,
+                                              symbolBrush=(110, 200, 120))
+        self.log_toggle = QToolButton()
+        self.log_toggle.setText("Log ▸")
+        self.log_toggle.setCheckable(True)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(2000)
+        self.log.setVisible(False)
+        self.log_toggle.toggled.connect(self._toggle_log)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(settings_box)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.result)
+        layout.addWidget(self.plots, 1)
+        layout.addWidget(self.log_toggle)
+        layout.addWidget(self.log, 1)
+        self._reset_curves()
+        self._mode_changed(False)
+
+    # -- settings -------------------------------------------------------------------------------------
+    def set_architectures(self, names: Sequence[str], backbones: dict[str, Sequence[str]],
+                          default: dict[str, str] | None = None) -> None:
+        """The architectures to offer, suggested backbones per architecture, and the one to preselect."""
+        self._backbones = {k: list(v) for k, v in backbones.items()}
+        self._default_backbone = dict(default or {})
+        self.arch.clear()
+        self.arch.addItems(list(names))
+        self.arch.currentTextChanged.connect(self._arch_changed)
+        if "deeplabv3plus" in names:
+            self.arch.setCurrentText("deeplabv3plus")
+        self._arch_changed(self.arch.currentText())
+
+    def _arch_changed(self, name: str) -> None:
+        self.backbone.clear()
+        self.backbone.addItems(getattr(self, "_backbones", {}).get(name, []))
+        if name in getattr(self, "_default_backbone", {}):
+            self.backbone.setCurrentText(self._default_backbone[name])
+
+    def _mode_changed(self, new: bool) -> None:
+        for w in (self.arch, self.backbone, self.options):
+            w.setEnabled(new)
+            self._form.labelForField(w).setEnabled(new)
+
+    def set_can_finetune(self, can: bool) -> None:
+        """With a model in use, fine-tuning it is the default; without one, only a new model can be trained."""
+        was = self.finetune.isEnabled()
+        self.finetune.setEnabled(can)
+        if not can:
+            self.new.setChecked(True)
+        elif not was:
+            self.finetune.setChecked(True)
+
+    def settings(self) -> dict:
+        return {
+            "mode": "new" if self.new.isChecked() else "finetune",
+            "arch": self.arch.currentText() or None,
+            "backbone": self.backbone.currentText().strip() or None,
+            "options": self.options.text().split(),
+            "iters": self.iters.value(), "crop": self.crop.value(), "batch": self.batch.value(),
+            "lr": self.lr.value() or None, "val_fraction": self.val_fraction.value(),
+            "device": self.device.currentText(), "precision": self.precision.currentText(),
+        }
+
+    def set_settings(self, s: dict) -> None:
+        if s.get("mode") == "new":
+            self.new.setChecked(True)
+        for key, spin in (("iters", self.iters), ("crop", self.crop), ("batch", self.batch)):
+            if s.get(key):
+                spin.setValue(int(s[key]))
+        if s.get("lr"):
+            self.lr.setValue(float(s["lr"]))
+        if s.get("val_fraction") is not None:
+            self.val_fraction.setValue(float(s["val_fraction"]))
+
+    # -- a run ----------------------------------------------------------------------------------------
+    def _reset_curves(self) -> None:
+        self._loss: tuple[list, list] = ([], [])
+        self._miou: tuple[list, list] = ([], [])
+        self.loss_curve.setData([], [])
+        self.miou_curve.setData([], [])
+        self.miou_before: float | None = None
+
+    def set_running(self, running: bool) -> None:
+        self.start_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+        if running:
+            self._reset_curves()
+            self.result.setVisible(False)
+            self.progress.setFormat("%v / %m")
+            self.progress.setValue(0)
+            self.status.setText("Starting the training process…")
+            self.log.clear()
+
+    def on_event(self, e: dict) -> None:
+        kind = e.get("event")
+        if kind == "start":
+            self.progress.setRange(0, int(e.get("iterations", 0)))
+            self.status.setText(
+                f"{e.get('arch')} · {e.get('backbone')} on {e.get('device')} ({e.get('precision')}): "
+                f"{e.get('train_images')} training, {e.get('val_images')} validation images"
+                + (f", {e['skipped_images']} skipped" if e.get("skipped_images") else ""))
+        elif kind == "step":
+            it = int(e["iteration"])
+            self.progress.setRange(0, int(e.get("iterations", self.progress.maximum())))
+            self.progress.setValue(it)
+            self._loss[0].append(it)
+            self._loss[1].append(float(e["loss"]))
+            self.loss_curve.setData(*self._loss)
+            self.status.setText(f"iteration {it} / {e.get('iterations')} · loss {float(e['loss']):.4f} · "
+                                f"ETA {format_seconds(e.get('eta_s'))} · {e.get('images_per_s', 0):.1f} img/s")
+        elif kind == "validation":
+            it, miou = int(e["iteration"]), float(e["miou"])
+            if it == 0 and self.miou_before is None:
+                self.miou_before = miou
+            self._miou[0].append(it)
+            self._miou[1].append(miou)
+            self.miou_curve.setData(*self._miou)
+        elif kind == "done":
+            self.progress.setValue(int(e.get("iteration", self.progress.value())))
+
+    def show_outcome(self, done: dict | None, message: str | None = None) -> None:
+        """After a run: the mIoU before and after, or why it failed."""
+        self.set_running(False)
+        self.result.setVisible(True)
+        if done is None:
+            self.result.setText("Training failed")
+            self.status.setText(message or "")
+            return
+        after, best = done.get("last_miou"), done.get("best_miou")
+        before = self.miou_before
+        if after is None:
+            text = "Trained (no validation images)"
+        elif before is None:
+            text = f"mIoU {after:.3f}"
+        else:
+            text = f"mIoU {before:.3f} → {after:.3f}"
+        if best is not None and after is not None and best > after + 1e-9:
+            text += f"  (best {best:.3f} during the run)"
+        self.result.setText(text + ("  (stopped early)" if done.get("stopped") else ""))
+        self.status.setText(f"{done.get('iteration')} iterations in {format_seconds(done.get('wall_time_s'))}; "
+                            f"saved {done.get('model_path')}")
+
+    def append_log(self, line: str) -> None:
+        self.log.appendPlainText(line)
+
+    def _toggle_log(self, shown: bool) -> None:
+        self.log.setVisible(shown)
+        self.log_toggle.setText("Log ▾" if shown else "Log ▸")

@@ -1,0 +1,82 @@
+"""A short real training run started from the training panel: the child process trains, the new model
+version is saved under models/, selected, and the unlabelled images are segmented with it."""
+
+import os
+import signal
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.main_window import MainWindow
+from app.training_process import REPO_ROOT
+from tests.app.gui_helpers import make_project, tiny_model_file
+
+pytestmark = pytest.mark.skipif(not (REPO_ROOT / "training" / "__main__.py").exists(),
+                                reason="the training command line has not landed on this branch yet")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    folder = make_project(tmp_path / "project", n=5, size=(40, 48), labelled=3)
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(1200, 800)
+    w.show()
+    assert w.open_project(folder)
+    return w
+
+
+def test_training_from_the_panel_adds_and_selects_a_new_model_version(window, qtbot, tmp_path):
+    w = window
+    first = tiny_model_file(w.project.folder / "models" / "start.safetensors")
+    with qtbot.waitSignal(w.models.changed, timeout=30000):
+        w.open_model(first)
+    assert w.project.current_model == first.resolve()
+    panel = w.training_panel
+    assert panel.finetune.isEnabled() and panel.finetune.isChecked()
+    panel.iters.setValue(4)
+    panel.crop.setValue(32)
+    panel.batch.setValue(2)
+    panel.val_fraction.setValue(0.34)
+    panel.device.setCurrentText("cpu")
+    panel.precision.setCurrentText("fp32")
+    with qtbot.waitSignal(w.trainingFinished, timeout=120000) as finished:
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+        assert panel.stop_button.isEnabled() and not panel.start_button.isEnabled()
+    assert finished.args == [True], w.__dict__.get("last_warning")
+    with qtbot.waitSignal(w.predictionsDone, timeout=60000):
+        pass  # the unlabelled images are re-segmented with the new model
+    new = w.models.active.path
+    assert new != first and new.parent == w.project.folder / "models" and new.is_file()
+    assert w.project.current_model == new.resolve()
+    assert [m.path.name for m in w.project.models] == ["start.safetensors", new.name]
+    assert w.project.models[-1].parent == "start.safetensors" and w.project.models[-1].miou is not None
+    assert panel.progress.value() == 4 and "mIoU" in panel.result.text() and "→" in panel.result.text()
+    assert len(panel.loss_curve.getData()[0]) >= 1
+    unlabelled = [e for e in w.project.images if e.status != "edited"]
+    assert unlabelled and all(e.status == "predicted" for e in unlabelled)
+    assert w.model_panel.versions.count() == 2
+
+
+def test_a_killed_training_process_keeps_the_model_and_says_why(window, qtbot, tmp_path):
+    w = window
+    first = tiny_model_file(w.project.folder / "models" / "start.safetensors")
+    with qtbot.waitSignal(w.models.changed, timeout=30000):
+        w.open_model(first)
+    panel = w.training_panel
+    panel.iters.setValue(1000)
+    panel.crop.setValue(32)
+    panel.batch.setValue(2)
+
+    def kill_on_start(event):
+        if event["event"] == "start":
+            os.kill(w.training.process.pid(), signal.SIGKILL)
+
+    with qtbot.waitSignal(w.trainingFinished, timeout=60000) as finished:
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+        w.training.process.event.connect(kill_on_start)
+    assert finished.args == [False]
+    assert "killed" in w.last_warning and "stays start" in w.last_warning
+    assert w.models.active.path == first and len(w.project.models) == 1
+    assert w.project.current_model == first.resolve()
+    assert panel.start_button.isEnabled() and "failed" in panel.result.text()

@@ -1,0 +1,104 @@
+"""What a training run is: data, model, schedule, precision, outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine import SegClass
+
+OPTIMIZERS = ("sgd", "adamw")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run. `None` means "the default for this architecture family" (see `schedule.defaults`).
+
+    `batch_size` is per process (per GPU under torchrun). `classes` may be omitted when `init` is given
+    (the init model's classes are kept); when both are given the list must begin with the init model's
+    classes, the extra ones being new classes.
+    """
+
+    images: Path
+    labels: Path
+    out: Path
+    classes: tuple[SegClass, ...] | None = None
+    val_images: Path | None = None
+    val_labels: Path | None = None
+    val_fraction: float = 0.0
+    # model
+    arch: str | None = None  # default: the init model's, else "deeplabv3plus"
+    backbone: str | None = None
+    model_options: dict = field(default_factory=dict)
+    init: Path | None = None
+    pretrained: bool | str = False
+    freeze_backbone: bool = False
+    # schedule
+    iterations: int = 1000
+    batch_size: int = 8
+    crop_size: int = 512
+    optimizer: str = "sgd"
+    lr: float | None = None
+    weight_decay: float | None = None
+    momentum: float = 0.9
+    head_lr_mult: float | None = None
+    warmup_iters: int | None = None
+    poly_power: float = 0.9
+    min_lr_ratio: float = 0.01
+    grad_clip: float | None = 10.0
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    # runtime
+    device: str = "auto"
+    precision: str = "auto"
+    seed: int = 0
+    workers: int | None = None  # data loader processes; default 0 on CPU, up to 4 per GPU
+    resume: bool = False
+    log_interval: int = 10
+    val_interval: int | None = None  # default: a fifth of the run
+    checkpoint_interval: int | None = None  # default: a tenth of the run
+    max_bad_steps: int = 5
+
+    def __post_init__(self) -> None:
+        for name in ("images", "labels", "out", "val_images", "val_labels", "init"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
+        if self.classes is not None:
+            from engine import as_classes
+
+            object.__setattr__(self, "classes", tuple(as_classes(self.classes)))
+        problems = []
+        if self.iterations < 1:
+            problems.append(f"iterations must be >= 1, got {self.iterations}")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.crop_size < 8:
+            problems.append(f"crop_size must be >= 8, got {self.crop_size}")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            problems.append(f"val_fraction must lie in [0, 1), got {self.val_fraction}")
+        if (self.val_images is None) != (self.val_labels is None):
+            problems.append("val_images and val_labels go together")
+        if self.lr is not None and not self.lr > 0:
+            problems.append(f"lr must be > 0, got {self.lr}")
+        lo, hi = self.scale_range
+        if not 0 < lo <= hi:
+            problems.append(f"scale_range must be 0 < low <= high, got {self.scale_range}")
+        if self.classes is None and self.init is None:
+            problems.append("give the classes, or an init model whose classes are kept")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Where resumable checkpoints go: beside the output, `<out>.ckpt/`."""
+        return self.out.with_name(self.out.name + ".ckpt")
+
+    @property
+    def best_path(self) -> Path:
+        """Where the best model by validation mIoU goes: `<stem>.best<suffix>` beside the output."""
+        return self.out.with_name(f"{self.out.stem}.best{self.out.suffix or '.safetensors'}")

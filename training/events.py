@@ -1,0 +1,104 @@
+"""What a training run reports, as dataclasses; `to_json` gives the JSON-lines form (with an "event" key)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: ClassVar[str] = ""
+
+    def to_dict(self) -> dict:
+        return {"event": self.kind, **asdict(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(_finite(self.to_dict()), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class StartEvent(Event):
+    kind: ClassVar[str] = "start"
+    iterations: int
+    train_images: int
+    val_images: int
+    skipped_images: int
+    arch: str
+    backbone: str
+    classes: list[str]
+    device: str
+    precision: str
+    start_iteration: int = 0  # > 0 when resuming
+    world_size: int = 1
+
+
+@dataclass(frozen=True)
+class StepEvent(Event):
+    kind: ClassVar[str] = "step"
+    iteration: int
+    iterations: int
+    loss: float
+    lr: float
+    elapsed_s: float
+    eta_s: float
+    images_per_s: float
+
+
+@dataclass(frozen=True)
+class ValidationEvent(Event):
+    kind: ClassVar[str] = "validation"
+    iteration: int
+    miou: float | None
+    pixel_accuracy: float | None
+    per_class_iou: list[float | None]
+    confusion: list[list[int]]
+
+
+@dataclass(frozen=True)
+class CheckpointEvent(Event):
+    kind: ClassVar[str] = "checkpoint"
+    iteration: int
+    path: str
+
+
+@dataclass(frozen=True)
+class DoneEvent(Event):
+    kind: ClassVar[str] = "done"
+    iteration: int
+    model_path: str
+    best_path: str | None
+    best_miou: float | None
+    last_miou: float | None
+    wall_time_s: float
+    stopped: bool = False
+
+
+@dataclass(frozen=True)
+class ErrorEvent(Event):
+    kind: ClassVar[str] = "error"
+    message: str
+
+
+EVENT_TYPES = {cls.kind: cls for cls in (StartEvent, StepEvent, ValidationEvent, CheckpointEvent, DoneEvent,
+                                         ErrorEvent)}
+
+
+def event_from_dict(data: dict) -> Event:
+    """The event a `to_dict`/`to_json` result describes (unknown keys ignored)."""
+    cls = EVENT_TYPES[data["event"]]
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _finite(value):
+    """JSON has no NaN/Infinity: non-finite floats become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
