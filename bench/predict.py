@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 import engine
-from bench.latency import SMALL_BACKBONES, SMALL_OPTIONS
+from bench.latency import SMALL_BACKBONES
 from bench.memory import peak_memory
 from bench.timing import median_seconds, table
 from engine.precision import autocast, cpu_supports_bf16, resolve_device
@@ -71,8 +71,7 @@ def smp_forward_seconds(backbone: str, output_stride: int, size: int, runs: int,
 
 
 def measure(arch: str, backbone: str | None, args, device: torch.device) -> tuple[list, list | None]:
-    options = SMALL_OPTIONS.get(arch, {}) if backbone is not None and backbone == SMALL_BACKBONES.get(arch) else {}
-    model = engine.create_model(arch, NUM_CLASSES, backbone=backbone, **options).eval()
+    model = engine.create_model(arch, NUM_CLASSES, backbone=backbone).eval()
     image = random_image(args.size, args.size)
     row: list[object] = [arch, model.config["backbone"]]
     seconds = {}

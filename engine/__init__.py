@@ -10,7 +10,7 @@ import importlib
 
 _EXPORTS = {
     "engine.classes": ("SegClass", "as_classes", "default_color", "palette"),
-    "engine.explain": ("explain",),
+    "engine.explanations": ("explain",),
     "engine.images": ("IGNORE_INDEX", "ImageReadError", "image_size", "is_image_file", "list_images", "read_image",
                       "read_label", "write_image", "write_label"),
     "engine.mmseg_import": ("MMSegImportError", "import_mmseg"),

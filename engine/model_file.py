@@ -231,12 +231,24 @@ def _class_tensors(name: str, num_classes: int, config: dict) -> dict[str, int]:
         with torch.device("meta"):
             a = create_model(name, num_classes, **config).state_dict()
             b = create_model(name, num_classes + 1, **config).state_dict()
-    except Exception:  # a model that cannot be built on the meta device: fall back to the usual name
+    except Exception:  # a model that cannot be built on the meta device: the caller guesses
         return {}
     out = {}
     for k, t in a.items():
         if k in b and t.shape != b[k].shape:
             out[k] = next(i for i, (m, n) in enumerate(zip(t.shape, b[k].shape, strict=False)) if m != n)
+    return out
+
+
+def _guess_class_tensors(own: dict, state: dict, wrong: list[str], num_classes: int) -> dict[str, int]:
+    """Wrong-shaped tensors that differ from the model's in one dimension, which holds the class count."""
+    out = {}
+    for k in wrong:
+        if state[k].dim() != own[k].dim():
+            continue
+        diffs = [i for i, (m, n) in enumerate(zip(own[k].shape, state[k].shape, strict=True)) if m != n]
+        if len(diffs) == 1 and own[k].shape[diffs[0]] == num_classes:
+            out[k] = diffs[0]
     return out
 
 
@@ -247,7 +259,7 @@ def _check_state(path: Path, model: SegModel, state: dict[str, torch.Tensor], nu
     unexpected = [k for k in state if k not in own]
     wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
     if wrong:
-        dims = _class_tensors(name, num_classes, config) or {k: 0 for k in own if k.endswith("conv_seg.weight")}
+        dims = _class_tensors(name, num_classes, config) or _guess_class_tensors(own, state, wrong, num_classes)
         counts = {state[k].shape[dims[k]] for k in wrong if k in dims and state[k].dim() > dims[k]}
         if counts:
             raise ModelFileError(

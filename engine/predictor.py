@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.classes import SegClass, as_classes
+from engine.fusion import fold_batch_norms
 from engine.images import read_image
 from engine.model_file import LoadedModel, load_model
 from engine.models.base import SegModel
@@ -64,14 +65,16 @@ class Predictor:
     ones. Images smaller than a window are padded by reflection. `tta`: average the softmax over
     `tta_scales` and, with `tta_flip`, horizontal flips. `batch_size` windows go through the network at once.
     A torch model is put in eval mode on the device (in channels_last memory format unless
-    `channels_last=False`; faster for convolutions on this project's CPUs). A predictor may be called from
+    `channels_last=False`; faster for convolutions on this project's CPUs). With `fuse`, the network that
+    runs is a copy of it (sharing its tensors) with batch norms folded into the convolutions before them,
+    used only when it gives the model's logits (`fused` says whether it is). A predictor may be called from
     any thread; calls on one predictor run one at a time.
     """
 
     def __init__(self, model_or_path: SegModel | LoadedModel | str | Path, device: str | torch.device = "auto",
                  backend: str | None = None, tile: int | tuple[int, int] | None = None, overlap: float = 1 / 3,
                  tta: bool = False, precision: str = "auto", *, tta_scales: Sequence[float] = DEFAULT_TTA_SCALES,
-                 tta_flip: bool = True, batch_size: int | None = None, channels_last: bool = True):
+                 tta_flip: bool = True, batch_size: int | None = None, channels_last: bool = True, fuse: bool = True):
         self.tile = _check_tile(tile)
         if not 0 <= overlap < 1:
             raise ValueError(f"overlap must be a fraction in [0, 1), got {overlap!r}")
@@ -93,7 +96,7 @@ class Predictor:
         if backend == "onnx":
             self._init_onnx(model_or_path, device, precision)
         else:
-            self._init_torch(model_or_path, device, precision, channels_last)
+            self._init_torch(model_or_path, device, precision, channels_last, fuse)
         self.num_classes = len(self.classes)
         self.batch_size = batch_size or (8 if self.device.type == "cuda" else 2)
         if self.batch_size < 1:
@@ -102,7 +105,7 @@ class Predictor:
         self._mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
 
-    def _init_torch(self, source, device, precision: str, channels_last: bool) -> None:
+    def _init_torch(self, source, device, precision: str, channels_last: bool, fuse: bool) -> None:
         loaded = load_model(source) if isinstance(source, str | Path) else source
         if isinstance(loaded, LoadedModel):
             model, self.classes, self.meta = loaded.model, loaded.classes, dict(loaded.meta)
@@ -117,16 +120,20 @@ class Predictor:
         self.precision = resolve_precision(precision, self.device)
         self.channels_last = channels_last
         model.eval().to(self.device)
-        if channels_last:
-            model.to(memory_format=torch.channels_last)
         self.model = model
+        # The network that runs: the model, or a copy with its batch norms folded into the convolutions.
+        self._net = _folded(model, self.device) if fuse else None
+        self.fused = self._net is not None
+        self._net = self._net or model
+        if channels_last:
+            self._net.to(memory_format=torch.channels_last)
         self._logits = self._torch_logits
 
     def _init_onnx(self, source, device, precision: str) -> None:
         if precision not in ("auto", "fp32"):
             raise ValueError(f"the ONNX backend runs in fp32; precision {precision!r} needs backend='torch'")
         self.precision = "fp32"
-        self.channels_last = False
+        self.channels_last = self.fused = False
         if isinstance(device, str) and device == "auto":
             self.device = resolve_device("cuda" if torch.cuda.is_available() and onnx_cuda_available() else "cpu")
         else:
@@ -150,7 +157,7 @@ class Predictor:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.precision):
-            return self.model(x)
+            return self._net(x)
 
     def predict(self, image: np.ndarray | str | Path, *, return_probs: bool = False,
                 should_stop: Callable[[], bool] | None = None) -> Prediction:
@@ -250,9 +257,24 @@ class _Outputs:
             confidence, labels = p.max(dim=-1)
             self.labels[top + a:top + b] = labels.cpu().numpy()
             self.confidence[top + a:top + b] = confidence.cpu().numpy()
-            self.entropy[top + a:top + b] = torch.special.entr(p).sum(dim=-1).cpu().numpy()
+            self.entropy[top + a:top + b] = _entropy(p).cpu().numpy()
             if self.probs is not None:
                 self.probs[:, top + a:top + b] = p.permute(2, 0, 1).cpu().numpy()
+
+
+def _folded(model: SegModel, device: torch.device) -> SegModel | None:
+    probe = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)).to(device)
+    try:
+        return fold_batch_norms(model, probe)
+    except Exception:  # folding is an optimisation: a model it cannot probe runs as it is
+        return None
+
+
+def _entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Entropy (natural log) over the last dimension; 0 log 0 counts as 0."""
+    logs = probs.clamp_min(torch.finfo(probs.dtype).tiny).log_()
+    # A contraction over the classes: about half the time of `special.entr(probs).sum(-1)` here.
+    return -torch.einsum("...k,...k->...", probs, logs)
 
 
 def _softmax_classes_last(logits: torch.Tensor) -> torch.Tensor:

@@ -92,7 +92,8 @@ class ViTEncoder(VisionTransformer):
         compiling = torch.compiler.is_compiling()
         if not compiling and tuple(grid) == tuple(self.patch_embed.grid_size):
             return pos
-        if compiling or (torch.is_grad_enabled() and pos.requires_grad):
+        # Inference tensors (weights made under inference_mode) keep no version counter to key a cache on.
+        if compiling or pos.is_inference() or (torch.is_grad_enabled() and pos.requires_grad):
             return self._resize_pos_embed(pos, grid)
         key = (tuple(grid), pos.dtype, pos.device, pos._version, pos.data_ptr(), torch.is_inference_mode_enabled())
         cache = self.__dict__.setdefault("_pos_cache", {})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import sys
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +13,8 @@ from engine import SegClass, SegModel, create_model, load_model
 from training.config import TrainConfig
 
 DEFAULT_ARCH = "deeplabv3plus"
+
+log = logging.getLogger("training")
 
 
 @dataclass
@@ -52,8 +54,8 @@ def initial_model(cfg: TrainConfig) -> Start:
         )
     for i, (was, now) in enumerate(zip(loaded.classes, classes, strict=False)):
         if was.name != now.name:
-            print(f"note: class {i} is {was.name!r} in {cfg.init.name} and {now.name!r} now; its weights are kept "
-                  f"(labels refer to classes by index)", file=sys.stderr)
+            log.warning(f"class {i} is {was.name!r} in {cfg.init.name} and {now.name!r} now; its weights are kept "
+                        f"(labels refer to classes by index)")
     model = old
     if len(classes) > old.num_classes:
         config = dict(old.config)

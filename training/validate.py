@@ -10,6 +10,7 @@ from engine import SegModel
 from training.data import Sample
 from training.distributed import Runtime, sum_all
 from training.metrics import confusion_matrix, scores
+from training.schedule import family
 
 
 def normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -24,12 +25,17 @@ def autocast(rt: Runtime):
     return torch.autocast(rt.device.type, dtype=dtype)
 
 
+WHOLE_IMAGE_LIMIT = 1024  # CNNs validate whole images up to this side (or twice the crop size)
+
+
 @torch.no_grad()
 def predict_logits(model: SegModel, x: torch.Tensor, window: int) -> torch.Tensor:
-    """Logits `[1, K, H, W]`: the whole image at once when its sides are at most twice `window`, else
-    windows of `window` pixels overlapping by a third, their logits averaged."""
+    """Logits `[1, K, H, W]`. CNNs see the whole image when its sides are at most 1024 (or twice `window`);
+    ViT models, whose position embeddings were trained at the crop's patch grid, and larger images go
+    through windows of `window` pixels overlapping by a third, their logits averaged."""
     h, w = x.shape[-2:]
-    if max(h, w) <= 2 * window:
+    limit = window if family(model.arch) != "cnn" else max(WHOLE_IMAGE_LIMIT, 2 * window)
+    if max(h, w) <= limit:
         return model(x).float()
     stride = max(1, window * 2 // 3)
     logits = torch.zeros(1, model.num_classes, h, w, device=x.device)

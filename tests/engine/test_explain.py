@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import engine
-from engine.explain import token_attention
+from engine.explanations import token_attention
 from tests.engine.tiny import tiny_model
 
 ARCHS = engine.list_architectures()

@@ -177,3 +177,17 @@ def test_a_failed_save_leaves_the_old_file_and_no_temporary(saved, tmp_path):
         engine.save_model(saved, tiny_model("deeplabv3plus"), classes=["a", "b"])
     assert saved.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
+
+
+@pytest.mark.parametrize("name", ["deeplabv3plus", "segmenter_mask"])  # a conv classifier; class embeddings
+def test_class_count_disagreeing_with_the_weights_is_named_for_any_head(name, tmp_path):
+    path = engine.save_model(tmp_path / "m.safetensors", tiny_model(name, num_classes=3), classes=["a", "b", "c"])
+
+    def edit(doc):
+        doc["config"]["num_classes"] = 5
+        doc["classes"] += ["d", "e"]
+
+    wrong = _rewrite(path, tmp_path / "k.safetensors", edit)
+    with pytest.raises(engine.ModelFileError, match="k.safetensors: the metadata names 5 classes but the weights "
+                                                    "have 3"):
+        engine.load_model(wrong)

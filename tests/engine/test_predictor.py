@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 import engine
+from engine.fusion import fold_batch_norms
 from engine.precision import cpu_supports_bf16
 from engine.tiling import tile_grid
 from tests.engine.pointwise import PointwiseModel
@@ -224,3 +225,46 @@ def test_a_pickle_given_as_model_is_refused_and_runs_nothing(tmp_path):
     with pytest.raises(engine.ModelFileError, match="model.pth: .*refused"):
         engine.Predictor(path)
     assert not victim.exists()
+
+
+@pytest.mark.parametrize("name", ["deeplabv3plus", "encnet", "ccnet", "setr_pup"])
+def test_folded_batch_norms_give_the_same_logits_and_leave_the_model_alone(name):
+    torch.manual_seed(0)
+    model = tiny_model(name, num_classes=4).eval()
+    with torch.no_grad():  # statistics that are not the identity, so folding has something to do
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2)
+                m.weight.uniform_(0.5, 1.5)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(1, 3, 72, 88)
+    with torch.no_grad():
+        want = model(x)
+        fused = fold_batch_norms(model, torch.randn(1, 3, 64, 64))
+        assert fused is not None
+        torch.testing.assert_close(fused(x), want, atol=1e-4, rtol=1e-4)
+    count = lambda m: sum(type(b) is torch.nn.BatchNorm2d for b in m.modules())
+    assert count(fused) < count(model)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items()), "the model is unchanged"
+    predictor = engine.Predictor(model, precision="fp32")
+    assert predictor.fused and predictor.model is model
+
+
+class _ConvFeedsTwo(torch.nn.Module):
+    """A convolution whose output feeds a norm and, past it, the sum: folding would change the sum."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 1)
+        self.bn = torch.nn.BatchNorm2d(3).eval()
+        with torch.no_grad():
+            self.bn.running_var.fill_(4)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.bn(y) + y
+
+
+def test_folding_that_would_change_the_output_is_refused():
+    assert fold_batch_norms(_ConvFeedsTwo().eval(), torch.randn(1, 3, 8, 8)) is None

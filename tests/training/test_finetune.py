@@ -82,3 +82,13 @@ def test_fine_tuning_refuses_fewer_classes_and_another_architecture(parent, tmp_
         initial_model(tiny_config(tmp_path, tmp_path, tmp_path / "o", **{**base, "arch": "encnet"}))
     start = initial_model(tiny_config(tmp_path, tmp_path, tmp_path / "o", **{**base, "classes": None}))
     assert [c.name for c in start.classes] == list(CLASSES)  # the model's own classes by default
+
+
+def test_freeze_backbone_trains_the_heads_only(parent, shapes, tmp_path):
+    before = engine.load_model(parent).model.state_dict()
+    result = train(tiny_config(*shapes, tmp_path / "out.safetensors", init=parent, arch=None, backbone=None,
+                               model_options={}, classes=None, freeze_backbone=True, iterations=3))
+    after = result.model.state_dict()
+    backbone = [k for k in after if k.startswith("backbone.")]
+    assert backbone and all(torch.equal(after[k], before[k]) for k in backbone)  # BatchNorm statistics too
+    assert not torch.equal(after["decode_head.conv_seg.weight"], before["decode_head.conv_seg.weight"])
