@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from bench.memory import peak_memory
-from bench.timing import count_macs, median_seconds, table
+from bench.timing import count_macs, interleaved_seconds, table
 from engine.models.ccnet import CrissCrossAttention
 
 
@@ -48,16 +48,14 @@ class TwoPasses(nn.Module):
         return self.cca(self.cca(x))
 
 
-def measure(block: nn.Module, x: torch.Tensor, runs: int) -> dict[str, float]:
+def runner(block: nn.Module, x: torch.Tensor):
     block.eval()
 
     def run():
         with torch.inference_mode():
             return block(x)
 
-    run()  # warm-up: lazy initialisation outside the measurement
-    peak, _ = peak_memory(run)
-    return {"gmac": count_macs(run) / 1e9, "peak_mb": peak / 2**20, "seconds": median_seconds(run, runs)}
+    return run
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -68,10 +66,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     x = torch.randn(1, args.channels, args.size, args.size)
-    cc = measure(TwoPasses(args.channels), x, args.runs)
-    nl = measure(NonLocalBlock(args.channels), x, args.runs)
+    runs = {"criss-cross x2": runner(TwoPasses(args.channels), x), "non-local": runner(NonLocalBlock(args.channels), x)}
+    for run in runs.values():
+        run()  # lazy initialisation outside the measurements
+    seconds = interleaved_seconds(runs, args.runs)
+    stats = {}
+    for name, run in runs.items():
+        peak, _ = peak_memory(run)
+        stats[name] = {"gmac": count_macs(run) / 1e9, "peak_mb": peak / 2**20, "seconds": seconds[name]}
+    cc, nl = stats["criss-cross x2"], stats["non-local"]
     print(f"1x{args.channels}x{args.size}x{args.size}, inference forward, CPU fp32, "
-          f"{torch.get_num_threads()} threads, median of {args.runs}\n")
+          f"{torch.get_num_threads()} threads, median of {args.runs} interleaved runs\n")
     rows = [["criss-cross x2", cc["gmac"], cc["peak_mb"], cc["seconds"] * 1e3],
             ["non-local", nl["gmac"], nl["peak_mb"], nl["seconds"] * 1e3]]
     print(table(["block", "GMAC", "peak MiB", "ms"], rows))

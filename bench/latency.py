@@ -13,7 +13,7 @@ import contextlib
 import torch
 
 import engine
-from bench.timing import median_seconds, table
+from bench.timing import interleaved_seconds, table
 
 # A backbone small enough for a laptop CPU, per architecture (the default is the paper's).
 SMALL_BACKBONES = {
@@ -33,25 +33,24 @@ def precision_context(precision: str):
     return contextlib.nullcontext()
 
 
-def time_module(module: torch.nn.Module, x: torch.Tensor, precision: str, runs: int) -> float:
+def runner(module: torch.nn.Module, x: torch.Tensor, precision: str):
     def run():
         with torch.inference_mode(), precision_context(precision):
             return module(x)
 
-    return median_seconds(run, runs=runs, warmup=1)
+    return run
 
 
 def measure(arch: str, backbone: str | None, size: int, runs: int) -> list[object]:
     model = engine.create_model(arch, 19, backbone=backbone).eval()
     x = torch.randn(1, 3, size, size)
+    # All four in turns, so that the ratios compare runs made under the same conditions.
+    t = interleaved_seconds({(part, p): runner(module, x, p) for part, module in (("model", model),
+                             ("backbone", model.backbone)) for p in ("fp32", "bf16")}, runs=runs)
     row: list[object] = [arch, model.config["backbone"]]
-    times = {}
-    for precision in ("fp32", "bf16"):
-        times[precision] = (time_module(model, x, precision, runs), time_module(model.backbone, x, precision, runs))
-    for precision in ("fp32", "bf16"):
-        full, encoder = times[precision]
-        row += [full * 1e3, encoder * 1e3, full / encoder]
-    row.append(times["fp32"][0] / times["bf16"][0])
+    for p in ("fp32", "bf16"):
+        row += [t["model", p] * 1e3, t["backbone", p] * 1e3, t["model", p] / t["backbone", p]]
+    row.append(t["model", "fp32"] / t["model", "bf16"])
     return row
 
 
@@ -68,7 +67,8 @@ def main(argv: list[str] | None = None) -> None:
         for backbone in dict.fromkeys(b for b in backbones if b is not None or not args.small_only):
             rows.append(measure(arch, backbone, args.size, args.runs))
             print(f"  measured {arch} / {rows[-1][1]}", flush=True)
-    print(f"\n1x3x{args.size}x{args.size}, CPU, {torch.get_num_threads()} threads, median of {args.runs} runs (ms)\n")
+    print(f"\n1x3x{args.size}x{args.size}, CPU, {torch.get_num_threads()} threads, "
+          f"median of {args.runs} interleaved runs (ms)\n")
     print(table(["architecture", "backbone", "fp32", "backbone fp32", "ratio", "bf16", "backbone bf16", "ratio",
                  "bf16 speed-up"], rows))
 

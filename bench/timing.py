@@ -22,6 +22,21 @@ def median_seconds(fn: Callable[[], object], runs: int = 5, warmup: int = 1) -> 
     return statistics.median(times)
 
 
+def interleaved_seconds(fns: dict[str, Callable[[], object]], runs: int = 5, warmup: int = 1) -> dict[str, float]:
+    """Median wall time of each function, timed in turns (a, b, a, b, ...) so that changes in the machine's
+    load or clock fall on all of them alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def count_macs(fn: Callable[[], object]) -> int:
     """Multiply-accumulates of the matrix products and convolutions `fn()` runs (FLOPs / 2)."""
     counter = FlopCounterMode(display=False)
