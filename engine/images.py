@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from engine.atomic import atomic_path, atomic_write_bytes
 from engine.classes import SegClass, palette
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
@@ -121,7 +120,9 @@ def write_label(path: str | Path, labels: np.ndarray, classes: Iterable[SegClass
         labels = labels.astype(np.uint8)
     im = Image.fromarray(labels, mode="P")
     im.putpalette(palette(list(classes)))
-    return _atomic_save(path, lambda f: im.save(f, format="PNG", optimize=False, compress_level=1))
+    with atomic_path(path) as tmp:
+        im.save(tmp, format="PNG", optimize=False, compress_level=1)
+    return path
 
 
 def write_image(path: str | Path, image: np.ndarray) -> Path:
@@ -134,22 +135,7 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
     ok, buf = cv2.imencode(ext, arr)
     if not ok:
         raise ValueError(f"{path}: cannot encode an image as {ext}")
-    return _atomic_save(path, lambda f: f.write(buf.tobytes()))
-
-
-def _atomic_save(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, buf.tobytes())
 
 
 def _read_bytes(path: Path) -> bytes:

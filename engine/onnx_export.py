@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.atomic import atomic_path
 from engine.model_file import METADATA_KEY, LoadedModel, load_model, model_document, read_model_metadata
 from engine.models.base import SegModel
 
@@ -57,15 +56,8 @@ def export_onnx(model: nn.Module | LoadedModel | str | Path, path: str | Path, *
     for key, value in props.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        onnx.save_model(proto, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        onnx.save_model(proto, str(tmp))
     return path
 
 

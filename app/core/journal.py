@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.atomic import atomic_write_bytes, fsync_dir
 from app.core.document import LabelDocument
 from app.core.stroke import Atom, Region, Stroke, union
+from engine.atomic import atomic_write_bytes, fsync_dir
 
 MAGIC = b"SAJ1"
 SUFFIX = ".journal"

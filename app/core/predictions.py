@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.core.atomic import atomic_write_bytes
+from engine.atomic import atomic_write_bytes
 
 FORMAT_VERSION = 1
 

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.atomic import atomic_write_bytes
 from app.core.document import LabelDocument
 from app.core.journal import Journal, JournalError
 from app.core.predictions import PredictionFileError, read_prediction, write_prediction
+from engine.atomic import atomic_write_bytes
 from engine.classes import SegClass, as_classes, default_color
 from engine.images import ImageReadError, image_size, list_images, read_image, read_label, write_label
 
