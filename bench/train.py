@@ -102,6 +102,7 @@ def bench_camvid(args: argparse.Namespace) -> None:
         crop_size=args.crop,
         optimizer=args.optimizer, lr=args.lr, precision=args.precision, device=args.device,
         val_interval=args.val_interval, checkpoint_interval=10**9, log_interval=args.val_interval, seed=0,
+        bn_images=args.bn_images,
     )
     t0 = time.perf_counter()
     curve, losses, reached = [], {}, []
@@ -120,7 +121,7 @@ def bench_camvid(args: argparse.Namespace) -> None:
         return bool(reached) or time.perf_counter() - t0 > args.max_minutes * 60
 
     print(f"# camvid-mini train -> val: {args.arch} ({args.backbone}), crop {args.crop}, batch {args.batch}, "
-          f"{args.optimizer} lr {args.lr or 'default'}, {args.precision}, {args.device}, "
+          f"{args.optimizer} lr {args.lr or 'default'}, {args.precision}, {args.device}, bn_images {args.bn_images}, "
           f"{torch.get_num_threads()} threads; until mIoU {args.target} or {args.max_minutes} min")
     print(f"{'iter':>6} {'wall_s':>9} {'loss':>8} {'mIoU':>7} {'acc':>7}")
     result = train(cfg, on_event=on_event, should_stop=should_stop)
@@ -164,6 +165,8 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--max-minutes", type=float, default=60)
     c.add_argument("--out", default="/tmp/segassist-bench-camvid.safetensors")
     c.add_argument("--json", help="also write the curve here")
+    c.add_argument("--bn-images", type=int, default=64,
+                   help="images for BatchNorm re-estimation before each validation (0: running statistics)")
     c.add_argument("--threads", type=int)
     c.add_argument("--quick", action="store_true", help="crop 128, 40 iterations, validation every 20")
     args = p.parse_args(argv)

@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--events", help="write events as JSON lines to this file, or '-' for stdout")
     run.add_argument("--log-interval", type=int, default=10, help="iterations between step events")
     run.add_argument("--val-interval", type=int, help="iterations between validations (default: a fifth)")
+    run.add_argument("--bn-images", type=int, default=64,
+                     help="training images whose whole views re-estimate BatchNorm statistics before each "
+                          "validation and before the model is written; 0 keeps the running ones (default 64)")
     run.add_argument("--checkpoint-interval", type=int, help="iterations between checkpoints (default: a tenth)")
     return p
 
@@ -117,7 +120,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay, head_lr_mult=args.head_lr_mult,
         warmup_iters=args.warmup, grad_clip=args.grad_clip or None, device=args.device, precision=args.precision,
         seed=args.seed, workers=args.workers, resume=args.resume, log_interval=args.log_interval,
-        val_interval=args.val_interval, checkpoint_interval=args.checkpoint_interval,
+        val_interval=args.val_interval, checkpoint_interval=args.checkpoint_interval, bn_images=args.bn_images,
     )
 
 

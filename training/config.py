@@ -58,6 +58,7 @@ class TrainConfig:
     val_interval: int | None = None  # default: a fifth of the run
     checkpoint_interval: int | None = None  # default: a tenth of the run
     max_bad_steps: int = 5
+    bn_images: int = 64  # training images whose whole views re-estimate BatchNorm statistics (0: keep them)
 
     def __post_init__(self) -> None:
         for name in ("images", "labels", "out", "val_images", "val_labels", "init"):
@@ -85,6 +86,8 @@ class TrainConfig:
             problems.append("val_images and val_labels go together")
         if self.lr is not None and not self.lr > 0:
             problems.append(f"lr must be > 0, got {self.lr}")
+        if self.bn_images < 0:
+            problems.append(f"bn_images must be >= 0, got {self.bn_images}")
         lo, hi = self.scale_range
         if not 0 < lo <= hi:
             problems.append(f"scale_range must be 0 < low <= high, got {self.scale_range}")

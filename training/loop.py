@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from engine import SegModel, save_model
+from training.batchnorm import recalibrate_batchnorm
 from training.checkpoint import check_fingerprint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from training.config import TrainConfig
 from training.data import CropDataset, IterationBatches, collate, load_dataset, split_validation
@@ -150,7 +151,17 @@ def _run(cfg: TrainConfig, rt: Runtime, emit: Callable[[Event], None], should_st
     val_interval = cfg.val_interval or max(1, cfg.iterations // 5)
     ckpt_interval = cfg.checkpoint_interval or max(1, cfg.iterations // 10)
 
+    calibrated = [None]  # the iteration whose BatchNorm statistics were last re-estimated
+
+    def recalibrate(iteration: int) -> None:
+        if calibrated[0] != iteration:
+            recalibrate_batchnorm(model, train_set, rt, mean, std, cfg.crop_size, cfg.batch_size,
+                                  limit=cfg.bn_images, seed=cfg.seed)
+            calibrated[0] = iteration
+
     def validate(iteration: int) -> dict:
+        if iteration > 0:  # (at 0, a parent model is measured as it came)
+            recalibrate(iteration)
         metrics = evaluate(model, val_set, rt, mean, std, cfg.crop_size)
         emit(ValidationEvent(iteration=iteration, **metrics))
         return metrics
@@ -219,6 +230,8 @@ def _run(cfg: TrainConfig, rt: Runtime, emit: Callable[[Event], None], should_st
             stopped = True
             break
 
+    if progress.iteration > 0:
+        recalibrate(progress.iteration)
     wall = elapsed()
     if rt.main:
         _write_model(cfg.out, model, start, cfg, r, rt, counts, progress.iteration, progress, wall, stopped=stopped)
@@ -309,7 +322,7 @@ def _fingerprint(cfg: TrainConfig, start: Start, model: SegModel, train_set, val
         "init": start.parent["sha256"] if start.parent else None,
         "iterations": cfg.iterations, "batch_size": cfg.batch_size, "crop_size": cfg.crop_size,
         "seed": cfg.seed, "optimizer": cfg.optimizer, "lr": cfg.lr, "freeze_backbone": cfg.freeze_backbone,
-        "world_size": rt.world_size,
+        "world_size": rt.world_size, "bn_images": cfg.bn_images,
         "train": sorted(s.name for s in train_set), "val": sorted(s.name for s in val_set),
     }
 

@@ -28,14 +28,19 @@ def autocast(rt: Runtime):
 WHOLE_IMAGE_LIMIT = 1024  # CNNs validate whole images up to this side (or twice the crop size)
 
 
+def whole_view_limit(model: SegModel, window: int) -> int:
+    """The largest side validation feeds the model whole: 1024 (or twice `window`) for CNNs, `window` for
+    ViT models, whose position embeddings were trained at the crop's patch grid."""
+    return window if family(model.arch) != "cnn" else max(WHOLE_IMAGE_LIMIT, 2 * window)
+
+
 @torch.no_grad()
 def predict_logits(model: SegModel, x: torch.Tensor, window: int) -> torch.Tensor:
     """Logits `[1, K, H, W]`. CNNs see the whole image when its sides are at most 1024 (or twice `window`);
     ViT models, whose position embeddings were trained at the crop's patch grid, and larger images go
     through windows of `window` pixels overlapping by a third, their logits averaged."""
     h, w = x.shape[-2:]
-    limit = window if family(model.arch) != "cnn" else max(WHOLE_IMAGE_LIMIT, 2 * window)
-    if max(h, w) <= limit:
+    if max(h, w) <= whole_view_limit(model, window):
         return model(x).float()
     stride = max(1, window * 2 // 3)
     logits = torch.zeros(1, model.num_classes, h, w, device=x.device)
