@@ -35,16 +35,22 @@ def training_batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNor
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats]
 
 
-def view_batches(samples: list[Sample], batch_size: int, max_side: int, limit: int, seed: int,
-                 ) -> Iterator[np.ndarray]:
+def view_batches(samples: list[Sample], batch_size: int, max_side: int, limit: int, seed: int, *,
+                 max_pixels: int | None = None) -> Iterator[np.ndarray]:
     """uint8 `[B, H, W, 3]` batches of up to `limit` images (a seeded choice), each batch of similar sizes
-    centre-cropped to their common size and to at most `max_side` a side; never a batch of one image."""
+    centre-cropped to their common size and to at most `max_side` a side; never a batch of one image.
+    A batch holds up to `batch_size` views and, beyond two, no more than `max_pixels` pixels."""
     if len(samples) < 2:
         return
     chosen = np.random.default_rng(seed).permutation(len(samples))[:max(limit, 2)]
     chosen = sorted(chosen.tolist(), key=lambda i: samples[i].labels.shape)
-    size = max(2, batch_size)
-    groups = [chosen[i:i + size] for i in range(0, len(chosen), size)]
+    size, budget = max(2, batch_size), max_pixels or float("inf")
+    groups: list[list[int]] = [[]]
+    for i in chosen:
+        pixels = min(max_side, samples[i].labels.shape[0]) * min(max_side, samples[i].labels.shape[1])
+        if len(groups[-1]) >= 2 and (len(groups[-1]) >= size or (len(groups[-1]) + 1) * pixels > budget):
+            groups.append([])
+        groups[-1].append(i)
     if len(groups) > 1 and len(groups[-1]) < 2:
         last = groups.pop()
         groups[-1] = groups[-1] + last
@@ -90,7 +96,9 @@ def recalibrate_batchnorm(model: SegModel, samples: list[Sample], rt: Runtime, m
         m.train()  # ... but BatchNorm normalising by the batch's statistics, as while training
     used = 0
     try:
-        for batch in view_batches(samples, batch_size, whole_view_limit(model, window), limit, seed):
+        # at most the pixels of four training batches at once (whole images can be far larger than crops)
+        for batch in view_batches(samples, batch_size, whole_view_limit(model, window), limit, seed,
+                                  max_pixels=4 * max(2, batch_size) * window * window):
             with autocast(rt):
                 model(normalize(torch.from_numpy(batch).to(rt.device), mean, std))
             used += len(batch)

@@ -106,6 +106,11 @@ def test_views_batch_similar_sizes_centre_cropped_never_one_alone():
                        (w - v.shape[1]) // 2:(w - v.shape[1]) // 2 + v.shape[1]])]
         assert found, (h, w)
     assert len(list(view_batches(data, 2, 64, limit=3, seed=0))) == 1  # three images: one batch of three
+    # A pixel budget splits batches, never below two views.
+    small = samples([(40, 40)] * 7)
+    assert [len(b) for b in view_batches(small, 8, 64, 64, 0)] == [7]
+    assert [len(b) for b in view_batches(small, 8, 64, 64, 0, max_pixels=3 * 1600)] == [3, 4]
+    assert [len(b) for b in view_batches(small, 8, 64, 64, 0, max_pixels=100)] == [2, 2, 3]
 
 
 def test_the_written_model_carries_statistics_of_whole_images(tmp_path):
