@@ -151,13 +151,14 @@ def _run(cfg: TrainConfig, rt: Runtime, emit: Callable[[Event], None], should_st
     val_interval = cfg.val_interval or max(1, cfg.iterations // 5)
     ckpt_interval = cfg.checkpoint_interval or max(1, cfg.iterations // 10)
 
-    calibrated = [None]  # the iteration whose BatchNorm statistics were last re-estimated
+    calibrated = None  # the iteration whose BatchNorm statistics were last re-estimated
 
     def recalibrate(iteration: int) -> None:
-        if calibrated[0] != iteration:
+        nonlocal calibrated
+        if calibrated != iteration:
             recalibrate_batchnorm(model, train_set, rt, mean, std, cfg.crop_size, cfg.batch_size,
                                   limit=cfg.bn_images, seed=cfg.seed)
-            calibrated[0] = iteration
+            calibrated = iteration
 
     def validate(iteration: int) -> dict:
         if iteration > 0:  # (at 0, a parent model is measured as it came)
