@@ -1,0 +1,43 @@
+"""The images every model version is scored on: chosen by a hash of the file name, and only ever grown.
+
+A member stays a member while it is a candidate (a reviewed image), so the before and after scores
+of one fine-tune, and of the next, are measured on the same images. New members are the candidates
+of lowest hash, until the set holds at least `minimum` images or `fraction` of the candidates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable
+
+FRACTION = 0.15
+MINIMUM = 2
+
+
+def name_hash(name: str) -> float:
+    """A number in [0, 1) fixed by the file name alone."""
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def wanted(n_candidates: int, *, fraction: float = FRACTION, minimum: int = MINIMUM) -> int:
+    """How many validation images `n_candidates` reviewed images call for."""
+    return min(n_candidates, max(minimum, math.ceil(fraction * n_candidates)))
+
+
+def pick_validation(candidates: Iterable[str], current: Iterable[str] = (), *, fraction: float = FRACTION,
+                    minimum: int = MINIMUM, excluded: Iterable[str] = ()) -> list[str]:
+    """The validation names: the `current` ones still among `candidates`, topped up by hash order.
+
+    `excluded` names (ones the person took out) are dropped and never added. The result is sorted by name.
+    """
+    pool = list(dict.fromkeys(candidates))
+    out = set(excluded)
+    kept = (set(current) & set(pool)) - out
+    skip = out | kept
+    need = wanted(len(pool), fraction=fraction, minimum=minimum) - len(kept)
+    if need > 0:
+        fresh = sorted((n for n in pool if n not in skip), key=lambda n: (name_hash(n), n))
+        kept.update(fresh[:need])
+    return sorted(kept)
