@@ -30,7 +30,7 @@ from training import TrainConfig, train
 from training.distributed import Runtime
 from training.losses import segmentation_loss
 from training.schedule import build_optimizer, family, recipe
-from training.validate import autocast
+from training.tensors import autocast
 
 SMALL_BACKBONES = {"cnn": "resnet18", "setr": "vit_tiny_patch16_384", "segmenter": "vit_tiny_patch16_384"}
 # camvid-mini sits beside the project's checkout (../shared/data); worktrees are one level deeper.

@@ -26,7 +26,8 @@ from torch import nn
 from engine import SegModel
 from training.data import Sample
 from training.distributed import Runtime
-from training.validate import autocast, normalize, whole_view_limit
+from training.tensors import autocast, normalize
+from training.validate import whole_view_limit
 
 
 def training_batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:

@@ -40,7 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--val-images", type=Path, help="folder of validation images")
     data.add_argument("--val-labels", type=Path, help="folder of validation labels")
     data.add_argument("--val-fraction", type=float, default=0.0,
-                      help="without --val-images, hold out this fraction of the labelled images for validation")
+                      help="without --val-images, hold out this fraction of the labelled images for validation "
+                           "(at least 2 images; fewer labelled images: no validation)")
+    data.add_argument("--val-names", help="validation images among --images, excluded from training: "
+                      "comma-separated file names (or stems), or a file with one name per line; with --init "
+                      "the init model is scored on the same images first")
     model = p.add_argument_group("model")
     model.add_argument("--arch", help=f"architecture: {', '.join(list_architectures())} (default deeplabv3plus, "
                        f"or the --init model's)")
@@ -98,6 +102,18 @@ def parse_classes(value: str):
     return as_classes(n.strip() for n in value.split(","))
 
 
+def parse_names(value: str) -> tuple[str, ...]:
+    """Image names from `a.png,b.png` or from a file of one name per line."""
+    path = Path(value)
+    if path.is_file():
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{path}: cannot read the validation names ({exc})") from exc
+        return tuple(n.strip() for n in lines if n.strip())
+    return tuple(n.strip() for n in value.split(",") if n.strip())
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     options = {}
     for item in args.option:
@@ -115,6 +131,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         images=args.images, labels=args.labels, out=args.out,
         classes=parse_classes(args.classes) if args.classes else None,
         val_images=args.val_images, val_labels=args.val_labels, val_fraction=args.val_fraction,
+        val_names=parse_names(args.val_names) if args.val_names else (),
         arch=args.arch, backbone=args.backbone, model_options=options, init=args.init, pretrained=pretrained,
         freeze_backbone=args.freeze_backbone, iterations=args.iters, batch_size=args.batch, crop_size=args.crop,
         optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay, head_lr_mult=args.head_lr_mult,

@@ -27,6 +27,7 @@ class TrainConfig:
     val_images: Path | None = None
     val_labels: Path | None = None
     val_fraction: float = 0.0
+    val_names: tuple[str, ...] = ()  # images (file names or stems) of `images` held out for validation
     # model
     arch: str | None = None  # default: the init model's, else "deeplabv3plus"
     backbone: str | None = None
@@ -65,6 +66,9 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, Path):
                 object.__setattr__(self, name, Path(value))
+        if isinstance(self.val_names, str):
+            raise TypeError("val_names must be a sequence of image names, not one string")
+        object.__setattr__(self, "val_names", tuple(str(n) for n in self.val_names))
         if self.classes is not None:
             from engine import as_classes
 
@@ -82,6 +86,8 @@ class TrainConfig:
             problems.append(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if not 0.0 <= self.val_fraction < 1.0:
             problems.append(f"val_fraction must lie in [0, 1), got {self.val_fraction}")
+        if self.val_names and (self.val_images is not None or self.val_fraction > 0):
+            problems.append("val_names is a validation set of its own: give it without val_images or val_fraction")
         if (self.val_images is None) != (self.val_labels is None):
             problems.append("val_images and val_labels go together")
         if self.lr is not None and not self.lr > 0:

@@ -111,15 +111,34 @@ def load_dataset(images: Path, labels: Path, num_classes: int, *, cache_bytes: i
     return DataSet(samples, skipped, tuple(notes))
 
 
+MIN_HELD_OUT = 2  # a validation set of one image is no measurement
+
+
 def split_validation(samples: list[Sample], fraction: float) -> tuple[list[Sample], list[Sample]]:
-    """Hold out about `fraction` of the samples for validation (at least one when fraction > 0 and there are
-    two or more), chosen by a hash of the file name so the choice is stable as images are added."""
-    if fraction <= 0 or len(samples) < 2:
+    """Hold out about `fraction` of the samples for validation, chosen by a hash of the file name so the
+    choice is stable as images are added: at least `MIN_HELD_OUT` images and at least one left to train on,
+    else none (with fewer than three labelled images)."""
+    count = min(len(samples) - 1, max(MIN_HELD_OUT, round(fraction * len(samples))))
+    if fraction <= 0 or count < MIN_HELD_OUT:
         return samples, []
-    count = min(len(samples) - 1, max(1, round(fraction * len(samples))))
     ranked = sorted(samples, key=lambda s: hashlib.sha1(s.name.encode()).hexdigest())
     held = {id(s) for s in ranked[:count]}
     return [s for s in samples if id(s) not in held], [s for s in samples if id(s) in held]
+
+
+def split_named(samples: list[Sample], names) -> tuple[list[Sample], list[Sample], list[str]]:
+    """The samples named in `names` (image file names or stems) apart from the rest; also the names that
+    match no labelled image. Raises `DataError` when nothing would be left to train on."""
+    wanted = set(names)
+    held = [s for s in samples if s.image_path.name in wanted or s.name in wanted]
+    found = {s.image_path.name for s in held} | {s.name for s in held}
+    missing = sorted(n for n in wanted if n not in found)
+    held_ids = {id(s) for s in held}
+    train = [s for s in samples if id(s) not in held_ids]
+    if not train:
+        raise DataError(f"all {len(samples)} labelled images are validation images (--val-names); "
+                        "nothing is left to train on")
+    return train, held, missing
 
 
 class CropDataset(torch.utils.data.Dataset):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import ClassVar
 
 
@@ -74,6 +74,9 @@ class DoneEvent(Event):
     last_miou: float | None
     wall_time_s: float
     stopped: bool = False
+    miou: float | None = None  # the written model's, on the validation images (None: fewer than 2)
+    parent_miou: float | None = None  # the init model's, on the same images in the same run
+    val_names: list[str] = field(default_factory=list)  # the validation images' file names
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from training import train
 from training.batchnorm import recalibrate_batchnorm, view_batches
 from training.data import Sample
 from training.distributed import Runtime
-from training.validate import normalize
+from training.tensors import normalize
 
 from .conftest import TINY_OPTIONS, tiny_config, write_shapes
 

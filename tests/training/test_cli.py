@@ -52,7 +52,10 @@ def test_sigterm_stops_and_writes_the_model_json_only_on_stdout(shapes, tmp_path
     validation = next(e for e in events if e["event"] == "validation")
     assert validation["iteration"] == 5 and len(validation["confusion"]) == 3
     assert done["event"] == "done" and done["stopped"] is True and 5 <= done["iteration"] < 100000
-    assert done["last_miou"] == validation["miou"] and done["best_path"].endswith("m.best.safetensors")
+    final = [e for e in events if e["event"] == "validation"][-1]  # a stopped run scores the model it writes
+    assert final["iteration"] == done["iteration"] and done["miou"] == done["last_miou"] == final["miou"]
+    assert done["parent_miou"] is None and len(done["val_names"]) == 2  # (no --init: no parent)
+    assert done["best_path"].endswith("m.best.safetensors")
     for e in events:
         event_from_dict(e)  # each maps back onto its dataclass
     loaded = engine.load_model(done["model_path"])
