@@ -79,13 +79,13 @@ def test_one_validation_image_is_not_measurable(data, tmp_path):
 
 
 def test_val_names_on_the_command_line_take_a_comma_list_or_a_file(tmp_path):
-    from training.cli import build_parser, config_from_args
+    from training import TrainConfig
 
     names = tmp_path / "val.txt"
     names.write_text("a.png\n\n b.jpg \n", encoding="utf-8")
     base = ["--images", "i", "--labels", "l", "--out", "o.safetensors", "--classes", "x,y"]
-    assert config_from_args(build_parser().parse_args([*base, "--val-names", str(names)])).val_names == ("a.png",
-                                                                                                          "b.jpg")
-    assert config_from_args(build_parser().parse_args([*base, "--val-names", "a.png, c"])).val_names == ("a.png", "c")
+    assert TrainConfig.from_args([*base, "--val-names", str(names)]).val_names == ("a.png", "b.jpg")
+    cfg = TrainConfig.from_args([*base, "--val-names", "a.png, c"])
+    assert cfg.val_names == ("a.png", "c") and TrainConfig.from_args(cfg.to_args()) == cfg
     with pytest.raises(ValueError, match="val_names is a validation set of its own"):
-        config_from_args(build_parser().parse_args([*base, "--val-names", "a", "--val-fraction", "0.2"]))
+        TrainConfig.from_args([*base, "--val-names", "a", "--val-fraction", "0.2"])
