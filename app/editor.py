@@ -9,11 +9,13 @@ document in memory (and its strokes in the journal) and says so.
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.core import tools
+from app.core.loop_record import ActivityClock, Correction
 from app.workers import Cancelled, JobRunner
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ class Editor(QObject):
     saveFailed = Signal(str)          # why the labels could not be saved (they are kept)
     message = Signal(str)             # a line for the status bar
     explainRequested = Signal(tuple)  # (y, x): the attention tool was clicked there
+    reviewed = Signal(int)            # an image was marked reviewed (its correction recorded)
 
     def __init__(self, canvas, parent: QObject | None = None):
         super().__init__(parent)
@@ -52,6 +55,7 @@ class Editor(QObject):
         self.loading: int | None = None  # the image being loaded in the background
         self.save_jobs = JobRunner(1, self)
         self._saving = 0
+        self._clock: ActivityClock | None = None  # time spent on the open image
 
     # -- project and image ----------------------------------------------------------------------------
     @property
@@ -128,6 +132,7 @@ class Editor(QObject):
         self.index = index
         self.doc = doc
         doc.stroke_listeners.append(self._on_commit)
+        self._clock = ActivityClock(time.monotonic())
         self.canvas.set_document(doc, self.project.classes)
         self.documentChanged.emit(doc)
         self.historyChanged.emit()
@@ -135,6 +140,7 @@ class Editor(QObject):
     def close_image(self) -> None:
         """Save (or hold, when saving fails) the current document and clear the canvas."""
         self._timer.stop()
+        self._bank_time()
         if self.doc is not None:
             if self.doc.dirty and not self.save():
                 self._held[self.entry.stem] = self.doc  # keeps its journal listener for later strokes
@@ -149,8 +155,29 @@ class Editor(QObject):
         self.index = None
         self.loading = None
 
+    # -- review ---------------------------------------------------------------------------------------
+    def _bank_time(self) -> None:
+        """Add the time spent on the open image so far to its record (saved with the project)."""
+        if self._clock is not None and self.entry is not None and self.doc is not None:
+            self.project.loop.add_seconds(self.entry.name, self._clock.take(time.monotonic()))
+
+    def mark_reviewed(self) -> Correction | None:
+        """Save the labels, mark the image reviewed and record what was changed in its proposal and the time
+        spent on it. None when there is no image or the labels could not be saved; OSError when the project
+        file cannot be written."""
+        entry, doc, index = self.entry, self.doc, self.index
+        if doc is None or entry is None or not self.save():
+            return None
+        seconds = self._clock.take(time.monotonic()) if self._clock is not None else 0.0
+        record = self.project.record_review(entry, doc, seconds)
+        self.entryChanged.emit(index)
+        self.reviewed.emit(index)
+        return record
+
     # -- edits ----------------------------------------------------------------------------------------
     def _on_commit(self, stroke, revision: int) -> None:
+        if self._clock is not None:
+            self._clock.tick(time.monotonic())
         entry = self.entry
         if entry is not None and entry.status in ("unlabelled", "predicted"):
             self.project.set_status(entry, "edited")

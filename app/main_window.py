@@ -348,14 +348,17 @@ class MainWindow(QMainWindow):
 
     def mark_reviewed(self) -> None:
         entry = self.editor.entry
-        if self.editor.doc is None or not self.editor.save():
-            return
         try:
-            self.project.set_status(entry, "reviewed")
+            record = self.editor.mark_reviewed()
         except OSError as exc:
             self.warn("Project not saved", f"Could not write segassist.json: {exc}")
+            return
+        if record is None:
+            return
         self.images_panel.update_entry(self.editor.index)
-        self.say(f"{entry.name} marked reviewed")
+        changed = (f"{record.wrong_px} pixels changed in {record.regions} regions" if record.model
+                   else "labelled by hand")
+        self.say(f"{entry.name} marked reviewed: {changed}, {record.seconds:.0f} s")
 
     def open_model(self, path: str | Path) -> None:
         self.model_flow.open(path)

@@ -51,7 +51,7 @@ class ModelFlow(QObject):
             else:
                 cfg = active.loaded.model.config
                 project.add_model_version(path, arch=cfg.get("name"), backbone=cfg.get("backbone"),
-                                          miou=active.info().get("miou"))
+                                          miou=active.info().get("miou"), val_images=active.info().get("val_images"))
         except OSError as exc:
             self.w.warn("Project not saved", f"Could not record the model in segassist.json: {exc}")
         self.refresh_versions()

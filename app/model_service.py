@@ -36,15 +36,15 @@ class ActiveModel:
 
     def info(self) -> dict:
         cfg = self.loaded.model.config
+        from app.core.project import recorded_miou
+
         history = self.loaded.meta.get("history") or []
-        miou = None
-        for record in reversed(history):
-            if isinstance(record, dict) and record.get("miou", record.get("best_miou")) is not None:
-                miou = record.get("best_miou", record.get("miou"))
-                break
+        last = history[-1] if history and isinstance(history[-1], dict) else None  # the run that made it
+        miou = recorded_miou(last) if last else None
         p = self.predictor
         return {"name": self.path.stem if self.path else cfg.get("name"), "arch": cfg.get("name"),
                 "backbone": cfg.get("backbone"), "classes": len(self.loaded.classes), "miou": miou,
+                "trained": last is not None, "val_images": last.get("val_images") if miou is not None else None,
                 "device": str(getattr(p, "device", "")), "precision": getattr(p, "precision", ""),
                 "backend": getattr(p, "backend", "")}
 

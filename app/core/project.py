@@ -25,6 +25,7 @@ import numpy as np
 
 from app.core.document import LabelDocument
 from app.core.journal import Journal, JournalError
+from app.core.loop_record import Correction, LoopRecord, correction
 from app.core.predictions import PredictionFileError, read_prediction, write_prediction
 from engine.atomic import atomic_write_bytes
 from engine.classes import SegClass, as_classes, default_color
@@ -70,10 +71,11 @@ class ModelVersion:
     backbone: str
     miou: float | None = None
     parent: str | None = None
+    val_images: int | None = None  # how many validation images `miou` was measured on
 
     def to_json(self, folder: Path) -> dict:
         return {"path": _rel(self.path, folder), "name": self.name, "created": self.created, "arch": self.arch,
-                "backbone": self.backbone, "miou": self.miou, "parent": self.parent}
+                "backbone": self.backbone, "miou": self.miou, "parent": self.parent, "val_images": self.val_images}
 
 
 @dataclass
@@ -105,6 +107,7 @@ class Project:
         self.models = models
         self.current_model = current_model
         self.journal = Journal(folder / ".segassist" / "journal")
+        self.loop = LoopRecord()  # validation set and correction records
 
     # ---- opening -------------------------------------------------------------------------------------
 
@@ -151,6 +154,7 @@ class Project:
         if len(classes) > MAX_CLASSES:
             raise ProjectFileError(f"{path}: {len(classes)} classes; at most {MAX_CLASSES} are possible")
         project = cls(folder, classes, settings, [], models, current_model)
+        project.loop = _loop_from_json(path, doc)
         project.images = project._scan(path, images_json)
         return project
 
@@ -387,8 +391,9 @@ class Project:
             created=info.get("created") or datetime.now(UTC).isoformat(timespec="seconds"),
             arch=info.get("arch") or str(config.get("name", "")),
             backbone=info.get("backbone") or str(config.get("backbone", "")),
-            miou=info.get("miou", last.get("miou", last.get("best_miou"))),
+            miou=info.get("miou", recorded_miou(last)),
             parent=info.get("parent", meta.get("parent")),
+            val_images=info.get("val_images", last.get("val_images") if recorded_miou(last) is not None else None),
         )
         self.models = [m for m in self.models if m.path != path] + [version]
         if select:
@@ -409,6 +414,51 @@ class Project:
             n += 1
         return self.models_dir / f"{safe}-v{n}.safetensors"
 
+    # ---- validation set and correction records ---------------------------------------------------------
+
+    def validation_names(self) -> list[str]:
+        """The validation set, grown from the reviewed images as far as it may (saved when it changed)."""
+        before = list(self.loop.validation)
+        reviewed = [e.name for e in self.labelled() if e.status == "reviewed"]
+        names = self.loop.update_validation(reviewed, [e.name for e in self.labelled()])
+        if names != before:
+            self.save()
+        return names
+
+    def run_validation_names(self) -> list[str]:
+        """The validation images of a training run now (empty while fewer than 2 are available)."""
+        self.validation_names()
+        return self.loop.run_names([e.name for e in self.labelled()])
+
+    def set_validation_member(self, entry: ImageEntry, member: bool) -> None:
+        """The person puts `entry` into the validation set, or takes it out; saved at once."""
+        self.loop.set_member(entry.name, member)
+        self.save()
+
+    def is_validation(self, entry: ImageEntry) -> bool:
+        return entry.name in self.loop.validation
+
+    def proposal_model(self, entry: ImageEntry) -> str | None:
+        """The model file name the cached proposal of `entry` came from (None: none, or not recorded)."""
+        path = self.prediction_path(entry)
+        if not path.exists():
+            return None
+        try:
+            return read_prediction(path).model
+        except PredictionFileError:
+            return None
+
+    def record_review(self, entry: ImageEntry, doc: LabelDocument, seconds: float = 0.0) -> Correction:
+        """Mark `entry` reviewed and record what the person changed in its proposal (pixels, regions) and
+        the time spent on it (`seconds` more than recorded so far); saved at once."""
+        self.loop.add_seconds(entry.name, seconds)
+        record = correction(doc.labels, doc.proposal, model=self.proposal_model(entry),
+                            seconds=self.loop.seconds.get(entry.name, 0.0))
+        self.loop.corrections[entry.name] = record
+        entry.status = "reviewed"
+        self.save()
+        return record
+
     # ---- saving --------------------------------------------------------------------------------------
 
     def to_json(self) -> dict:
@@ -420,6 +470,7 @@ class Project:
             "images": {e.name: {"status": e.status, "mean_entropy": e.mean_entropy} for e in self.images},
             "models": [m.to_json(self.folder) for m in self.models],
             "current_model": None if self.current_model is None else _rel(self.current_model, self.folder),
+            "loop": self.loop.to_json(),
         }
 
     def save(self) -> None:
@@ -460,10 +511,26 @@ def _field(doc: dict, key: str, kind: type, what: str):
 def _model_from_json(folder: Path, m: dict) -> ModelVersion:
     if not isinstance(m, dict) or not isinstance(m.get("path"), str):
         raise ValueError(f"a model entry needs a 'path': {m!r}")
-    miou = m.get("miou")
+    miou, count = m.get("miou"), m.get("val_images")
     return ModelVersion(folder / m["path"], str(m.get("name") or Path(m["path"]).stem), str(m.get("created", "")),
                         str(m.get("arch", "")), str(m.get("backbone", "")),
-                        None if miou is None else float(miou), m.get("parent"))
+                        None if miou is None else float(miou), m.get("parent"), None if count is None else int(count))
+
+
+def recorded_miou(record: dict) -> float | None:
+    """The score a training record gives its model: the written model's (`miou`), or for records of
+    earlier versions the last validation's; never the best during the run (another model)."""
+    if "miou" in record:
+        return record["miou"]
+    metrics = record.get("metrics")
+    return metrics.get("miou") if isinstance(metrics, dict) else None
+
+
+def _loop_from_json(path: Path, doc: dict) -> LoopRecord:
+    try:
+        return LoopRecord.from_json(doc.get("loop"))
+    except ValueError as exc:
+        raise ProjectFileError(f"{path}: {exc}") from exc
 
 
 def _rel(path: Path, folder: Path) -> str:

@@ -34,7 +34,7 @@ def test_training_from_the_panel_adds_and_selects_a_new_model_version(window, qt
     panel.iters.setValue(4)
     panel.crop.setValue(32)
     panel.batch.setValue(2)
-    panel.val_fraction.setValue(0.34)
+    w.mark_reviewed()  # one reviewed image: too few to measure, so nothing is held out
     panel.device.setCurrentText("cpu")
     panel.precision.setCurrentText("fp32")
     with qtbot.waitSignal(w.trainingFinished, timeout=120000) as finished:
@@ -47,10 +47,12 @@ def test_training_from_the_panel_adds_and_selects_a_new_model_version(window, qt
     assert new != first and new.parent == w.project.folder / "models" and new.is_file()
     assert w.project.current_model == new.resolve()
     assert [m.path.name for m in w.project.models] == ["start.safetensors", new.name]
-    assert w.project.models[-1].parent == "start.safetensors" and w.project.models[-1].miou is not None
-    assert panel.progress.value() == 4 and "mIoU" in panel.result.text() and "→" in panel.result.text()
+    version = w.project.models[-1]
+    assert version.parent == "start.safetensors" and version.miou is None and version.val_images == 0
+    assert panel.progress.value() == 4 and "not measurable yet" in panel.result.text()
+    assert "not measurable yet" in w.model_panel.versions.item(1).text() and not panel.use_button.isVisible()
     assert len(panel.loss_curve.getData()[0]) >= 1
-    unlabelled = [e for e in w.project.images if e.status != "edited"]
+    unlabelled = [e for e in w.project.images if e.status not in ("edited", "reviewed")]
     assert unlabelled and all(e.status == "predicted" for e in unlabelled)
     assert w.model_panel.versions.count() == 2
 
