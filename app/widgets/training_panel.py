@@ -101,16 +101,13 @@ class TrainingPanel(QWidget):
         self.validation.setWordWrap(True)
         self.validation.setToolTip("Reviewed images chosen by their file name (change them in the image list's "
                                    "context menu); every version is scored on them and none is trained on them")
-        self.auto = QCheckBox("Fine-tune automatically every")
+        self.auto = QCheckBox("Fine-tune automatically")
         self.auto.setToolTip("Start a fine-tune of the current model in the background after this many images "
                              "were marked reviewed; a result that scores below its parent is kept but not used")
         self.auto_every = _spin(1, 1000, 5, 1, "Reviewed images between automatic fine-tunes")
         self.auto_every.setSuffix(" reviewed images")
         self.auto.toggled.connect(lambda _: self.autoChanged.emit())
         self.auto_every.valueChanged.connect(lambda _: self.autoChanged.emit())
-        auto_row = QHBoxLayout()
-        auto_row.addWidget(self.auto)
-        auto_row.addWidget(self.auto_every, 1)
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
         self.precision = QComboBox()
@@ -127,7 +124,8 @@ class TrainingPanel(QWidget):
         form.addRow("Batch", self.batch)
         form.addRow("Learning rate", self.lr)
         form.addRow("Validation", self.validation)
-        form.addRow(auto_row)
+        form.addRow(self.auto)
+        form.addRow("Every", self.auto_every)
         form.addRow("Device", self.device)
         form.addRow("Precision", self.precision)
         self._form = form
@@ -173,7 +171,7 @@ class TrainingPanel(QWidget):
         self.loss_plot = self.plots.addPlot(row=0, col=0, title="loss")
         self.miou_plot = self.plots.addPlot(row=1, col=0, title="validation mIoU")
         self.miou_plot.setYRange(0, 1)
-        self.corrections_plot = self.plots.addPlot(row=2, col=0, title="corrections per image (% of pixels changed)")
+        self.corrections_plot = self.plots.addPlot(row=2, col=0, title="corrections per image (% pixels)")
         self.corrections_plot.setLabel("bottom", "images reviewed")
         self.corrections_legend = self.corrections_plot.addLegend(offset=(-4, 4), labelTextSize="8pt")
         for p in (self.loss_plot, self.miou_plot, self.corrections_plot):
@@ -344,7 +342,7 @@ class TrainingPanel(QWidget):
         if len(names) < 2:
             self.validation.setText(NOT_MEASURABLE)
         else:
-            self.validation.setText(f"{len(names)} reviewed images, the same for every version")
+            self.validation.setText(f"{len(names)} reviewed images")
         self.validation.setToolTip("\n".join(names) or self.validation.toolTip())
 
     def set_corrections(self, by_version: Mapping) -> None:
@@ -357,6 +355,7 @@ class TrainingPanel(QWidget):
                         for name, c in items), key=lambda t: (t[0], t[1]))
         position = {(t[1]): i + 1 for i, t in enumerate(order)}
         self.correction_series: dict[str, tuple[list, list]] = {}
+        top = 0.0
         for k, (version, items) in enumerate(by_version.items()):
             label = Path(version).stem if version else "by hand"
             xs = [position[name] for name, _ in items]
@@ -364,6 +363,9 @@ class TrainingPanel(QWidget):
             color = VERSION_COLORS[k % len(VERSION_COLORS)]
             plot.plot(xs, ys, pen=None, symbol="o", symbolSize=7, symbolBrush=color, name=label)
             self.correction_series[label] = (xs, ys)
+            top = max(top, *ys)
+        plot.setYRange(0, max(top * 1.1, 1.0))
+        plot.setXRange(0.5, max(len(order), 1) + 0.5)
 
     def append_log(self, line: str) -> None:
         self.log.appendPlainText(line)
