@@ -185,7 +185,7 @@ class TrainingFlow(QObject):
     def auto_due(self) -> bool:
         """Whether an automatic fine-tune should start now."""
         panel = self.w.training_panel
-        return (panel.auto.isChecked() and self.process is None and not self.w.models.busy
+        return (panel.auto.isChecked() and self.process is None
                 and self.reviewed_since_training() >= panel.auto_every.value())
 
     def _failed(self, why: str) -> None:
