@@ -65,7 +65,8 @@ def test_mask_of_the_wrong_size(make_project, tmp_path):
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "m" / "img_1.png")
     _expect_nothing_written(project, open_source("index", tmp_path / "m"), r"img_1\.png: labels of 10x10 pixels")
     _labelme(tmp_path / "lm" / "img_0.json", [], h=10, w=10)
-    _expect_nothing_written(project, open_source("labelme", tmp_path / "lm"), r"img_0\.json: drawn on an image of 10x10")
+    _expect_nothing_written(project, open_source("labelme", tmp_path / "lm"),
+                            r"img_0\.json: drawn on an image of 10x10")
 
 
 def test_polygon_outside_the_image(make_project, tmp_path):
@@ -90,7 +91,8 @@ def test_colour_not_in_the_table(make_project, tmp_path):
     arr[5, 5] = (1, 2, 3)
     Image.fromarray(arr).save(tmp_path / "rgb" / "img_2.png")
     project, _ = make_project("p", labelled=False)
-    _expect_nothing_written(project, open_source("rgb", tmp_path / "rgb", classes_file=tmp_path / "rgb" / "classes.json"),
+    source = open_source("rgb", tmp_path / "rgb", classes_file=tmp_path / "rgb" / "classes.json")
+    _expect_nothing_written(project, source,
                             r"img_2\.png: 1 pixels have colours that are not in the colour table: \(1, 2, 3\)")
 
 

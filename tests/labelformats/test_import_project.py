@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.convert_cli import main
 from app.core.label_transfer import (
     TransferCancelled,
     export_entries,
@@ -15,7 +16,6 @@ from app.core.label_transfer import (
 )
 from app.core.predictions import read_prediction
 from app.core.project import PendingSave, Project
-from app.convert_cli import main
 from engine.images import read_label
 from labelformats import open_source
 

@@ -108,7 +108,7 @@ def test_yolo_lines_parse_back_and_data_yaml(make_project, tmp_path):
         classes_seen = set()
         for line in txt.read_text().splitlines():
             cls, xy = parse_line(line)
-            assert 0 <= cls < len(CLASSES) and (0 <= xy).all() and (xy <= 1).all()
+            assert 0 <= cls < len(CLASSES) and (xy >= 0).all() and (xy <= 1).all()
             classes_seen.add(cls)
             poly = np.round(xy * [w, h]).astype(np.int32)
             filled = np.zeros((h, w), np.uint8)
