@@ -18,6 +18,7 @@ from app.actions import build_actions
 from app.canvas import HEAT_MODES, Canvas
 from app.editor import Editor
 from app.interaction import TOOLS
+from app.label_transfer_flow import TransferFlow
 from app.model_flow import ModelFlow
 from app.model_service import ModelService
 from app.segmenting import AutoSegment
@@ -62,6 +63,7 @@ class MainWindow(QMainWindow):
         self.model_flow = ModelFlow(self)
         self.segmenting = AutoSegment(self)
         self.training = TrainingFlow(self)
+        self.transfer = TransferFlow(self)
         self.tools = {cls.shortcut: cls(self.editor) for cls in TOOLS}
         self.acts = build_actions(self)
         self._build_status_bar()
@@ -198,6 +200,8 @@ class MainWindow(QMainWindow):
         acts.adopt_classes.setEnabled(has_model and has_project)
         acts.reviewed.setEnabled(has_doc)
         acts.export_labels.setEnabled(has_project)
+        acts.import_labels.setEnabled(has_project)
+        acts.undo_import.setEnabled(self.transfer.last_import() is not None)
         self.model_panel.segment_button.setEnabled(has_doc and has_model)
         self.model_panel.segment_all_button.setEnabled(has_project and has_model)
 
@@ -445,6 +449,6 @@ class MainWindow(QMainWindow):
         self.training.shutdown()
         self.models.cancel()
         for runner in (self.models.runner, self.editor.grabcut_jobs, self.editor.save_jobs, self.editor.loader,
-                       self.io_jobs):
+                       self.io_jobs, self.transfer.jobs):
             runner.wait(10000)
         event.accept()
