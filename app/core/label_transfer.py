@@ -27,7 +27,7 @@ from labelformats import ClassMapping, ExportItem, FormatError, Item, LabelSourc
 from labelformats.base import IMAGE_SUFFIXES, strip_suffix
 
 EXPORT_SETS = {"reviewed": "reviewed images only", "labelled": "every labelled image (edited or reviewed)",
-               "all": "every image with labels or a proposal (proposals where nothing is labelled by hand)"}
+               "all": "every image with labels or a proposal (an image without labels gives its proposal)"}
 IMPORTS_DIR = "imports"
 _MAGIC = b"SAIMP1\n"
 
@@ -126,7 +126,9 @@ def run_import(project: Project, plan: ImportPlan, *, progress: Progress = None,
                 break
             labels = plan.mapping.apply(plan.source.read(item, entry.size), item.path)
             if plan.as_proposals:
-                project.record_prediction(entry, project.write_prediction(entry, labels, model=model))
+                entry.mean_entropy = project.write_prediction(entry, labels, model=model)
+                if entry.status == "unlabelled":
+                    entry.status = "predicted"  # segassist.json is written once, at the end
             else:
                 _import_one(project, entry, labels, plan.keep_existing, record)
             done += 1
