@@ -134,6 +134,11 @@ class SamModel:
         self.torch = torch
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
+        # The prompt encoder's dense positional encoding depends on its weights alone, yet the predictor asks
+        # for it on every click; computed once here it stops costing each click a 64x64 encoding.
+        with torch.inference_mode():
+            dense_pe = self.model.sam_prompt_encoder.get_dense_pe()
+        self.model.sam_prompt_encoder.get_dense_pe = lambda: dense_pe
         self.config = config
         self.checkpoint = checkpoint
         self.key = hashlib.blake2b(f"{file_digest(checkpoint)}|{config}|{sorted(overrides)}".encode(),

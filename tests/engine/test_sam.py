@@ -34,6 +34,9 @@ def test_the_official_layout_loads_with_the_shipped_config_and_the_same_weights(
     name = "image_encoder.trunk.patch_embed.proj.weight"
     assert torch.equal(state[name], loaded[name])
     assert sam.config == "configs/sam2.1/sam2.1_hiera_t.yaml" and sam.image_size == 256
+    encoder = sam.model.sam_prompt_encoder  # its cached dense encoding is the one it computes
+    with torch.inference_mode():
+        assert torch.equal(encoder.get_dense_pe(), type(encoder).get_dense_pe(encoder))
     assert config_for("sam2_hiera_base_plus.pt") == "configs/sam2/sam2_hiera_b+.yaml"
 
 
