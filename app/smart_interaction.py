@@ -64,6 +64,7 @@ class SamTool(Tool):
     def __init__(self, editor):
         super().__init__(editor)
         self.prompt = SamPrompt()
+        self._generation = 0
         self._start: QPointF | None = None
         self._rect: QGraphicsRectItem | None = None
         self._mask_item: QGraphicsPixmapItem | None = None
@@ -101,15 +102,25 @@ class SamTool(Tool):
         self.run()
 
     def run(self) -> None:
+        """Decode the prompts on SAM's decoder thread; the newest request's mask is shown."""
         smart = self.editor.smart
         emb = smart.embedding()
-        if emb is None or self.prompt.empty:
+        if emb is None or self.prompt.empty or emb.image_hw != self.doc.shape:
             return
-        if emb.image_hw != self.doc.shape:
-            return
-        result = self.prompt.run(smart.sam, emb)
-        self._show(result.mask)
-        self.editor.message.emit(f"SAM: {int(result.mask.sum())} pixels, quality {result.score:.2f}; Enter accepts")
+        self._generation += 1
+        generation, prompt, model = self._generation, self.prompt, smart.sam
+        args = prompt.inputs(model)
+
+        def done(result) -> None:
+            if generation != self._generation or prompt is not self.prompt:
+                return  # a newer click, or the prompt was dropped
+            prompt.result = result
+            self._show(result.mask)
+            self.editor.message.emit(f"SAM: {int(result.mask.sum())} pixels, quality {result.score:.2f}; "
+                                     "Enter accepts")
+
+        smart.decode_jobs.start("SAM", lambda job: model.segment(emb, *args), on_result=done,
+                                on_failed=lambda msg: self.editor.message.emit(f"SAM failed: {msg}"))
 
     def _show(self, mask) -> None:
         self._drop_mask()
@@ -151,6 +162,7 @@ class SamTool(Tool):
 
     def cancel(self):
         self.prompt = SamPrompt()
+        self._generation += 1
         self._start = None
         if self._rect is not None and self._rect.scene() is not None:
             self._rect.scene().removeItem(self._rect)

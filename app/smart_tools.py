@@ -55,6 +55,7 @@ class SmartTools(QObject):
         self._sp_doc = None
         self.sp_jobs = JobRunner(1, self)
         self.sam_jobs = JobRunner(1, self)
+        self.decode_jobs = JobRunner(1, self)  # SAM's mask decoder: one click at a time, off the GUI thread
         self.sam = None
         self.last_checkpoint: Path | None = None
         self.prefetcher = None
@@ -193,6 +194,7 @@ class SmartTools(QObject):
         """Stop the background work (quit)."""
         self.sp_jobs.cancel_all()
         self.sam_jobs.wait(10000)
+        self.decode_jobs.wait(10000)
         self.sp_jobs.wait(10000)
         self.close_sam()
 

@@ -43,14 +43,20 @@ class SamPrompt:
         if not self.points:
             self.result = None
 
-    def run(self, model, embedding):
-        """Decode the prompts (refining from the last result's logits); returns and keeps the `SamMask`."""
+    def inputs(self, model) -> tuple:
+        """`(points, labels, box, mask_input)` for `model.segment`: a copy, safe to decode on another thread.
+
+        After the first click, the last result's logits are the mask input (refinement)."""
         mask_input = None
         if self.result is not None and len(self.points) > 1:
             mask_input = self.result.logits
         elif self.start_mask is not None:
             mask_input = model.mask_logits(self.start_mask)
-        self.result = model.segment(embedding, self.points, self.labels, self.box, mask_input)
+        return list(self.points), list(self.labels), self.box, mask_input
+
+    def run(self, model, embedding):
+        """Decode the prompts (refining from the last result's logits); returns and keeps the `SamMask`."""
+        self.result = model.segment(embedding, *self.inputs(model))
         return self.result
 
 

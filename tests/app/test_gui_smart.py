@@ -74,7 +74,12 @@ def test_sam_click_previews_and_enter_accepts_one_undo_step(window, qtbot, tmp_p
     assert isinstance(tool, SamTool)
     w.select_class(1)
     qtbot.mouseClick(w.canvas.viewport(), Qt.MouseButton.LeftButton, pos=view_point(w.canvas, 20, 30))
-    assert tool.prompt.result is not None and tool.prompt.result.mask.shape == (48, 64)
+    qtbot.waitUntil(lambda: tool.prompt.result is not None, timeout=20000)  # decoded on SAM's thread
+    assert tool.prompt.result.mask.shape == (48, 64) and tool._mask_item is not None
+    first = tool.prompt.result
+    qtbot.mouseClick(w.canvas.viewport(), Qt.MouseButton.RightButton, pos=view_point(w.canvas, 2, 2))
+    qtbot.waitUntil(lambda: tool.prompt.result is not first, timeout=20000)  # the refined mask
+    assert tool.prompt.labels == [1, 0]
     mask = tool.prompt.result.mask
     before = w.editor.doc.labels.copy()
     qtbot.keyClick(w.canvas, Qt.Key.Key_Return)
