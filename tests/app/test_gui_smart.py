@@ -120,3 +120,34 @@ def test_the_shortcuts_list_names_the_smart_tools():
     html = shortcuts_html()
     for key in ("Shift+S", "Shift+U", "Ctrl+Shift+L", "<code>M</code>", "<code>S</code>"):
         assert key in html
+
+
+def test_the_cleanup_dialog_previews_then_applies(window, qtbot):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QGraphicsPixmapItem
+
+    from app.widgets.cleanup_dialog import CleanupDialog
+
+    w = window
+    doc = w.editor.doc
+    doc.paint((0, 0), np.ones((48, 64), bool), 0)
+    doc.paint((10, 10), np.ones((2, 2), bool), 1)
+    seen = {}
+
+    def drive():
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, CleanupDialog)
+        dialog.op.setCurrentIndex(1)  # remove islands smaller than 64 px
+        dialog.previewRequested.emit(dialog.operation())
+        items = [i for i in w.canvas.scene().items() if isinstance(i, QGraphicsPixmapItem)]
+        seen["preview"] = [(i.pos().x(), i.pos().y(), i.pixmap().width()) for i in items]
+        seen["text"] = dialog.result.text()
+        dialog.accept()
+
+    QTimer.singleShot(0, drive)
+    w.acts.cleanup.trigger()
+    assert (10.0, 10.0, 2) in seen["preview"] and "4 pixels" in seen["text"]
+    assert (doc.labels == 0).all()
+    assert not [i for i in w.canvas.scene().items() if isinstance(i, QGraphicsPixmapItem)]
+    w.editor.undo()
+    assert (doc.labels[10:12, 10:12] == 1).all()
