@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -211,14 +212,19 @@ class SamModel:
         return ((small * 2.0 - 1.0) * MASK_LOGIT)[None].astype(np.float32)
 
 
+DEFAULT_CACHE_BYTES = 2 << 30
+
+
 class EmbeddingCache:
     """Embeddings on disk, one `.npz` per image and model, keyed by the image's content and the model's.
 
-    A file that cannot be read is dropped (and recomputed by the caller); writes are atomic.
+    A file that cannot be read is dropped (and recomputed by the caller); writes are atomic. Past
+    `max_bytes` the least recently used files go (a read counts as a use).
     """
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, max_bytes: int = DEFAULT_CACHE_BYTES):
         self.folder = Path(folder)
+        self.max_bytes = max_bytes
 
     def path(self, model_key: str, image_key: str) -> Path:
         return self.folder / model_key / f"{image_key}.npz"
@@ -230,8 +236,10 @@ class EmbeddingCache:
         try:
             with np.load(path, allow_pickle=False) as f:
                 n = int(f["levels"])
-                return Embedding(f["image_embed"], tuple(f[f"high_res_{i}"] for i in range(n)),
-                                 tuple(int(v) for v in f["image_hw"]))
+                emb = Embedding(f["image_embed"], tuple(f[f"high_res_{i}"] for i in range(n)),
+                                tuple(int(v) for v in f["image_hw"]))
+            os.utime(path)  # recently used: trimmed last
+            return emb
         except Exception as exc:  # noqa: BLE001 - a torn or foreign file: recompute
             log.warning("dropping unreadable SAM embedding %s: %s", path, exc)
             path.unlink(missing_ok=True)
@@ -242,7 +250,30 @@ class EmbeddingCache:
         arrays = {f"high_res_{i}": f for i, f in enumerate(emb.high_res)}
         np.savez(buf, image_embed=emb.image_embed, image_hw=np.asarray(emb.image_hw), levels=len(emb.high_res),
                  **arrays)
-        return atomic_write_bytes(self.path(model_key, image_key), buf.getvalue())
+        path = atomic_write_bytes(self.path(model_key, image_key), buf.getvalue())
+        self.trim(keep=path)
+        return path
+
+    def trim(self, keep: Path | None = None) -> int:
+        """Remove the least recently used files until the cache fits `max_bytes`; returns how many went."""
+        files = []
+        for f in self.folder.glob("*/*.npz"):
+            try:
+                st = f.stat()
+            except OSError:
+                continue
+            files.append((st.st_mtime, st.st_size, f))
+        total = sum(size for _, size, _ in files)
+        removed = 0
+        for _, size, f in sorted(files, key=lambda t: t[0]):
+            if total <= self.max_bytes:
+                break
+            if f == keep:
+                continue
+            f.unlink(missing_ok=True)
+            total -= size
+            removed += 1
+        return removed
 
     def clear(self, model_key: str | None = None) -> int:
         """Remove the cached embeddings (of one model, or all); returns how many files went."""

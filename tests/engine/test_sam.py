@@ -101,3 +101,17 @@ def test_the_embedding_cache_hits_by_content_and_model_and_drops_torn_files(tmp_
     assert cache.get(sam.key, key) is None and not cache.path(sam.key, key).exists()
     cache.put(sam.key, key, emb)
     assert cache.clear(sam.key) == 1
+
+
+def test_the_cache_keeps_to_its_size_dropping_the_least_recently_used(tmp_path, sam):
+    import os
+
+    emb = sam.embed(synthetic_image())
+    probe = EmbeddingCache(tmp_path / "probe")
+    size = probe.put(sam.key, "x", emb).stat().st_size
+    cache = EmbeddingCache(tmp_path / "cache", max_bytes=2 * size + size // 2)  # room for two
+    for i, name in enumerate(("a", "b")):
+        os.utime(cache.put(sam.key, name, emb), (1000 + i, 1000 + i))
+    assert cache.get(sam.key, "a") is not None  # a is used again: b is now the oldest
+    cache.put(sam.key, "c", emb)
+    assert {p.stem for p in (tmp_path / "cache" / sam.key).glob("*.npz")} == {"a", "c"}
