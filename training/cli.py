@@ -61,7 +61,15 @@ def describe(event: Event) -> str:
     if kind == "done":
         best = f", best mIoU {d['best_miou']:.4f} in {d['best_path']}" if d["best_miou"] is not None else ""
         how = "stopped" if d["stopped"] else "done"
-        return f"{how} at iteration {d['iteration']} after {_duration(d['wall_time_s'])}: {d['model_path']}{best}"
+        n = len(d.get("val_names") or [])
+        score = ""
+        if d.get("miou") is not None:
+            parent = f" (init model {d['parent_miou']:.4f})" if d.get("parent_miou") is not None else ""
+            score = f"; mIoU {d['miou']:.4f}{parent} on {n} validation images"
+        elif n:
+            score = f"; {n} validation image: not measurable"
+        return (f"{how} at iteration {d['iteration']} after {_duration(d['wall_time_s'])}: {d['model_path']}"
+                f"{score}{best}")
     return f"error: {d.get('message')}"
 
 
