@@ -9,7 +9,6 @@ import torch
 from PySide6.QtCore import Qt
 
 import engine
-from app.core.loop_record import NOT_MEASURABLE
 from app.main_window import MainWindow
 from tests.app.gui_helpers import make_project, tiny_model_file
 from training import TrainConfig, train
@@ -102,28 +101,6 @@ def test_a_fine_tune_worse_than_its_parent_is_kept_but_not_used(qtbot, tmp_path)
     assert used.args == [True]
     assert project.current_model == version.path and w.models.active.path == version.path
     assert f"mIoU {done.miou:.3f} on 2 images" in w.model_panel.details.text()
-
-
-def test_one_validation_image_is_not_measurable_and_nothing_is_held_out(qtbot, tmp_path):
-    folder = make_project(tmp_path / "project", n=4, labelled=3)
-    w = open_window(qtbot, folder)
-    w.mark_reviewed()  # the first image: the only reviewed one
-    assert w.project.run_validation_names() == [] and NOT_MEASURABLE in w.training_panel.validation.text()
-    first = tiny_model_file(folder / "models" / "start.safetensors")
-    with qtbot.waitSignal(w.models.changed, timeout=30000):
-        w.open_model(first)
-    small_run(w.training_panel)
-    done_events = []
-    with qtbot.waitSignal(w.trainingFinished, timeout=120000) as finished:
-        qtbot.mouseClick(w.training_panel.start_button, Qt.MouseButton.LeftButton)
-        w.training.process.succeeded.connect(done_events.append)
-    assert finished.args == [True]
-    done = done_events[0]
-    assert done.miou is None and done.parent_miou is None and done.val_names == []
-    assert engine.load_model(done.model_path).meta["history"][-1]["train_images"] == 3
-    assert NOT_MEASURABLE in w.training_panel.result.text()
-    assert NOT_MEASURABLE in w.model_panel.details.text()
-    assert NOT_MEASURABLE in w.model_panel.versions.item(1).text()
 
 
 def test_marking_reviewed_records_the_pixels_changed_in_the_proposal(qtbot, tmp_path):

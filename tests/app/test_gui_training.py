@@ -7,6 +7,7 @@ import signal
 import pytest
 from PySide6.QtCore import Qt
 
+import engine
 from app.main_window import MainWindow
 from tests.app.gui_helpers import make_project, tiny_model_file
 
@@ -51,6 +52,9 @@ def test_training_from_the_panel_adds_and_selects_a_new_model_version(window, qt
     assert version.parent == "start.safetensors" and version.miou is None and version.val_images == 0
     assert panel.progress.value() == 4 and "not measurable yet" in panel.result.text()
     assert "not measurable yet" in w.model_panel.versions.item(1).text() and not panel.use_button.isVisible()
+    assert "not measurable yet" in w.model_panel.details.text()  # the header: the same words for the same version
+    assert w.project.run_validation_names() == []  # one reviewed image: none held out, all trained on
+    assert engine.load_model(new).meta["history"][-1]["train_images"] == 3
     assert len(panel.loss_curve.getData()[0]) >= 1
     unlabelled = [e for e in w.project.images if e.status not in ("edited", "reviewed")]
     assert unlabelled and all(e.status == "predicted" for e in unlabelled)
