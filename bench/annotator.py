@@ -42,7 +42,6 @@ from app.core.effort import Effort, effort
 from app.core.predictions import project_labels
 from app.core.project import Project
 from app.core.training_plan import TrainingChoice, changed_since, plan_training
-from app.core.validation_split import pick_validation
 from bench.line_plot import line_plot
 from engine.classes import SegClass
 from engine.images import list_images, read_label
@@ -103,6 +102,7 @@ class Training:
     miou: float | None
     adopted: bool
     error: str | None = None
+    parent_miou: float | None = None  # the parent's score on the same images, in the same run
 
 
 @dataclass
@@ -264,7 +264,7 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
             continue
         mode = "finetune" if model is not None and strategy == "finetune" else "new"
         reviewed = [e for e in project.images if e.status == "reviewed"]
-        val_names = pick_validation([e.name for e in reviewed], val_names)
+        val_names = project.run_validation_names()  # the app's rule: 2 or more, one left to train on
         arch = choice.arch or "deeplabv3plus"
         out = project.next_model_path(arch if mode == "new" else model.stem.rsplit("-v", 1)[0])
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -277,10 +277,13 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
         done, error = trainer(cfg, project.folder)
         wall = time.perf_counter() - t
         run = Training(len(reviewed), out.stem, mode, model.stem if model else "-", cfg.iterations,
-                       len(cfg.focus_names), round(wall, 1), done.last_miou if done else None, done is not None, error)
+                       len(cfg.focus_names), round(wall, 1), done.miou if done else None, done is not None, error,
+                       done.parent_miou if done else None)
         result.trainings.append(run)
         if done is not None:
-            project.add_model_version(out, miou=done.last_miou, parent=model.name if model else None)
+            project.add_model_version(out, miou=done.miou, val_images=len(done.val_names),
+                                      parent=model.name if model else None)
+        if run.adopted:
             model = out
             predictor = engine.Predictor(model, device=device, precision=precision)
             if order == "uncertain":  # the app segments every unlabelled image with a new version
@@ -332,8 +335,9 @@ def _format_training(t: Training) -> str:
     if t.error:
         return f"      training after {t.after} images failed ({how}): {t.error}"
     miou = "n/a" if t.miou is None else f"{t.miou:.3f}"
+    parent = "" if t.parent_miou is None else f" (parent {t.parent_miou:.3f})"
     return (f"      trained {t.version}: {how}, {t.iterations} iterations on {t.after} reviewed images "
-            f"({t.focus} in focus), {t.wall_s:.1f} s, validation mIoU {miou}")
+            f"({t.focus} in focus), {t.wall_s:.1f} s, validation mIoU {miou}{parent}")
 
 
 def summary(result: Result) -> list[str]:
