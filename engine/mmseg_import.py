@@ -22,7 +22,7 @@ from engine.classes import SegClass, default_color
 from engine.model_file import LoadedModel, ModelFileError
 from engine.models.base import SegModel
 from engine.registry import architecture_class, create_model
-from engine.weights import WeightsFileError, read_state_dict
+from engine.weights import WeightsFileError, file_origin, read_state_dict
 
 # mmseg's ResNetV1c/ResNet (V1b) block counts per stage -> depth.
 _RESNET_DEPTHS = {(3, 4, 6, 3): 50, (3, 4, 23, 3): 101, (3, 8, 36, 3): 152}
@@ -153,6 +153,7 @@ def import_mmseg(path: str | Path, name: str | None = None) -> LoadedModel:
     except ValueError as exc:
         raise MMSegImportError(f"{path}: cannot build {plan.arch} for this checkpoint: {exc}") from exc
     model = fill_model(path, model, state, plan)
+    model.backbone_weights = file_origin(path)  # the whole model, backbone included, comes from the checkpoint
     mean, std = hints.get("normalization", plan.normalization)
     model.normalization = (tuple(mean), tuple(std))
     classes = checkpoint_classes(meta, plan.num_classes)

@@ -47,6 +47,8 @@ def save_model(path: str | Path, model: SegModel, *, classes, **meta) -> Path:
     `classes` are names or `SegClass`es, one per output channel. `meta` is JSON data kept in the file:
     by convention `normalization` ({"mean", "std"} on 0-255 RGB; the model's own by default),
     `crop_size`, `history` (a list of training records), `parent` (the model it was fine-tuned from).
+    `backbone_weights` (where the backbone's initial weights came from: `random`, `timm:<model>@<tag>` or
+    `file:<name>+sha256:<hex>`) is the model's own `backbone_weights` unless given.
     """
     path = Path(path)
     try:
@@ -72,6 +74,7 @@ def model_document(model: SegModel, *, classes, **meta) -> dict:
         "classes": [c.to_json() for c in classes],
         "normalization": {"mean": list(mean), "std": list(std)},
         "history": [],
+        **({"backbone_weights": model.backbone_weights} if getattr(model, "backbone_weights", None) else {}),
         **meta,
     }
     try:
@@ -162,6 +165,7 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Loade
         raise ModelFileError(f"{path}: not a readable model file: truncated or corrupt ({_first_line(exc)})") from exc
     _check_state(path, model, state, len(classes), name, config)
     model.load_state_dict(state)
+    model.backbone_weights = doc.get("backbone_weights")  # None: a file written before this was recorded
     doc.pop("config")
     doc.pop("classes")
     return LoadedModel(model.eval().to(device), classes, doc, path)

@@ -69,6 +69,8 @@ def create_model(
         raise ValueError(f"{name} does not accept option(s) {', '.join(unknown)}; accepted options: {accepted}")
     backbone = backbone if backbone is not None else cls.default_backbone
     model = cls(num_classes, backbone, pretrained=pretrained, **overrides)
+    # Where the backbone's initial weights came from (random, timm:..., file:...): kept in the model file.
+    model.backbone_weights = getattr(getattr(model, "backbone", None), "weights_origin", "random")
     # JSON-shaped (tuples as lists) so that a config read back from a model file compares equal.
     model.config = _plain({"name": name, "num_classes": num_classes, "backbone": backbone, **options, **overrides})
     return model
