@@ -44,7 +44,8 @@ class ActiveModel:
                 break
         p = self.predictor
         return {"name": self.path.stem if self.path else cfg.get("name"), "arch": cfg.get("name"),
-                "backbone": cfg.get("backbone"), "classes": len(self.loaded.classes), "miou": miou,
+                "backbone": cfg.get("backbone"), "backbone_weights": self.loaded.meta.get("backbone_weights"),
+                "classes": len(self.loaded.classes), "miou": miou,
                 "device": str(getattr(p, "device", "")), "precision": getattr(p, "precision", ""),
                 "backend": getattr(p, "backend", "")}
 

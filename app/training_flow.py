@@ -61,6 +61,9 @@ class TrainingFlow(QObject):
         args = ts.arguments() + ["--log-interval", str(max(1, settings["iters"] // 100))]
         if not finetune:
             args += [f"--option={o}" for o in settings.get("options") or ()]
+            pretrained = settings.get("pretrained")  # True: timm's ImageNet weights, cached by the panel
+            if pretrained:
+                args += ["--pretrained", "timm" if pretrained is True else str(pretrained)]
         self._parent = active.path if finetune else None
         self.process = TrainingProcess(args, cwd=folder, parent=self)
         self.process.event.connect(w.training_panel.on_event)

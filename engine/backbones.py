@@ -79,6 +79,22 @@ def quick_backbone(arch: str) -> str:
     return next(b.name for b in backbones_for(arch) if b.quick)
 
 
+def describe_origin(origin: str | None) -> str:
+    """A person's words for a recorded `backbone_weights` value."""
+    if not origin:
+        return "not recorded"
+    if origin == RANDOM:
+        return "random initialisation"
+    kind, _, rest = origin.partition(":")
+    if kind == "timm":
+        model, _, tag = rest.partition("@")
+        return f"ImageNet (timm {model}.{tag})" if tag else f"ImageNet (timm {model})"
+    if kind == "file":
+        name, _, digest = rest.partition("+sha256:")
+        return f"file {name} (sha256 {digest[:12]}…)" if digest else f"file {name}"
+    return origin
+
+
 def create_timm_backbone(name: str, pretrained: bool | str | Path = False, **kwargs) -> nn.Module:
     """`timm.create_model(name, **kwargs)` with backbone weights: random (`False`), timm's ImageNet weights
     (`True`: from the hub cache, downloaded first when missing) or a local weights file (a path).

@@ -6,13 +6,15 @@ link to the blob); the repository name comes from timm's pretrained config, not 
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 from pathlib import Path
 
 import pytest
 import timm
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save, save_file
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -71,3 +73,79 @@ def hub_cache(tmp_path, monkeypatch) -> Path:
     cache = Path(env["HF_HUB_CACHE"])
     cache.mkdir(parents=True)
     return cache
+
+
+class FakeHub:
+    """A stand-in for the hub on 127.0.0.1: answers the client's HEAD and GET for one file. With `hold`
+    set, a GET sends half the file and waits for `release` before the rest."""
+
+    def __init__(self, repo_id: str, filename: str, payload: bytes):
+        self.repo_id, self.filename, self.payload = repo_id, filename, payload
+        self.hold, self.release, self.half_sent = False, threading.Event(), threading.Event()
+        self.gets = 0
+        hub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _headers(self):
+                if self.path != f"/{hub.repo_id}/resolve/main/{hub.filename}":
+                    self.send_response(404)
+                    self.send_header("X-Error-Code", "EntryNotFound")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return False
+                self.send_response(200)
+                self.send_header("X-Repo-Commit", "1" * 40)
+                self.send_header("ETag", '"etag-of-the-file"')
+                self.send_header("Content-Length", str(len(hub.payload)))
+                self.end_headers()
+                return True
+
+            def do_HEAD(self):
+                self._headers()
+
+            def do_GET(self):
+                if not self._headers():
+                    return
+                hub.gets += 1
+                half = len(hub.payload) // 2 if hub.hold else 0
+                self.wfile.write(hub.payload[:half])
+                self.wfile.flush()
+                hub.half_sent.set()
+                if hub.hold:
+                    hub.release.wait(10)
+                self.wfile.write(hub.payload[half:])
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def online_hub(hub_cache, monkeypatch):
+    """A stand-in hub on 127.0.0.1 serving timm's test_resnet weights (random ones) to an empty cache;
+    yields (hub, state). The hub client's offline switch is off."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    state = random_weights("test_resnet", seed=4)
+    repo_id, filename = hub_repo("test_resnet")
+    hub = FakeHub(repo_id, filename, save(state))
+    yield hub, state
+    hub.close()
+
+
+def point_hub_at(monkeypatch, url: str) -> None:
+    """What `HF_ENDPOINT=url` does when set before `huggingface_hub` is imported."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}")

@@ -3,7 +3,6 @@ a clear message offline without it, and a download (from a local stand-in for th
 
 from __future__ import annotations
 
-import http.server
 import os
 import subprocess
 import sys
@@ -19,13 +18,13 @@ from safetensors.torch import save
 
 import engine
 from engine.pretrained import PretrainedUnavailable, cached_pretrained, download_pretrained
-from tests.hub_cache import hub_cache, hub_environment, hub_repo, place_weights, random_weights  # noqa: F401
+from tests.hub_cache import hub_environment, place_weights, random_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(("arch", "backbone"), [("deeplabv3plus", "test_resnet"), ("segmenter_linear", "test_vit")])
-def test_imagenet_weights_load_from_timms_cache_offline(hub_cache, arch, backbone):  # noqa: F811
+def test_imagenet_weights_load_from_timms_cache_offline(hub_cache, arch, backbone):
     state = random_weights(backbone)
     place_weights(hub_cache, backbone, state)
     # The layout is the one timm's own loader reads: plain timm finds the file, offline.
@@ -43,7 +42,7 @@ def test_imagenet_weights_load_from_timms_cache_offline(hub_cache, arch, backbon
     assert "pretrained" not in model.config
 
 
-def test_the_model_file_records_where_the_backbone_weights_came_from(hub_cache, tmp_path):  # noqa: F811
+def test_the_model_file_records_where_the_backbone_weights_came_from(hub_cache, tmp_path):
     place_weights(hub_cache, "test_resnet", random_weights("test_resnet"))
     local = tmp_path / "r.safetensors"
     local.write_bytes(save(random_weights("test_resnet", seed=2)))
@@ -60,7 +59,7 @@ def test_the_model_file_records_where_the_backbone_weights_came_from(hub_cache, 
     assert recorded == f"file:r.safetensors+sha256:{hashlib.sha256(local.read_bytes()).hexdigest()}"
 
 
-def test_offline_without_the_file_says_so_at_once(hub_cache):  # noqa: F811
+def test_offline_without_the_file_says_so_at_once(hub_cache):
     start = time.monotonic()
     with pytest.raises(PretrainedUnavailable, match=r"ImageNet weights of test_resnet are not on this computer.*"
                                                     r"HF_HUB_OFFLINE.*local weights file"):
@@ -68,7 +67,7 @@ def test_offline_without_the_file_says_so_at_once(hub_cache):  # noqa: F811
     assert time.monotonic() - start < 5
 
 
-def test_an_unreachable_hub_is_reported_without_retrying(hub_cache, monkeypatch):  # noqa: F811
+def test_an_unreachable_hub_is_reported_without_retrying(hub_cache, monkeypatch):
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
@@ -81,72 +80,6 @@ def test_an_unreachable_hub_is_reported_without_retrying(hub_cache, monkeypatch)
 def test_a_backbone_without_imagenet_weights_is_named():
     with pytest.raises(PretrainedUnavailable, match="no downloadable ImageNet weights for backbone 'resnet18d_x'"):
         download_pretrained("resnet18d_x")
-
-
-class _Hub:
-    """A stand-in for the hub on 127.0.0.1: answers the client's HEAD and GET for one file. With `hold`
-    set, a GET sends half the file and waits for `release` before the rest."""
-
-    def __init__(self, repo_id: str, filename: str, payload: bytes):
-        self.repo_id, self.filename, self.payload = repo_id, filename, payload
-        self.hold, self.release, self.half_sent = False, threading.Event(), threading.Event()
-        self.gets = 0
-        hub = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _headers(self):
-                if self.path != f"/{hub.repo_id}/resolve/main/{hub.filename}":
-                    self.send_response(404)
-                    self.send_header("X-Error-Code", "EntryNotFound")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return False
-                self.send_response(200)
-                self.send_header("X-Repo-Commit", "1" * 40)
-                self.send_header("ETag", '"etag-of-the-file"')
-                self.send_header("Content-Length", str(len(hub.payload)))
-                self.end_headers()
-                return True
-
-            def do_HEAD(self):
-                self._headers()
-
-            def do_GET(self):
-                if not self._headers():
-                    return
-                hub.gets += 1
-                half = len(hub.payload) // 2 if hub.hold else 0
-                self.wfile.write(hub.payload[:half])
-                self.wfile.flush()
-                hub.half_sent.set()
-                if hub.hold:
-                    hub.release.wait(10)
-                self.wfile.write(hub.payload[half:])
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self):
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def online_hub(hub_cache, monkeypatch):  # noqa: F811
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    state = random_weights("test_resnet", seed=4)
-    repo_id, filename = hub_repo("test_resnet")
-    hub = _Hub(repo_id, filename, save(state))
-    yield hub, state
-    hub.close()
 
 
 def test_download_reports_progress_and_lands_in_timms_cache(online_hub):
