@@ -31,14 +31,18 @@ class Frame:
     divisor: int
     row: int
     col: int
+    pad_rule: str = "crop"  # the model's: how its logits come back from the padded size
 
     def to_image(self, grid_map: torch.Tensor, mode: str) -> torch.Tensor:
         """A map over the padded input's feature grid `[h, w]` as float32 `[H, W]` on the CPU.
 
-        `mode` "nearest" keeps every cell a constant block (patches, criss-cross cells); "bilinear" resizes
-        as the model resizes its logits.
+        `mode` "nearest" keeps every cell a constant block where it lies on the padded input (patches,
+        criss-cross cells); "bilinear" resizes as the model resizes its logits.
         """
         m = grid_map.detach().float()[None, None]
+        if mode != "nearest" and self.pad_rule == "mmseg":
+            m = F.interpolate(m, size=(self.height, self.width), mode="bilinear", align_corners=False)
+            return m[0, 0].cpu().contiguous()
         if mode == "nearest":
             m = F.interpolate(m, size=self.padded, mode="nearest")
         else:
@@ -113,7 +117,7 @@ def _frame(model: SegModel, x: torch.Tensor, point: tuple[int, int]) -> Frame:
     if not (0 <= row < h and 0 <= col < w):
         raise ValueError(f"point (row, col) = ({row}, {col}) lies outside the image of {h}x{w} (height x width)")
     d = model.size_divisor
-    return Frame(h, w, (math.ceil(h / d) * d, math.ceil(w / d) * d), d, row, col)
+    return Frame(h, w, (math.ceil(h / d) * d, math.ceil(w / d) * d), d, row, col, model.pad_rule)
 
 
 def _probes(model: SegModel, frame: Frame) -> list:

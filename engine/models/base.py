@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -23,11 +23,20 @@ def check_input(x: object) -> None:
         raise ValueError(f"expected a non-empty image batch [B, 3, H, W], got shape {list(x.shape)}")
 
 
+# How logits of a padded input come back to the input size.
+# "crop": resized to the padded size, then the padding cropped off (SegAssist's own models);
+# "mmseg": resized straight to the input size, padding included (mmsegmentation's rule, kept by imported models
+# so that they compute mmseg's logits at every input size).
+PadRule = Literal["crop", "mmseg"]
+PAD_RULES: tuple[str, ...] = ("crop", "mmseg")
+
+
 class SegModel(nn.Module):
     """A segmentation network: an encoder (`backbone`) and heads.
 
     Subclasses build `self.backbone` (returns a list of features) and implement `heads`. The base class
-    checks the input, pads it to `size_divisor`, and brings every spatial output back to the input size.
+    checks the input, pads it bottom-right to `size_divisor`, and brings every spatial output back to the
+    input size by `pad_rule` (see `PAD_RULES`).
     """
 
     arch: ClassVar[str] = ""  # set by @register_architecture
@@ -38,6 +47,7 @@ class SegModel(nn.Module):
         super().__init__()
         self.num_classes = num_classes
         self.size_divisor = 1
+        self.pad_rule: PadRule = "crop"
         self.normalization: tuple[tuple[float, ...], tuple[float, ...]] = ((0.0,) * 3, (1.0,) * 3)
 
     def heads(self, feats: list[torch.Tensor], train: bool) -> dict[str, torch.Tensor]:
@@ -63,5 +73,7 @@ class SegModel(nn.Module):
         if d > 1:
             x = F.pad(x, (0, (d - w % d) % d, 0, (d - h % d) % d))
         outs = self.heads(self.backbone(x), train)
+        if self.pad_rule == "mmseg":
+            return {k: resize(v, (h, w)) if v.dim() == 4 else v for k, v in outs.items()}
         size = x.shape[-2:]
         return {k: resize(v, size)[..., :h, :w] if v.dim() == 4 else v for k, v in outs.items()}

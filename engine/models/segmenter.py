@@ -52,7 +52,8 @@ class SegmenterMaskTransformerHead(nn.Module):
         patches = F.normalize(self.patch_proj(x[:, : -self.num_classes]), dim=-1)
         classes = F.normalize(self.classes_proj(x[:, -self.num_classes :]), dim=-1)
         masks = self.mask_norm(patches @ classes.transpose(1, 2))  # [B, h*w, K]
-        return masks.transpose(1, 2).reshape(b, self.num_classes, h, w)
+        # Contiguous: upsampling the transposed view (strides K, 1, w*K, K) is several times slower.
+        return masks.transpose(1, 2).reshape(b, self.num_classes, h, w).contiguous()
 
 
 class _Segmenter(SegModel):
