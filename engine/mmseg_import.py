@@ -23,6 +23,7 @@ from engine.mmseg_config import UNKNOWN, read_config_text
 from engine.model_file import LoadedModel, ModelFileError
 from engine.models.base import SegModel
 from engine.models.deeplabv3plus import ASPP_RATES
+from engine.models.transformer import MMSEG_VIT_RULES as _VIT_RULES
 from engine.registry import architecture_class, create_model
 from engine.weights import WeightsFileError, read_state_dict
 
@@ -43,27 +44,6 @@ _RESNET_V1C_STEM = (
     ("backbone.stem.7.", "backbone.bn1."),
 )
 
-
-# mmseg's ViT (mmcv transformer layers) against timm's VisionTransformer.
-def _transformer_layer_rules(mmseg: str, ours: str) -> tuple[tuple[str, str], ...]:
-    """mmcv's TransformerEncoderLayer (`ln1`, `attn.attn` = nn.MultiheadAttention, `ln2`, `ffn`) against
-    timm's Block (`norm1`, `attn.qkv`/`attn.proj`, `norm2`, `mlp.fc1`/`mlp.fc2`); q, k, v stacked alike."""
-    return (
-        (f"{mmseg}.{{i}}.ln1.", f"{ours}.{{i}}.norm1."),
-        (f"{mmseg}.{{i}}.ln2.", f"{ours}.{{i}}.norm2."),
-        (f"{mmseg}.{{i}}.attn.attn.in_proj_weight", f"{ours}.{{i}}.attn.qkv.weight"),
-        (f"{mmseg}.{{i}}.attn.attn.in_proj_bias", f"{ours}.{{i}}.attn.qkv.bias"),
-        (f"{mmseg}.{{i}}.attn.attn.out_proj.", f"{ours}.{{i}}.attn.proj."),
-        (f"{mmseg}.{{i}}.ffn.layers.0.0.", f"{ours}.{{i}}.mlp.fc1."),
-        (f"{mmseg}.{{i}}.ffn.layers.1.", f"{ours}.{{i}}.mlp.fc2."),
-    )
-
-
-_VIT_RULES = (
-    ("backbone.patch_embed.projection.", "backbone.patch_embed.proj."),
-    *_transformer_layer_rules("backbone.layers", "backbone.blocks"),
-    ("backbone.ln1.", "backbone.norm."),  # the final norm (Segmenter's `final_norm=True`)
-)
 
 # (width, depth, patch size) of mmseg's ViTs -> timm's model of that shape (attention heads: T 3, S 6,
 # B 12, L 16, as in mmseg's configs; timm's `test_vit` for tests).
@@ -497,8 +477,7 @@ def _plan_ccnet(path: Path, state: dict[str, torch.Tensor], hints: dict) -> Impo
                    recurrence=hints.get("recurrence", 2))  # CCHead's default
     if not _is_int(options["recurrence"]) or options["recurrence"] < 1:
         raise MMSegImportError(f"{path}: the config sets recurrence={options['recurrence']!r}")
-    # mmcv's Scale module keeps criss-cross attention's gamma as `gamma.scale`.
-    rules = (*rules, ("decode_head.cca.gamma.scale", "decode_head.cca.gamma"))
+    rules = (*rules, *architecture_class("ccnet").mmseg_key_rules)
     return ImportPlan("ccnet", backbone, num_classes, options, KeyMap(rules), (IMAGENET_MEAN, IMAGENET_STD))
 
 
@@ -623,7 +602,7 @@ def _plan_segmenter_mask(path: Path, state: dict[str, torch.Tensor], hints: dict
     if "decoder_heads" in hints:  # not in the weights; mmseg's configs give the decoder the encoder's heads
         options["num_heads"] = hints["decoder_heads"]
     num_classes = _shape(path, state, "decode_head.cls_emb")[1]
-    rules = (*_VIT_RULES, *_transformer_layer_rules("decode_head.layers", "decode_head.layers"))
+    rules = architecture_class("segmenter_mask").mmseg_key_rules
     # mmseg's decode heads all build a 1x1 `conv_seg`; the mask transformer never uses it.
     return ImportPlan("segmenter_mask", backbone, num_classes, options, KeyMap(rules), _HALF_RANGE,
                       unused_by_mmseg=("decode_head.conv_seg.weight", "decode_head.conv_seg.bias"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
@@ -23,6 +24,29 @@ def check_input(x: object) -> None:
         raise ValueError(f"expected a non-empty image batch [B, 3, H, W], got shape {list(x.shape)}")
 
 
+@dataclass(frozen=True)
+class OptimizerDefaults:
+    """An architecture's training recipe with SGD, from its paper and mmsegmentation's configs."""
+
+    sgd_lr: float
+    weight_decay: float
+    head_lr_mult: float = 1.0  # the heads' rate over the backbone's
+    warmup: bool = False  # a linear warm-up (transformers)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A module whose own computation `engine.explain` reads: `kind` is "token_attention" (a timm
+    `Attention`; `prefix_tokens` before the patch tokens, patches of `patch_size`), "criss_cross" (a
+    `CrissCrossAttention`) or "codewords" (an `Encoding`); `key` names the maps it gives."""
+
+    kind: Literal["token_attention", "criss_cross", "codewords"]
+    key: str
+    module: nn.Module
+    prefix_tokens: int = 0
+    patch_size: int = 1
+
+
 # How logits of a padded input come back to the input size.
 # "crop": resized to the padded size, then the padding cropped off (SegAssist's own models);
 # "mmseg": resized straight to the input size, padding included (mmsegmentation's rule, kept by imported models
@@ -41,6 +65,14 @@ class SegModel(nn.Module):
 
     arch: ClassVar[str] = ""  # set by @register_architecture
     default_backbone: ClassVar[str] = ""
+    # The architecture's facts, for the code around the models (no one branches on names or head types):
+    family: ClassVar[str] = ""  # "cnn", "setr", "segmenter": what shares a recipe and an encoder
+    encoder_family: ClassVar[str] = ""  # "cnn" or "vit"
+    small_backbones: ClassVar[tuple[str, ...]] = ()  # small real backbones (quick runs, the new-model dialog)
+    test_config: ClassVar[dict] = {}  # a tiny configuration (timm's test_* backbones) that runs in seconds
+    optimizer_defaults: ClassVar[OptimizerDefaults]
+    # (mmseg key prefix, our key prefix) renaming rules of the heads; `{i}` stands for a block index
+    mmseg_key_rules: ClassVar[tuple[tuple[str, str], ...]] = ()
     config: dict
 
     def __init__(self, num_classes: int):
@@ -56,7 +88,11 @@ class SegModel(nn.Module):
 
     def cam_layer(self) -> nn.Module:
         """The module whose input is the decoder's last feature map (for class-activation maps)."""
-        raise NotImplementedError
+        return self.decode_head.conv_seg
+
+    def probes(self) -> list[Probe]:
+        """The modules of the architecture's own attention (or assignments) that `engine.explain` maps."""
+        return []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits `[B, num_classes, H, W]` for normalised images `[B, 3, H, W]`."""
