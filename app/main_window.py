@@ -18,9 +18,13 @@ from app.actions import build_actions
 from app.canvas import HEAT_MODES, Canvas
 from app.editor import Editor
 from app.interaction import TOOLS
+from app.label_transfer_flow import TransferFlow
 from app.model_flow import ModelFlow
 from app.model_service import ModelService
 from app.segmenting import AutoSegment
+from app.smart_interaction import SMART_TOOLS
+from app.smart_tools import SmartTools
+from app.smart_wiring import install_smart_tools
 from app.training_flow import TrainingFlow
 from app.widgets.attention_panel import AttentionPanel
 from app.widgets.classes_panel import ClassesPanel
@@ -62,8 +66,11 @@ class MainWindow(QMainWindow):
         self.model_flow = ModelFlow(self)
         self.segmenting = AutoSegment(self)
         self.training = TrainingFlow(self)
-        self.tools = {cls.shortcut: cls(self.editor) for cls in TOOLS}
+        self.transfer = TransferFlow(self)
+        self.smart = SmartTools(self.editor, self.canvas, self)
+        self.tools = {cls.shortcut: cls(self.editor) for cls in TOOLS + SMART_TOOLS}
         self.acts = build_actions(self)
+        install_smart_tools(self)
         self._build_status_bar()
         self._connect()
         archs = engine.list_architectures()
@@ -198,6 +205,8 @@ class MainWindow(QMainWindow):
         acts.adopt_classes.setEnabled(has_model and has_project)
         acts.reviewed.setEnabled(has_doc)
         acts.export_labels.setEnabled(has_project)
+        acts.import_labels.setEnabled(has_project)
+        acts.undo_import.setEnabled(self.transfer.last_import() is not None)
         self.model_panel.segment_button.setEnabled(has_doc and has_model)
         self.model_panel.segment_all_button.setEnabled(has_project and has_model)
 
@@ -443,8 +452,9 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self.training.shutdown()
+        self.smart.shutdown()
         self.models.cancel()
         for runner in (self.models.runner, self.editor.grabcut_jobs, self.editor.save_jobs, self.editor.loader,
-                       self.io_jobs):
+                       self.io_jobs, self.transfer.jobs):
             runner.wait(10000)
         event.accept()

@@ -12,17 +12,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 import engine
-
-
-def project_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """A model's labels as the project's: uint8, and classes the project does not have become 255
-    (not shown, never accepted into the labels)."""
-    out = labels.astype(np.uint8) if labels.dtype != np.uint8 else labels
-    beyond = labels >= num_classes
-    if beyond.any():
-        out = out.copy() if out is labels else out
-        out[beyond] = 255
-    return out
+from app.core.predictions import project_labels
 
 
 class AutoSegment(QObject):

@@ -57,3 +57,11 @@ def test_latency_bench_reports_each_ratio_of_its_timings(capsys, monkeypatch):
     assert (arch, backbone) == ("encnet", "test_resnet")
     assert float(fp32) > float(backbone_fp32) > 0  # the whole model takes longer than its backbone
     assert float(ratio) == pytest.approx(float(fp32) / float(backbone_fp32), rel=0.02)
+
+
+def test_superpixels_bench_runs(capsys):
+    from bench import superpixels
+
+    superpixels.main(["--size", "256", "--max-pixels", "20000"])
+    out = capsys.readouterr().out
+    assert "precompute ms" in out and "remove islands" in out

@@ -66,7 +66,7 @@ def test_a_killed_training_process_keeps_the_model_and_says_why(window, qtbot, t
     panel.batch.setValue(2)
 
     def kill_on_start(event):
-        if event["event"] == "start":
+        if event.kind == "start":
             os.kill(w.training.process.pid(), signal.SIGKILL)
 
     with qtbot.waitSignal(w.trainingFinished, timeout=60000) as finished:
