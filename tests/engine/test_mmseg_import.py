@@ -700,3 +700,15 @@ def test_imported_model_file_keeps_mmseg_padding_rule(tmp_path):
     assert native.pad_rule == "crop" and "pad_rule" not in native.config
     with pytest.raises(ValueError, match="pad_rule must be one of 'crop', 'mmseg', got 'stretch'"):
         engine.create_model("segmenter_linear", 3, backbone="test_vit", pad_rule="stretch")
+
+
+def test_explain_follows_the_imported_models_padding_rule(tmp_path):
+    shapes, _, _, text = VIT_CASES["segmenter_mask"]
+    model = engine.import_mmseg(save(tmp_path / "seg.pth", random_tensors(shapes(), seed=14), {"config": text})).model
+    x = torch.randn(1, 3, 40, 56, generator=torch.Generator().manual_seed(15))
+    maps = engine.explain(model, x, (39, 55))  # the bottom-right pixel, next to the padding
+    assert {"cam", "attention/layer0", "attention/decoder1"} <= set(maps)
+    assert all(m.shape == (40, 56) and torch.isfinite(m).all() for m in maps.values())
+    # patch maps stay where the patches lie on the padded input: the point's patch row/column is constant
+    layer = maps["attention/layer5"]
+    assert torch.equal(layer[32:40, 48:56], layer[32, 48].expand(8, 8))
