@@ -62,11 +62,10 @@ def make_predictor(loaded: engine.LoadedModel, options: dict):
 
 def normalized_tensor(image: np.ndarray, normalization) -> object:
     """uint8 RGB [H, W, 3] -> float tensor [1, 3, H, W] normalised with (mean, std) on 0-255."""
-    import torch
+    from engine.preprocessing import preprocess
 
     mean, std = normalization
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()[None]
-    return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    return preprocess(image, mean, std)
 
 
 def explain_window(shape: tuple[int, int], pixel: tuple[int, int],
