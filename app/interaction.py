@@ -83,7 +83,7 @@ class BrushTool(Tool):
         erase = self.erase or event.button() == Qt.MouseButton.RightButton
         self._value = ERASE if erase else self.editor.current_class
         if self._value is None:
-            self.editor.message("Pick a class first (keys 1-9 or the class list)")
+            self.editor.message.emit("Pick a class first (keys 1-9 or the class list)")
             return
         self.doc.begin_stroke()
         self._last = _point(pos)
@@ -246,7 +246,7 @@ class AcceptRegionTool(PolygonTool):
 
     def fill(self, crop) -> None:
         if self.doc.proposal is None:
-            self.editor.message("This image has no proposal yet: segment it first (Ctrl+R)")
+            self.editor.message.emit("This image has no proposal yet: segment it first (Ctrl+R)")
             return
         values = tools.accept_proposal(self.doc.proposal, self.doc.labels, crop)
         if values is not None:
@@ -286,7 +286,7 @@ class GrabCutTool(Tool):
         h, w = self.doc.shape
         box = (max(0, int(r.top())), max(0, int(r.left())), min(h, int(r.bottom()) + 1), min(w, int(r.right()) + 1))
         if box[2] - box[0] < 3 or box[3] - box[1] < 3:
-            self.editor.message("Drag a larger box around the object")
+            self.editor.message.emit("Drag a larger box around the object")
             return
         self.editor.run_grabcut(box)
 

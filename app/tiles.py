@@ -76,7 +76,7 @@ class TiledLayer(QGraphicsItem):
     def __init__(self, shape: tuple[int, int], render: Callable[[int, int, int, int, int], QImage | None],
                  *, smooth: bool = False, max_tiles: int = 512, parent: QGraphicsItem | None = None):
         super().__init__(parent)
-        self.shape = shape
+        self.extent = shape  # (h, w); never `shape`, which would hide QGraphicsItem.shape()
         self._render = render
         self._smooth = smooth
         self._cache: OrderedDict[tuple[int, int, int], QPixmap | None] = OrderedDict()
@@ -87,7 +87,7 @@ class TiledLayer(QGraphicsItem):
         self.tiles_rendered = 0  # for tests and benchmarks
 
     def boundingRect(self) -> QRectF:
-        return QRectF(0, 0, self.shape[1], self.shape[0])
+        return QRectF(0, 0, self.extent[1], self.extent[0])
 
     def level_for_scale(self, scale: float) -> int:
         """The coarsest level whose pixels are still at least one screen pixel."""
@@ -126,7 +126,7 @@ class TiledLayer(QGraphicsItem):
             self._cache.move_to_end(key)
             return pix
         span = TILE << level
-        h, w = self.shape
+        h, w = self.extent
         y0, x0 = ty * span, tx * span
         img = self._render(level, y0, x0, min(h, y0 + span), min(w, x0 + span))
         pix = QPixmap.fromImage(img) if img is not None else None
@@ -141,7 +141,7 @@ class TiledLayer(QGraphicsItem):
         level = self.level_for_scale(scale)
         step = 1 << level
         span = TILE << level
-        h, w = self.shape
+        h, w = self.extent
         exposed = option.exposedRect.intersected(self.boundingRect())
         if exposed.isEmpty():
             return
