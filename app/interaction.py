@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem, QGraphics
 from app.core import tools
 
 ERASE = 255
+PICK_A_CLASS = "Pick a class first (keys 1-9 or the class list)"
 
 
 def _point(pos: QPointF) -> tuple[float, float]:
@@ -83,7 +84,7 @@ class BrushTool(Tool):
         erase = self.erase or event.button() == Qt.MouseButton.RightButton
         self._value = ERASE if erase else self.editor.current_class
         if self._value is None:
-            self.editor.message.emit("Pick a class first (keys 1-9 or the class list)")
+            self.editor.message.emit(PICK_A_CLASS)
             return
         self.doc.begin_stroke()
         self._last = _point(pos)
@@ -150,8 +151,11 @@ class FillTool(Tool):
         if self.doc is None:
             return
         value = ERASE if event.button() == Qt.MouseButton.RightButton else self.editor.current_class
+        if value is None:
+            self.editor.message.emit(PICK_A_CLASS)
+            return
         crop = tools.flood_fill(self.doc.labels, _point(pos))
-        if crop is not None and value is not None:
+        if crop is not None:
             self.doc.paint(crop[0], crop[1], value)
 
 
@@ -212,8 +216,10 @@ class PolygonTool(Tool):
 
     def fill(self, crop) -> None:
         value = self.editor.current_class
-        if value is not None:
-            self.doc.paint(crop[0], crop[1], value)
+        if value is None:
+            self.editor.message.emit(PICK_A_CLASS)
+            return
+        self.doc.paint(crop[0], crop[1], value)
 
     def _update(self) -> None:
         if self._path is None or self._path.scene() is None:
@@ -267,6 +273,9 @@ class GrabCutTool(Tool):
 
     def press(self, pos, event):
         if self.doc is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        if self.editor.current_class is None:
+            self.editor.message.emit(PICK_A_CLASS)
             return
         self._start = QPointF(pos)
         self._rect = QGraphicsRectItem()

@@ -260,7 +260,7 @@ class MainWindow(QMainWindow):
         self.editor.set_project(project)
         self.setWindowTitle(f"{project.folder.name} — SegAssist")
         self.images_panel.set_entries(project.images)
-        self.classes_panel.set_classes(project.classes, 0)
+        self.classes_panel.set_classes(project.classes, self.editor.current_class)
         self.canvas.set_classes(project.classes)
         self.model_flow.refresh_versions()
         restored = self._restore_journal()
@@ -376,6 +376,7 @@ class MainWindow(QMainWindow):
         except (ValueError, OSError) as exc:
             self.warn(f"Class not {what}", str(exc))
             return
+        self.editor.classes_changed()
         self.classes_panel.set_classes(self.project.classes)
         self.canvas.set_classes(self.project.classes)
 

@@ -109,6 +109,7 @@ class ModelFlow(QObject):
         except (ValueError, OSError) as exc:
             w.warn("Classes not changed", str(exc))
             return False
+        w.editor.classes_changed()
         w.classes_panel.set_classes(project.classes)
         w.canvas.set_classes(project.classes)
         w.say(f"The project now has the model's {len(project.classes)} classes")

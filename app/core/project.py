@@ -249,7 +249,7 @@ class Project:
             if labels.shape != image.shape[:2]:
                 raise ImageReadError(f"{label_path}: labels of {labels.shape[0]}x{labels.shape[1]} pixels for "
                                      f"an image of {image.shape[0]}x{image.shape[1]} ({entry.path.name})")
-        doc = LabelDocument(image, labels)
+        doc = LabelDocument(image, labels, num_classes=len(self.classes))
         cached = self._read_cached(entry, doc.shape)
         if cached is not None:
             doc.set_proposal(cached.labels, cached.confidence, cached.entropy)
@@ -259,7 +259,7 @@ class Project:
         except JournalError as exc:
             kept = self.journal.set_aside(entry.stem, str(exc))
             entry.note = f"unsaved edits from an earlier session could not be restored ({exc}); kept in {kept}"
-            doc = LabelDocument(image, labels)
+            doc = LabelDocument(image, labels, num_classes=len(self.classes))
             if cached is not None:
                 doc.set_proposal(cached.labels, cached.confidence, cached.entropy)
         else:

@@ -333,3 +333,25 @@ def test_a_model_with_other_classes_never_writes_unknown_class_numbers(window, q
     assert w.editor.save()
     load_model(qtbot, w, other)
     assert not w.model_flow.adopt_classes() and "car" not in [c.name for c in w.project.classes]
+
+
+def test_the_selected_class_never_leaks_into_another_project(window, qtbot, tmp_path):
+    from app.core.project import Project
+
+    w = window
+    many = make_project(tmp_path / "seven", n=1)
+    Project.open(many, [f"c{i}" for i in range(7)])
+    assert w.open_project(many)
+    qtbot.keyClick(w.canvas, Qt.Key.Key_7)
+    assert w.editor.current_class == 6
+    assert w.open_project(window.project.folder.parent / "project")  # the two-class project again
+    assert w.editor.current_class == 0 and w.classes_panel.current() == 0
+    w.tool_options.set_brush_radius(2)
+    stroke(qtbot, w, [(10, 10), (10, 20)])
+    assert set(np.unique(w.editor.doc.labels)) == {0, 255}
+    w.editor.current_class = 6  # whatever asks for a class the project lacks paints nothing
+    assert w.editor.current_class is None
+    stroke(qtbot, w, [(30, 10), (30, 20)])
+    assert "Pick a class first" in w.statusBar().currentMessage()
+    w.editor.save()
+    assert set(np.unique(engine.read_label(w.project.label_path(w.editor.entry)))) == {0, 255}
