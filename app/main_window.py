@@ -191,15 +191,15 @@ class MainWindow(QMainWindow):
         acts.undo.setEnabled(has_doc and doc.can_undo)
         acts.redo.setEnabled(has_doc and doc.can_redo)
         acts.accept.setEnabled(has_doc and doc.proposal is not None)
-        acts.segment.setEnabled(has_doc and has_model)
-        acts.segment_all.setEnabled(has_project and has_model)
+        acts.segment.setEnabled(has_doc)  # without a model they say what to do
+        acts.segment_all.setEnabled(has_project)
         acts.cancel.setEnabled(self.models.busy)
         acts.export_onnx.setEnabled(has_model)
         acts.adopt_classes.setEnabled(has_model and has_project)
         acts.reviewed.setEnabled(has_doc)
         acts.export_labels.setEnabled(has_project)
-        self.model_panel.segment_button.setEnabled(has_doc and has_model)
-        self.model_panel.segment_all_button.setEnabled(has_project and has_model)
+        self.model_panel.segment_button.setEnabled(has_doc)
+        self.model_panel.segment_all_button.setEnabled(has_project)
 
     def _show_save_state(self) -> None:
         if self.editor.save_error:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
-from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QFileDialog
+import numpy as np
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from app.core.class_match import ClassMatch, match_classes
 from app.model_service import ActiveModel
 from app.widgets.new_model_dialog import NewModelDialog
 
@@ -19,6 +21,8 @@ class ModelFlow(QObject):
         super().__init__(w)
         self.w = w
         self.attention: tuple[dict, tuple] | None = None  # (maps, region) of the last explanation
+        self._tables: dict[tuple, np.ndarray] = {}  # (model, project classes) -> the person's choice
+        self.class_question: QMessageBox | None = None
         w.models.changed.connect(self._on_changed)
         w.models.failed.connect(self._on_failed)
 
@@ -68,11 +72,84 @@ class ModelFlow(QObject):
         w.status_model.setText(f"{info['name']} · {info['device']}")
         w.say(f"Model {info['name']} ready ({info['arch']}, {info['backbone']}, on {info['device']})")
         w.training_panel.set_can_finetune(True)
-        if w.project is not None and [c.name for c in active.classes] != [c.name for c in w.project.classes]:
-            w.say(f"The model's {len(active.classes)} classes differ from the project's {len(w.project.classes)}: "
-                  "proposals use the project's class numbers (Model → Use the model's classes)", 20000)
+        w.canvas.set_attention(None)  # the old model's explanation no longer applies
+        w.canvas.set_marker(None)
+        w.attention_panel.clear()
+        self.attention = None
         self.refresh_versions()
         w.update_enabled()
+        if w.project is not None and self.class_table() is None:
+            self.ensure_classes()
+
+    # -- the model's classes against the project's ----------------------------------------------------
+    def class_match(self) -> ClassMatch | None:
+        active, project = self.w.models.active, self.w.project
+        if active is None or project is None:
+            return None
+        return match_classes(active.classes, project.classes)
+
+    def _key(self) -> tuple:
+        active = self.w.models.active
+        return (str(active.path) if active.path else id(active), tuple(c.name for c in self.w.project.classes))
+
+    def class_table(self) -> np.ndarray | None:
+        """Model index -> project index for the active model's proposals; None until the person has chosen
+        how to use a model whose classes differ from the project's."""
+        match = self.class_match()
+        if match is None:
+            return None
+        if match.same:
+            return match.by_index()
+        return self._tables.get(self._key())
+
+    def ensure_classes(self, then=None) -> None:
+        """Call `then()` once the active model's classes fit the project's: at once when they are the same
+        (or the person has chosen already), else after asking: use the model's classes, map by name, or
+        fine-tune a copy with the project's classes."""
+        if self.class_table() is not None:
+            if then is not None:
+                then()
+            return
+        match = self.class_match()
+        if match is None:
+            return
+        if self.class_question is not None:
+            self.class_question.close()
+        w = self.w
+        box = QMessageBox(QMessageBox.Icon.Question, "The model's classes differ",
+                          match.describe() + "\n\nHow should its proposals be used?", QMessageBox.StandardButton.Cancel,
+                          w)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        adopt = box.addButton("Use the model's classes", QMessageBox.ButtonRole.AcceptRole)
+        adopt.setToolTip("Give the project the model's class names and colours (only before labelling)")
+        by_name = box.addButton("Map by name", QMessageBox.ButtonRole.AcceptRole)
+        by_name.setToolTip("Show the model's classes as the project's classes of the same name; others are left out")
+        tune = box.addButton("Fine-tune a copy…", QMessageBox.ButtonRole.AcceptRole)
+        tune.setToolTip("Train a copy of the model on this project's labels, with the project's classes")
+        can_tune = len(match.project) >= len(match.model)
+        tune.setEnabled(can_tune)
+        if not can_tune:
+            tune.setToolTip("Fine-tuning keeps the model's classes and adds new ones: the project has fewer")
+        key = self._key()
+
+        def answered(button) -> None:
+            self.class_question = None
+            if button is adopt:
+                if self.adopt_classes() and then is not None:
+                    then()
+            elif button is by_name:
+                self._tables[key] = match.by_name()
+                w.say("Proposals show the model's classes under the project's classes of the same name")
+                if then is not None:
+                    then()
+            elif button is tune:
+                w.training_dock.raise_()
+                w.training.start({**w.training_panel.settings(), "mode": "finetune"})
+
+        box.buttonClicked.connect(answered)
+        self.class_question = box
+        w.say(match.describe(), 20000)
+        box.open()
 
     def _on_failed(self, why: str) -> None:
         prev = self.w.models.active

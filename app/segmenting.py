@@ -12,17 +12,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 import engine
-
-
-def project_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """A model's labels as the project's: uint8, and classes the project does not have become 255
-    (not shown, never accepted into the labels)."""
-    out = labels.astype(np.uint8) if labels.dtype != np.uint8 else labels
-    beyond = labels >= num_classes
-    if beyond.any():
-        out = out.copy() if out is labels else out
-        out[beyond] = 255
-    return out
+from app.core.class_match import relabel
 
 
 class AutoSegment(QObject):
@@ -34,14 +24,17 @@ class AutoSegment(QObject):
         super().__init__(w)
         self.w = w
         self.job = None
+        self.table = None  # model index -> project index for the run in progress
 
     @property
     def running(self) -> bool:
         return self.job is not None
 
     def current(self) -> None:
-        if self.w.editor.doc is not None:
-            self.run([self.w.editor.index])
+        if self.w.editor.doc is None:
+            self.w.say("Open an image first")
+            return
+        self.run([self.w.editor.index])
 
     def all(self) -> None:
         project, index = self.w.project, self.w.editor.index
@@ -62,13 +55,25 @@ class AutoSegment(QObject):
             self.run(([index] if self.w.editor.doc is not None else []) + order)
 
     def run(self, indices: list[int]) -> None:
+        """Segment `indices`, once the model's classes fit the project's (the person is asked when not)."""
         w = self.w
-        active = w.models.active
-        if active is None or not indices:
+        if w.models.active is None:
+            w.say("No model yet: train one (Training panel), or open or create one (Model panel)")
+            return
+        if not indices:
+            w.say("No image to segment")
             return
         if self.job is not None:
             w.say("Already segmenting; cancel first to start again")
             return
+        w.model_flow.ensure_classes(lambda: self._run(indices))
+
+    def _run(self, indices: list[int]) -> None:
+        w = self.w
+        active, table = w.models.active, w.model_flow.class_table()
+        if active is None or table is None or self.job is not None:
+            return
+        self.table = table
         project, editor = w.project, w.editor
         items = []
         for i in indices:
@@ -77,10 +82,9 @@ class AutoSegment(QObject):
             else:
                 items.append((i, lambda path=project.images[i].path: engine.read_image(path)))
         model_name = active.path.name if active.path else None
-        num_classes = len(project.classes)
 
         def cache(index: int, prediction) -> tuple[np.ndarray, float | None]:  # on the worker thread
-            labels = project_labels(prediction.labels, num_classes)
+            labels = relabel(prediction.labels, table)
             entropy = project.write_prediction(project.images[index], labels, prediction.confidence,
                                                prediction.entropy, model=model_name)
             return labels, entropy
@@ -117,7 +121,7 @@ class AutoSegment(QObject):
             return
         if error is not None:  # predicted, but the cache could not be written
             w.say(f"Could not cache the proposal of {entry.name}: {error}", 10000)
-            labels = project_labels(prediction.labels, len(w.project.classes))
+            labels = relabel(prediction.labels, self.table)
             mean_entropy = float(prediction.entropy.mean())
         else:
             labels, mean_entropy = cached

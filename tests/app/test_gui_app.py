@@ -318,21 +318,53 @@ def test_cancel_and_inference_errors_leave_labels_alone(window, qtbot, tmp_path,
     assert w.editor.doc.proposal is None
 
 
-def test_a_model_with_other_classes_never_writes_unknown_class_numbers(window, qtbot, tmp_path):
+def answer_class_question(qtbot, w, text):
+    qtbot.waitUntil(lambda: w.model_flow.class_question is not None and w.model_flow.class_question.isVisible())
+    box = w.model_flow.class_question
+    button = next(b for b in box.buttons() if b.text().startswith(text))
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_a_model_with_other_classes_is_used_only_as_the_person_chooses(window, qtbot, tmp_path):
+    w = window
+    load_model(qtbot, w, tiny_model_file(tmp_path / "three.safetensors", classes=("sky", "object", "background")))
+    box = w.model_flow.class_question
+    assert box is not None and "Only in the model: sky." in box.text()
+    qtbot.mouseClick(box.button(box.StandardButton.Cancel), Qt.MouseButton.LeftButton)
+    w.segmenting.current()  # asked again before segmenting; nothing runs until answered
+    assert not w.segmenting.running and w.editor.doc.proposal is None
+    with qtbot.waitSignal(w.predictionsDone, timeout=30000):
+        answer_class_question(qtbot, w, "Map by name")
+    proposal = w.editor.doc.proposal
+    assert set(np.unique(proposal).tolist()) <= {0, 1, 255}  # "sky" is not a project class
+    raw = w.models.active.predictor.predict(w.editor.doc.image).labels
+    np.testing.assert_array_equal(proposal[raw == 2], 0)  # the model's background (2) is the project's 0
+    np.testing.assert_array_equal(proposal[raw == 0], 255)
+    with qtbot.waitSignal(w.predictionsDone, timeout=30000):
+        w.segmenting.current()  # the choice holds for this model: not asked again
+    assert w.model_flow.class_question is None
+
+
+def test_use_the_model_s_classes_only_before_labelling(window, qtbot, tmp_path):
     w = window
     load_model(qtbot, w, tiny_model_file(tmp_path / "three.safetensors", classes=("background", "object", "sky")))
-    assert "differ" in w.statusBar().currentMessage()
+    answer_class_question(qtbot, w, "Use the model's classes")
+    assert [c.name for c in w.project.classes] == ["background", "object", "sky"]
     with qtbot.waitSignal(w.predictionsDone, timeout=30000):
         w.segmenting.current()
-    assert set(np.unique(w.editor.doc.proposal).tolist()) <= {0, 1, 255}  # "sky" (2) is not a project class yet
-    assert w.model_flow.adopt_classes()
-    assert [c.name for c in w.project.classes] == ["background", "object", "sky"]
-
+    assert w.model_flow.class_question is None
     other = tiny_model_file(tmp_path / "other.safetensors", classes=("background", "car", "sky"))
     stroke(qtbot, w, [(5, 5), (5, 8)])
     assert w.editor.save()
     load_model(qtbot, w, other)
     assert not w.model_flow.adopt_classes() and "car" not in [c.name for c in w.project.classes]
+
+
+def test_segment_without_a_model_says_what_to_do(window, qtbot):
+    w = window
+    assert w.acts.segment.isEnabled()
+    w.acts.segment.trigger()
+    assert w.statusBar().currentMessage().startswith("No model yet")
 
 
 def test_the_selected_class_never_leaks_into_another_project(window, qtbot, tmp_path):
