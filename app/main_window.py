@@ -46,6 +46,7 @@ class MainWindow(QMainWindow):
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
         self.project = None
         self.last_warning: str | None = None
+        self.last_notice: str | None = None  # the last message box's text (warnings and notices)
         self.io_jobs = JobRunner(1, self)
 
         self.canvas = Canvas(self)
@@ -179,11 +180,19 @@ class MainWindow(QMainWindow):
 
     def warn(self, title: str, text: str) -> None:
         """A message box that does not block the caller (tests and --screenshot keep running)."""
+        self.inform(title, text, warning=True)
+
+    def inform(self, title: str, text: str, *, warning: bool = False) -> QMessageBox:
+        """A message box that stays until read and does not block the caller."""
         self.say(text.splitlines()[0], 15000)
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        icon = QMessageBox.Icon.Warning if warning else QMessageBox.Icon.Information
+        box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
-        self.last_warning = text
+        if warning:
+            self.last_warning = text
+        self.last_notice = text
+        return box
 
     def update_enabled(self) -> None:
         doc, acts = self.editor.doc, self.acts
@@ -263,14 +272,15 @@ class MainWindow(QMainWindow):
         self.classes_panel.set_classes(project.classes, self.editor.current_class)
         self.canvas.set_classes(project.classes)
         self.model_flow.refresh_versions()
-        restored = self._restore_journal()
+        recovery = self._restore_journal()
         first = next((i for i, e in enumerate(project.images) if not e.error), None)
         if first is not None:
             self.open_image(first)
         n = len(project.images)
         msg = f"Opened {project.folder}: {n} image{'s' if n != 1 else ''}"
-        if restored:
-            msg += f"; restored unsaved edits of {restored} from the recovery journal"
+        if recovery.restored:
+            msg += (f"; recovered {recovery.strokes} unsaved stroke{'s' if recovery.strokes != 1 else ''} on "
+                    f"{len(recovery.restored)} image{'s' if len(recovery.restored) != 1 else ''}")
         self.say(msg, 12000)
         if project.current_model is not None and self.models.active is None and project.current_model.is_file():
             self.model_flow.open(project.current_model, remember=False)
@@ -279,27 +289,21 @@ class MainWindow(QMainWindow):
         self.projectOpened.emit()
         return True
 
-    def _restore_journal(self) -> int:
-        """Replay the recovery journal of every image that has one and save the result; returns how many
-        images got edits back. A save that fails leaves the edits in the journal for next time."""
-        project = self.project
-        restored, problems = 0, []
-        for entry in project.pending_recovery():
-            try:
-                doc = project.load_document(entry)
-                if doc.dirty:
-                    project.save_document(entry, doc)
-                    restored += 1
-                doc.stroke_listeners.clear()
-            except Exception as exc:  # noqa: BLE001 - report, keep the journal, go on with the rest
-                problems.append(f"{entry.name}: {exc}")
-            if entry.note and "could not be restored" in entry.note:
-                problems.append(f"{entry.name}: {entry.note}")
+    def _restore_journal(self):
+        """Replay journalled edits (`app.core.recovery`) and tell the person what came back, in a box
+        that stays until read (the status bar would be overwritten at once)."""
+        from app.core.recovery import restore_journals
+
+        recovery = restore_journals(self.project)
         self.images_panel.refresh()
-        if problems:
-            self.warn("Recovery journal", "Some unsaved edits from an earlier session could not be restored:\n"
-                      + "\n".join(problems))
-        return restored
+        text = recovery.summary()
+        if recovery.problems:
+            text += ("\n\n" if text else "") + ("Some unsaved edits from an earlier session could not be restored:\n"
+                                                + "\n".join(recovery.problems))
+        if text:
+            self.inform("Recovered edits" if not recovery.problems else "Recovery journal", text,
+                        warning=bool(recovery.problems))
+        return recovery
 
     def open_image(self, index: int) -> None:
         if self.project is None:

@@ -6,6 +6,7 @@ import errno
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QMessageBox
 
 import engine
 from app.main_window import MainWindow
@@ -160,10 +161,15 @@ def test_unsaved_edits_are_restored_from_the_journal_at_the_next_start(window, q
 
     again = MainWindow()
     qtbot.addWidget(again)
+    again.show()
     assert again.open_project(w.project.folder)
-    assert "restored unsaved edits of 1" in again.statusBar().currentMessage()
+    assert "recovered 1 unsaved stroke on 1 image" in again.statusBar().currentMessage()
+    boxes = [b for b in again.findChildren(QMessageBox) if b.isVisible()]
+    assert len(boxes) == 1 and f"{entry.name}: 1 stroke" in boxes[0].text()
     assert (engine.read_label(again.project.label_path(entry))[20, 20:27] == 0).all()
     assert (again.editor.doc.labels[20, 20:27] == 0).all() and not again.editor.doc.dirty
+    again.open_image(1)  # what the person does next does not take the notice away
+    assert boxes[0].isVisible()
 
 
 def test_unreadable_images_are_marked_with_the_reason(qtbot, tmp_path):
