@@ -49,7 +49,7 @@ class Canvas(QGraphicsView):
         self.attention: HeatLayer | None = None
         self.heat_mode = "none"
         self.label_opacity = 0.55
-        self.proposal_opacity = 0.35
+        self.proposal_opacity = 0.6  # half its pixels are hatched out
         self.proposal_visible = True
         self.attention_opacity = 0.7
         self._pan_from: QPointF | None = None
@@ -81,7 +81,8 @@ class Canvas(QGraphicsView):
         self.image = image_layer(doc.image)
         self.image.setZValue(0)
         lut = self._class_lut()
-        self.proposal = IndexLayer((h, w), lambda: self.doc.proposal, lut, mask=lambda: self.doc.labels)
+        self.proposal = IndexLayer((h, w), lambda: self.doc.proposal, self._proposal_lut(),
+                                   mask=lambda: self.doc.labels, hatch=True)
         self.proposal.setZValue(1)
         self.labels = IndexLayer((h, w), lambda: self.doc.labels, lut)
         self.labels.setZValue(2)
@@ -97,12 +98,16 @@ class Canvas(QGraphicsView):
     def set_classes(self, classes: Sequence) -> None:
         self.classes = list(classes)
         if self.labels is not None:
-            lut = self._class_lut()
-            self.labels.set_lut(lut)
-            self.proposal.set_lut(lut)
+            self.labels.set_lut(self._class_lut())
+            self.proposal.set_lut(self._proposal_lut())
 
     def _class_lut(self) -> np.ndarray:
         return rgba_lut([tuple(c.color) for c in self.classes])
+
+    def _proposal_lut(self) -> np.ndarray:
+        """The proposal's colours: the classes' lightened towards white (and hatched by the layer), so what is
+        only proposed never looks like an accepted label."""
+        return rgba_lut([tuple(round(v + (255 - v) * 0.35) for v in c.color) for c in self.classes])
 
     def _on_region(self, region: Region) -> None:
         if self.doc is None:

@@ -241,8 +241,12 @@ class MainWindow(QMainWindow):
         self.status_cursor.setText(text)
 
     # -- project and images ---------------------------------------------------------------------------
+    def start_folder(self) -> str:
+        """Where file dialogs start: the project's folder, else the folder the app was started in."""
+        return str(self.project.folder if self.project is not None else Path.cwd())
+
     def ask_open_project(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", self.start_folder())
         if folder:
             self.open_project(folder)
 
@@ -413,7 +417,7 @@ class MainWindow(QMainWindow):
     def ask_export_labels(self) -> None:
         if self.project is None:
             return
-        folder = QFileDialog.getExistingDirectory(self, "Export labels to a folder", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Export labels to a folder", self.start_folder())
         if folder:
             self.export_labels(Path(folder))
 

@@ -219,7 +219,7 @@ class ModelFlow(QObject):
             self.open(path)
 
     def ask_import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.w, "Import an mmsegmentation checkpoint", str(Path.home()),
+        path, _ = QFileDialog.getOpenFileName(self.w, "Import an mmsegmentation checkpoint", self.w.start_folder(),
                                               "Checkpoints (*.pth *.pt *.ckpt);;All files (*)")
         if path:
             self.import_mmseg(Path(path))
@@ -234,7 +234,7 @@ class ModelFlow(QObject):
         active = self.w.models.active
         if active is None:
             return
-        default = str((active.path or Path("model")).with_suffix(".onnx"))
+        default = str((active.path or Path(self.w.start_folder()) / "model").with_suffix(".onnx"))
         path, _ = QFileDialog.getSaveFileName(self.w, "Export the model to ONNX", default, "ONNX (*.onnx)")
         if path:
             self.export_onnx(Path(path))

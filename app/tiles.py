@@ -199,15 +199,19 @@ def image_layer(image: np.ndarray) -> TiledLayer:
     return layer
 
 
+HATCH_PERIOD = 6  # screen-ish pixels between the proposal's stripes (in pixels of the tile's level)
+
+
 class IndexLayer(TiledLayer):
     """Class indices (labels or the proposal) through a colour table; 255 is transparent.
 
     `source()` returns the current index array, `mask()` (optional) an array whose pixels other than
-    255 hide this layer (the proposal is shown only where nothing is labelled)."""
+    255 hide this layer (the proposal is shown only where nothing is labelled). With `hatch`, every
+    other diagonal band is left out, so a proposal never looks like accepted labels."""
 
     def __init__(self, shape: tuple[int, int], source: Callable[[], np.ndarray | None],
-                 lut: np.ndarray, mask: Callable[[], np.ndarray | None] | None = None):
-        self._source, self._mask, self.lut = source, mask, lut
+                 lut: np.ndarray, mask: Callable[[], np.ndarray | None] | None = None, *, hatch: bool = False):
+        self._source, self._mask, self.lut, self.hatch = source, mask, lut, hatch
         super().__init__(shape, self._render_indices, smooth=False)
 
     def release(self) -> None:
@@ -227,6 +231,10 @@ class IndexLayer(TiledLayer):
         mask = self._mask() if self._mask is not None else None
         if mask is not None:
             idx = np.where(mask[y0:y1:s, x0:x1:s] == 255, idx, np.uint8(255))
+        if self.hatch:
+            rows = np.arange(idx.shape[0])[:, None] + y0 // s
+            cols = np.arange(idx.shape[1])[None, :] + x0 // s
+            idx = np.where((rows + cols) % HATCH_PERIOD < HATCH_PERIOD // 2, idx, np.uint8(255))
         argb = self.lut[idx]
         if not argb.any():  # nothing visible here: no pixmap, nothing to draw
             return None

@@ -101,9 +101,15 @@ class TrainingFlow(QObject):
 
     def _failed(self, why: str) -> None:
         w = self.w
-        w.training_panel.show_outcome(None, why)
         prev = w.models.active
-        w.warn("Training failed", why + (f"\n\nThe model in use stays {prev.info()['name']}." if prev else ""))
+        keep = f"The model in use stays {prev.info()['name']}." if prev else ""
+        if self.process is not None and self.process.stop_requested:  # the person stopped it: not a failure
+            w.training_panel.show_outcome(None, f"Stopped before a model was written. {keep}",
+                                          headline="Training stopped")
+            w.say(f"Training stopped before a model was written. {keep}")
+        else:
+            w.training_panel.show_outcome(None, why)
+            w.warn("Training failed", why + (f"\n\n{keep}" if keep else ""))
         self.finished.emit(False)
 
     def _ended(self) -> None:

@@ -72,7 +72,7 @@ class TrainingPanel(QWidget):
         self.options.setToolTip("Architecture options of the new model, as key=value pairs separated by spaces")
         self.new.toggled.connect(self._mode_changed)
         self.iters = _spin(1, 1_000_000, 200, 50, "Training iterations (optimizer steps)")
-        self.crop = _spin(32, 4096, 256, 32, "Side of the square crops trained on, in pixels")
+        self.crop = _spin(32, 4096, 128, 32, "Side of the square crops trained on, in pixels")
         self.batch = _spin(1, 256, 4, 1, "Crops per step")
         self.lr = QDoubleSpinBox()
         self.lr.setDecimals(5)
@@ -272,12 +272,12 @@ class TrainingPanel(QWidget):
         elif kind == "done":
             self.progress.setValue(int(e.get("iteration", self.progress.value())))
 
-    def show_outcome(self, done: dict | None, message: str | None = None) -> None:
-        """After a run: the mIoU before and after, or why it failed."""
+    def show_outcome(self, done: dict | None, message: str | None = None, headline: str = "Training failed") -> None:
+        """After a run: the mIoU before and after, or why it failed (or that it was stopped)."""
         self.set_running(False)
         self.result.setVisible(True)
         if done is None:
-            self.result.setText("Training failed")
+            self.result.setText(headline)
             self.status.setText(message or "")
             return
         after, best = done.get("last_miou"), done.get("best_miou")

@@ -393,3 +393,16 @@ def test_the_selected_class_never_leaks_into_another_project(window, qtbot, tmp_
     assert "Pick a class first" in w.statusBar().currentMessage()
     w.editor.save()
     assert set(np.unique(engine.read_label(w.project.label_path(w.editor.entry)))) == {0, 255}
+
+
+def test_file_dialogs_start_in_the_project_folder(window, monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QFileDialog
+
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda parent, title, start: asked.append(start) or "")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        lambda parent, title, start, filters: asked.append(start) or ("", ""))
+    window.ask_open_project()
+    window.ask_export_labels()
+    window.model_flow.ask_import()
+    assert asked == [str(window.project.folder)] * 3

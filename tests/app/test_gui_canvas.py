@@ -84,6 +84,17 @@ def test_proposal_shows_only_where_nothing_is_labelled():
     assert img.pixelColor(1, 0) == QColor(40, 200, 40, 255)
 
 
+def test_a_hatched_proposal_leaves_out_every_other_band():
+    proposal = np.full((12, 12), 1, np.uint8)
+    lut = rgba_lut([c.color for c in CLASSES])
+    solid = IndexLayer(proposal.shape, lambda: proposal, lut)._render(0, 0, 0, 12, 12)
+    hatched = IndexLayer(proposal.shape, lambda: proposal, lut, hatch=True)._render(0, 0, 0, 12, 12)
+    alpha = np.array([[hatched.pixelColor(x, y).alpha() for x in range(12)] for y in range(12)])
+    assert all(solid.pixelColor(x, y).alpha() == 255 for x in range(12) for y in range(12))
+    assert 0.3 < (alpha == 0).mean() < 0.7  # stripes: about half transparent
+    assert alpha[0, 0] == 255 and alpha[0, 3] == 0 and alpha[1, 2] == 0  # diagonal bands
+
+
 def test_a_stroke_rerenders_only_the_tiles_it_touches(canvas):
     doc = show(canvas, shape=(1000, 1200))
     canvas.set_zoom(1.0)

@@ -77,3 +77,25 @@ def test_a_killed_training_process_keeps_the_model_and_says_why(window, qtbot, t
     assert w.models.active.path == first and len(w.project.models) == 1
     assert w.project.current_model == first.resolve()
     assert panel.start_button.isEnabled() and "failed" in panel.result.text()
+
+
+def test_a_stopped_run_is_not_called_a_failure(window, qtbot):
+    w = window
+    panel = w.training_panel
+    assert panel.crop.value() == 128  # as the README says
+    panel.new.setChecked(True)
+    panel.iters.setValue(1000)
+    panel.crop.setValue(32)
+    panel.batch.setValue(2)
+
+    def stop_on_start(event):
+        if event["event"] == "start":
+            w.training.stop()
+            os.kill(w.training.process.pid(), signal.SIGKILL)  # gone before it could write a model
+
+    with qtbot.waitSignal(w.trainingFinished, timeout=60000) as finished:
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+        w.training.process.event.connect(stop_on_start)
+    assert finished.args == [False]
+    assert panel.result.text() == "Training stopped" and w.last_warning is None
+    assert "stopped" in w.statusBar().currentMessage()
