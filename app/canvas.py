@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QKeyEvent, QMouseEvent, QPainter, QPainterPath, QPen, QWheelEvent
 from PySide6.QtWidgets import QFrame, QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QGraphicsView
 
 from app.tiles import HeatLayer, IndexLayer, Region, TiledLayer, image_layer, rgba_lut, scale_to_unit
 
 MIN_ZOOM, MAX_ZOOM = 1 / 64, 64.0
+GRID_FROM = 8.0  # from this zoom on, a grid outlines every image pixel
 HEAT_MODES = ("none", "uncertainty", "entropy")
 
 
@@ -365,6 +366,26 @@ class Canvas(QGraphicsView):
         """What the empty canvas says (no image open, an image loading, an image that cannot be read)."""
         self.placeholder = text
         self.viewport().update()
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        """At high zoom, a faint grid between image pixels (over the layers, under nothing else)."""
+        super().drawForeground(painter, rect)
+        if self.doc is None or self.zoom < GRID_FROM:
+            return
+        h, w = self.doc.shape
+        area = QRectF(0, 0, w, h).intersected(rect)
+        if area.isEmpty():
+            return
+        x0, x1 = max(0, int(area.left())), min(w, int(np.ceil(area.right())))
+        y0, y1 = max(0, int(area.top())), min(h, int(np.ceil(area.bottom())))
+        pen = QPen(QColor(0, 0, 0, 70), 1)
+        pen.setCosmetic(True)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        painter.setPen(pen)
+        lines = [QLineF(x, y0, x, y1) for x in range(x0, x1 + 1)] + [QLineF(x0, y, x1, y) for y in range(y0, y1 + 1)]
+        painter.drawLines(lines)
+        painter.restore()
 
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
         super().drawBackground(painter, rect)

@@ -147,6 +147,8 @@ class MainWindow(QMainWindow):
         cp.addRequested.connect(self.add_class)
         cp.renameRequested.connect(self.rename_class)
         cp.recolorRequested.connect(self.recolor_class)
+        cp.deleteRequested.connect(self.ask_delete_class)
+        cp.moveRequested.connect(self.ask_move_class)
         to = self.tool_options
         to.brushRadiusChanged.connect(lambda r: setattr(self.editor, "brush_radius", r))
         to.labelOpacityChanged.connect(canvas.set_label_opacity)
@@ -269,6 +271,13 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001 - any reason to refuse a folder is shown to the person
             self.warn("Cannot open the folder", f"{folder}: {exc}")
             return False
+        from app.core.class_edit import finish_pending
+
+        try:
+            if finish_pending(project):
+                self.say("Completed a class change that was interrupted", 12000)
+        except (OSError, ValueError) as exc:
+            self.warn("Class change not completed", f"{exc}")
         self.project = project
         self.editor.set_project(project)
         self.setWindowTitle(f"{project.folder.name} — SegAssist")
@@ -397,6 +406,72 @@ class MainWindow(QMainWindow):
 
     def recolor_class(self, index: int, color: tuple) -> None:
         self._change_classes("recoloured", lambda: self.project.recolor_class(index, tuple(color)))
+
+    def ask_delete_class(self, index: int) -> QMessageBox | None:
+        classes = self.project.classes if self.project is not None else []
+        if not 0 <= index < len(classes) or len(classes) < 2:
+            return None
+        name = classes[index].name
+        n = len(self.project.labelled())
+        order = [i for i in range(len(classes)) if i != index]
+        return self.confirm(
+            "Delete a class", f"Delete the class “{name}”?\n\nEvery pixel labelled {name} in the {n} labelled "
+            f"image{'s' if n != 1 else ''} becomes “not labelled”, and the classes after it move up one number. "
+            "This cannot be undone.", "Delete", lambda: self.reorder_classes(order, f"Deleted {name}"))
+
+    def ask_move_class(self, index: int, delta: int) -> QMessageBox | None:
+        classes = self.project.classes if self.project is not None else []
+        j = index + delta
+        if not (0 <= index < len(classes) and 0 <= j < len(classes)):
+            return None
+        order = list(range(len(classes)))
+        order[index], order[j] = order[j], order[index]
+        done = f"{classes[index].name} is class {j + 1} now"
+        if not self.project.labelled():
+            self.reorder_classes(order, done)
+            return None
+        return self.confirm(
+            "Reorder classes", f"Swap “{classes[index].name}” and “{classes[j].name}”?\n\nEvery label file is "
+            "rewritten so each pixel keeps its class; the keys 1-9 follow the new order.", "Reorder",
+            lambda: self.reorder_classes(order, done))
+
+    def confirm(self, title: str, text: str, yes: str, on_yes) -> QMessageBox:
+        """Ask without blocking; `on_yes()` runs when the person agrees."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.Cancel, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        ok = box.addButton(yes, QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.buttonClicked.connect(lambda b: on_yes() if b is ok else None)
+        box.open()
+        return box
+
+    def reorder_classes(self, order: list[int], done: str = "Classes changed") -> bool:
+        """New class order (old indices; a class left out is deleted), label files remapped as one change."""
+        from app.core.class_edit import reorder_classes
+
+        if not self.editor.save_all():
+            self.warn("Classes not changed", "The current labels could not be saved; nothing was changed.")
+            return False
+        index, chosen = self.editor.index, self.editor.current_class
+        self.editor.close_image()
+        try:
+            lut = reorder_classes(self.project, order)
+        except (ValueError, OSError) as exc:
+            self.warn("Classes not changed", f"{exc}\n\nThe classes and labels are as they were.")
+            lut = None
+        self.editor.classes_changed()
+        self.classes_panel.set_classes(self.project.classes)
+        self.canvas.set_classes(self.project.classes)
+        if lut is not None and chosen is not None:
+            new = int(lut[chosen])
+            self.editor.current_class = new if new != 255 else 0
+        self.classes_panel.set_current(self.editor.current_class or 0)
+        if index is not None:
+            self.open_image(index)
+        if lut is not None:
+            self.say(done)
+        self.update_enabled()
+        return lut is not None
 
     # -- tools and view -------------------------------------------------------------------------------
     def select_tool(self, key: str) -> None:

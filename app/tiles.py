@@ -19,6 +19,7 @@ from PySide6.QtGui import QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
 
 TILE = 256
+CRISP_FROM = 4.0  # from this zoom on, even photos show their pixels as squares (nearest neighbour)
 Region = tuple[int, int, int, int]  # y0, x0, y1, x1 (half-open), image pixels
 
 
@@ -71,7 +72,8 @@ class TiledLayer(QGraphicsItem):
     """A layer of the size of the image, painted from cached tiles.
 
     `render(level, y0, x0, y1, x1)` returns the QImage of image pixels [y0:y1, x0:x1] sampled every
-    2^level pixels. `smooth`: interpolate when magnified (photos) or show crisp pixels (labels)."""
+    2^level pixels. `smooth`: interpolate when magnified a little (photos; from `CRISP_FROM` on every
+    layer shows crisp pixels) or never (labels)."""
 
     def __init__(self, shape: tuple[int, int], render: Callable[[int, int, int, int, int], QImage | None],
                  *, smooth: bool = False, max_tiles: int = 512, parent: QGraphicsItem | None = None):
@@ -145,7 +147,8 @@ class TiledLayer(QGraphicsItem):
         exposed = option.exposedRect.intersected(self.boundingRect())
         if exposed.isEmpty():
             return
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._smooth or scale < 1.0)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform,
+                              scale < 1.0 or (self._smooth and scale < CRISP_FROM))
         ex0, ey0 = max(0, int(exposed.left())), max(0, int(exposed.top()))
         ex1, ey1 = min(w, math.ceil(exposed.right())), min(h, math.ceil(exposed.bottom()))
         for ty in range(ey0 // span, (ey1 - 1) // span + 1):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
@@ -30,9 +31,9 @@ def entry_status(entry) -> str:
 
 def entry_tooltip(entry) -> str:
     status = entry_status(entry)
-    lines = [f"<b>{entry.path.name}</b>", f"status: {status}"]
+    lines = [f"<b>{entry.path.name}</b>", f"status: {'unreadable' if status == 'error' else status}"]
     if status == "error":
-        lines.append(f"<span style='color:#e5534b'>{entry.error}</span>")
+        lines.append(f"<span style='color:#e5534b'>{html.escape(str(entry.error))}</span>")
     if getattr(entry, "mean_entropy", None) is not None:
         lines.append(f"mean entropy: {entry.mean_entropy:.3f}")
     return "<br>".join(lines)

@@ -2,6 +2,7 @@
 failures, save failures, crash recovery, unreadable images."""
 
 import errno
+import html
 
 import numpy as np
 import pytest
@@ -183,7 +184,8 @@ def test_unreadable_images_are_marked_with_the_reason(qtbot, tmp_path):
     assert w.project.images[i].error
     assert w.editor.index != i  # the first readable image is opened
     item = w.images_panel.list.item(i)
-    assert "unreadable" in w.images_panel.summary.text() and "error" in item.toolTip()
+    assert "unreadable" in w.images_panel.summary.text() and "status: unreadable" in item.toolTip()
+    assert html.escape(w.project.images[i].error) in item.toolTip()  # the reason, on hover
     w.open_image(i)
     assert w.editor.doc is None and "Cannot open broken.png" in w.statusBar().currentMessage()
     w.open_image(names.index("img00.png"))
@@ -406,3 +408,42 @@ def test_file_dialogs_start_in_the_project_folder(window, monkeypatch, tmp_path)
     window.ask_export_labels()
     window.model_flow.ask_import()
     assert asked == [str(window.project.folder)] * 3
+
+
+def click_box_button(qtbot, box, text):
+    button = next(b for b in box.buttons() if b.text() == text)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_deleting_and_reordering_classes_remaps_the_labels_after_asking(window, qtbot):
+    w = window
+    w.add_class("sky")
+    assert [c.name for c in w.project.classes] == ["background", "object", "sky"]
+    assert w.editor.current_class == 2
+    w.tool_options.set_brush_radius(2)
+    stroke(qtbot, w, [(10, 10), (10, 20)])  # sky
+    w.select_class(1)
+    stroke(qtbot, w, [(30, 10), (30, 20)])  # object
+    assert w.editor.save()
+    path = w.project.label_path(w.editor.entry)
+
+    w.classes_panel.set_current(2)
+    qtbot.mouseClick(w.classes_panel.up, Qt.MouseButton.LeftButton)  # sky before object: asks first
+    box = next(b for b in w.findChildren(QMessageBox) if b.isVisible())
+    assert "Swap" in box.text()
+    click_box_button(qtbot, box, "Reorder")
+    assert [c.name for c in w.project.classes] == ["background", "sky", "object"]
+    saved = engine.read_label(path)
+    assert (saved[10, 10:21] == 1).all() and (saved[30, 10:21] == 2).all()
+    assert w.editor.current_class == 1 and (w.editor.doc.labels == saved).all()
+
+    box = w.ask_delete_class(1)
+    click_box_button(qtbot, box, "Cancel")
+    assert len(w.project.classes) == 3
+    box = w.ask_delete_class(1)
+    assert "cannot be undone" in box.text()
+    click_box_button(qtbot, box, "Delete")
+    assert [c.name for c in w.project.classes] == ["background", "object"]
+    saved = engine.read_label(path)
+    assert (saved[10, 10:21] == 255).all() and (saved[30, 10:21] == 1).all()
+    assert w.editor.doc.num_classes == 2 and w.editor.current_class == 0

@@ -171,6 +171,49 @@ def test_fill_and_polygon_tools(canvas, qtbot, tmp_path):
     assert canvas.tool.points == []
 
 
+def test_polygon_backspace_removes_the_last_corner_and_escape_cancels(canvas, qtbot, tmp_path):
+    editor = real_editor(canvas, tmp_path)
+    doc = editor.doc
+    canvas.set_tool(PolygonTool(editor))
+    canvas.setFocus()
+    vp = canvas.viewport()
+    for y, x in ((10, 10), (10, 50), (50, 10), (90, 90)):
+        qtbot.mouseClick(vp, Qt.MouseButton.LeftButton, pos=view_point(canvas, y, x))
+    qtbot.keyClick(canvas, Qt.Key.Key_Backspace)  # the stray corner at (90, 90) goes
+    assert [(round(p.y()), round(p.x())) for p in canvas.tool.points] == [(10, 10), (10, 50), (50, 10)]
+    qtbot.mouseClick(vp, Qt.MouseButton.RightButton, pos=view_point(canvas, 50, 10))  # right-click closes
+    assert doc.labels[20, 20] == 1 and doc.labels[60, 60] == 255 and canvas.tool.points == []
+    for y, x in ((70, 70), (70, 100), (100, 100)):
+        qtbot.mouseClick(vp, Qt.MouseButton.LeftButton, pos=view_point(canvas, y, x))
+    qtbot.keyClick(canvas, Qt.Key.Key_Escape)
+    assert canvas.tool.points == [] and canvas.tool._path is None
+    assert doc.labels[90, 95] == 255
+
+
+def test_high_zoom_shows_crisp_pixels_and_a_pixel_grid(canvas, qtbot, tmp_path):
+    editor = real_editor(canvas, tmp_path, shape=(40, 40))
+    doc = editor.doc
+    doc.image[:] = 0
+    doc.image[::2, ::2] = 255  # a checkerboard of single pixels
+    doc.image[1::2, 1::2] = 255
+    canvas.set_document(doc, CLASSES)
+    canvas.set_zoom(16.0)
+    canvas.centerOn(20, 20)
+    shot = canvas.grab().toImage()
+
+    def colour(y, x):
+        return shot.pixelColor(canvas.mapFromScene(QPointF(x, y))).red()
+
+    # nearest neighbour: a quarter pixel from the edge looks like the centre, not a blend of neighbours
+    assert colour(20.5, 20.5) == colour(20.5, 20.2) == colour(20.5, 20.8) == 255
+    assert colour(20.5, 21.5) == colour(20.5, 21.2) == 0
+    assert colour(20.5, 21.0) < 255 or colour(21.0, 20.5) < 255  # a grid line between pixels
+    canvas.set_zoom(6.0)  # crisp, but too small for a grid: every screen pixel is one image pixel's colour
+    canvas.centerOn(20, 20)
+    shot = canvas.grab().toImage()
+    assert {colour(20.5, x / 12) for x in range(200, 280)} == {0, 255}
+
+
 def test_wheel_zooms_around_the_cursor(canvas):
     show(canvas)
     vp = canvas.viewport()
