@@ -47,6 +47,7 @@ class MainWindow(QMainWindow):
         self.project = None
         self.last_warning: str | None = None
         self.last_notice: str | None = None  # the last message box's text (warnings and notices)
+        self.quit_question: QMessageBox | None = None  # while closing asks about a running training
         self.io_jobs = JobRunner(1, self)
 
         self.canvas = Canvas(self)
@@ -518,6 +519,21 @@ class MainWindow(QMainWindow):
 
     # -- closing --------------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
+        keep = True
+        if self.training.running:
+            box = QMessageBox(QMessageBox.Icon.Question, "Training is running",
+                              "A model is being trained. Quit anyway?", QMessageBox.StandardButton.NoButton, self)
+            stop = box.addButton("Stop and keep the model so far", QMessageBox.ButtonRole.AcceptRole)
+            discard = box.addButton("Cancel the training", QMessageBox.ButtonRole.DestructiveRole)
+            box.addButton("Keep working", QMessageBox.ButtonRole.RejectRole)
+            box.setDefaultButton(stop)
+            self.quit_question = box
+            box.exec()
+            self.quit_question = None
+            if box.clickedButton() not in (stop, discard):
+                event.ignore()
+                return
+            keep = box.clickedButton() is stop
         if not self.editor.save_all():
             answer = QMessageBox.question(
                 self, "Labels not saved",
@@ -526,7 +542,10 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
-        self.training.shutdown()
+        if self.training.running:
+            self.say("Stopping the training run and keeping the model so far…" if keep else
+                     "Cancelling the training run…", 0)
+        self.training.shutdown(keep)
         self.models.cancel()
         for runner in (self.models.runner, self.editor.grabcut_jobs, self.editor.save_jobs, self.editor.loader,
                        self.io_jobs):

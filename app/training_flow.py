@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -32,6 +33,8 @@ class TrainingFlow(QObject):
         self.process: TrainingProcess | None = None
         self._classes_file: Path | None = None
         self._parent: Path | None = None
+        self._out: Path | None = None
+        self._quitting = False  # the window is closing: record the outcome, load and segment nothing
 
     def start(self, settings: dict) -> None:
         w = self.w
@@ -62,6 +65,7 @@ class TrainingFlow(QObject):
         if not finetune:
             args += [f"--option={o}" for o in settings.get("options") or ()]
         self._parent = active.path if finetune else None
+        self._out = ts.out
         self.process = TrainingProcess(args, cwd=folder, parent=self)
         self.process.event.connect(w.training_panel.on_event)
         self.process.log.connect(w.training_panel.append_log)
@@ -90,6 +94,8 @@ class TrainingFlow(QObject):
                                         parent=self._parent.name if self._parent else None)
         except Exception as exc:  # noqa: BLE001 - the model is on disk; the version list is bookkeeping
             log.warning("cannot record model version %s: %s", path, exc)
+        if self._quitting:
+            return
         w.model_flow.refresh_versions()
         w.say(f"Training done: {path.name}; loading it and segmenting the unlabelled images", 0)
 
@@ -103,6 +109,8 @@ class TrainingFlow(QObject):
         w = self.w
         prev = w.models.active
         keep = f"The model in use stays {prev.info()['name']}." if prev else ""
+        if self._quitting:
+            return
         if self.process is not None and self.process.stop_requested:  # the person stopped it: not a failure
             w.training_panel.show_outcome(None, f"Stopped before a model was written. {keep}",
                                           headline="Training stopped")
@@ -116,11 +124,31 @@ class TrainingFlow(QObject):
         if self._classes_file is not None:
             self._classes_file.unlink(missing_ok=True)
             self._classes_file = None
+        if self._out is not None:  # resumable checkpoints: the app never resumes from them
+            shutil.rmtree(self._out.with_name(self._out.name + ".ckpt"), ignore_errors=True)
         self.process.deleteLater()
         self.process = None
 
-    def shutdown(self) -> None:
-        """On quit: a running child is asked to stop (it keeps the model so far)."""
-        if self.process is not None:
-            self.process.stop()
-            self.process.wait(10000)
+    @property
+    def running(self) -> bool:
+        return self.process is not None
+
+    def shutdown(self, keep: bool = True, wait_ms: int = 60000) -> None:
+        """On quit: stop a running child and wait for it (no process outlives the window). With `keep` it
+        writes the model so far, recorded as a version; without, the run and its files are removed."""
+        process, out = self.process, self._out
+        if process is None:
+            return
+        self._quitting = True
+        if keep:
+            process.stop()
+        else:
+            process.kill()
+        if not process.wait(wait_ms):
+            process.kill()
+            process.wait(5000)
+        if self.process is not None:  # finished was not delivered while waiting
+            self._ended()
+        if not keep and out is not None:
+            out.unlink(missing_ok=True)
+            out.with_name(f"{out.stem}.best{out.suffix}").unlink(missing_ok=True)
