@@ -176,7 +176,7 @@ class Editor(QObject):
     def _on_commit(self, stroke, revision: int) -> None:
         entry = self.entry
         if entry is not None and entry.status in ("unlabelled", "predicted"):
-            self.project.set_status(entry, "edited")
+            self.project.set_status(entry, "edited", durable=False)  # the label file will say so too
             self.entryChanged.emit(self.index)
         self._timer.start()
         self.historyChanged.emit()

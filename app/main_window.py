@@ -20,6 +20,7 @@ from app.editor import Editor
 from app.interaction import TOOLS
 from app.model_flow import ModelFlow
 from app.model_service import ModelService
+from app.project_saver import ProjectSaver
 from app.segmenting import AutoSegment
 from app.training_flow import TrainingFlow
 from app.widgets.attention_panel import AttentionPanel
@@ -49,6 +50,8 @@ class MainWindow(QMainWindow):
         self.last_notice: str | None = None  # the last message box's text (warnings and notices)
         self.quit_question: QMessageBox | None = None  # while closing asks about a running training
         self.io_jobs = JobRunner(1, self)
+        self.project_saver = ProjectSaver(self)
+        self.project_saver.failed.connect(lambda why: self.say(why, 15000))
 
         self.canvas = Canvas(self)
         self.setCentralWidget(self.canvas)
@@ -280,6 +283,7 @@ class MainWindow(QMainWindow):
         except (OSError, ValueError) as exc:
             self.warn("Class change not completed", f"{exc}")
         self.project = project
+        self.project_saver.attach(project)
         self.editor.set_project(project)
         self.setWindowTitle(f"{project.folder.name} — SegAssist")
         self.images_panel.set_entries(project.images)
@@ -550,4 +554,5 @@ class MainWindow(QMainWindow):
         for runner in (self.models.runner, self.editor.grabcut_jobs, self.editor.save_jobs, self.editor.loader,
                        self.io_jobs):
             runner.wait(10000)
+        self.project_saver.flush()
         event.accept()

@@ -447,3 +447,31 @@ def test_deleting_and_reordering_classes_remaps_the_labels_after_asking(window, 
     saved = engine.read_label(path)
     assert (saved[10, 10:21] == 255).all() and (saved[30, 10:21] == 1).all()
     assert w.editor.doc.num_classes == 2 and w.editor.current_class == 0
+
+
+def test_segment_all_writes_the_project_file_off_the_gui_thread_and_rarely(qtbot, tmp_path, monkeypatch):
+    import json
+    import threading
+
+    from app.core import project as project_module
+
+    folder = make_project(tmp_path / "many", n=8)
+    w = MainWindow()
+    qtbot.addWidget(w)
+    assert w.open_project(folder)
+    load_model(qtbot, w, tiny_model_file(tmp_path / "tiny.safetensors"))
+    real, writers = project_module.atomic_write_bytes, []
+
+    def spy(path, data):
+        writers.append(threading.current_thread() is threading.main_thread())
+        return real(path, data)
+
+    monkeypatch.setattr(project_module, "atomic_write_bytes", spy)
+    with qtbot.waitSignal(w.predictionsDone, timeout=60000):
+        w.segmenting.all()
+    qtbot.waitUntil(lambda: not w.project.dirty and not w.project_saver.jobs.busy, timeout=10000)
+    assert writers and not any(writers)  # never on the GUI thread
+    assert len(writers) <= 3  # one write per debounce, not one per image
+    saved = json.loads((folder / "segassist.json").read_text())["images"]
+    assert all(saved[e.name]["mean_entropy"] is not None and saved[e.name]["status"] == "predicted"
+               for e in w.project.images)
