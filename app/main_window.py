@@ -241,9 +241,13 @@ class MainWindow(QMainWindow):
 
         text = f"x {x}  y {y}  ·  {name(int(doc.labels[y, x]))}"
         if doc.proposal is not None:
-            text += f"  ·  proposal {name(int(doc.proposal[y, x]))}"
-            if doc.confidence is not None:
-                text += f" {doc.confidence[y, x] * 100:.0f}%"
+            proposed = int(doc.proposal[y, x])
+            if proposed == 255:  # the model left it out, or proposed a class the project does not have
+                text += "  ·  no proposal"
+            else:
+                text += f"  ·  proposal {name(proposed)}"
+                if doc.confidence is not None:
+                    text += f" {doc.confidence[y, x] * 100:.0f}%"
         self.status_cursor.setText(text)
 
     # -- project and images ---------------------------------------------------------------------------

@@ -78,8 +78,14 @@ class ModelFlow(QObject):
         self.attention = None
         self.refresh_versions()
         w.update_enabled()
+        self.close_class_question()  # it asked about the model before this one
         if w.project is not None and self.class_table() is None:
             self.ensure_classes()
+
+    def close_class_question(self) -> None:
+        if self.class_question is not None:
+            box, self.class_question = self.class_question, None
+            box.close()
 
     # -- the model's classes against the project's ----------------------------------------------------
     def class_match(self) -> ClassMatch | None:
@@ -113,8 +119,7 @@ class ModelFlow(QObject):
         match = self.class_match()
         if match is None:
             return
-        if self.class_question is not None:
-            self.class_question.close()
+        self.close_class_question()
         w = self.w
         box = QMessageBox(QMessageBox.Icon.Question, "The model's classes differ",
                           match.describe() + "\n\nHow should its proposals be used?", QMessageBox.StandardButton.Cancel,

@@ -475,3 +475,12 @@ def test_segment_all_writes_the_project_file_off_the_gui_thread_and_rarely(qtbot
     saved = json.loads((folder / "segassist.json").read_text())["images"]
     assert all(saved[e.name]["mean_entropy"] is not None and saved[e.name]["status"] == "predicted"
                for e in w.project.images)
+
+
+def test_a_question_about_a_previous_model_goes_when_another_model_loads(window, qtbot, tmp_path):
+    w = window
+    load_model(qtbot, w, tiny_model_file(tmp_path / "three.safetensors", classes=("sky", "object", "background")))
+    box = w.model_flow.class_question
+    assert box is not None and box.isVisible()
+    load_model(qtbot, w, tiny_model_file(tmp_path / "same.safetensors"))
+    assert w.model_flow.class_question is None and not box.isVisible()
