@@ -235,6 +235,10 @@ class Editor(QObject):
     def explain_at(self, pixel: tuple[int, int]) -> None:
         self.explainRequested.emit(tuple(pixel))
 
+    def say(self, text: str) -> None:
+        """A line for the person (the gestures' way to explain why nothing happened)."""
+        self.message.emit(text)
+
     # -- saving ---------------------------------------------------------------------------------------
     def autosave(self) -> None:
         """Save the current labels in the background (a copy is written; painting goes on)."""
