@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QFrame, QLabel, QMainWin
 import engine
 from app.actions import build_actions
 from app.canvas import HEAT_MODES, Canvas
+from app.core.ui_state import Facts, enabled
 from app.editor import Editor
 from app.interaction import TOOLS
 from app.model_flow import ModelFlow
@@ -201,20 +202,17 @@ class MainWindow(QMainWindow):
         return box
 
     def update_enabled(self) -> None:
-        doc, acts = self.editor.doc, self.acts
-        has_doc, has_model, has_project = doc is not None, self.models.active is not None, self.project is not None
-        acts.undo.setEnabled(has_doc and doc.can_undo)
-        acts.redo.setEnabled(has_doc and doc.can_redo)
-        acts.accept.setEnabled(has_doc and doc.proposal is not None)
-        acts.segment.setEnabled(has_doc)  # without a model they say what to do
-        acts.segment_all.setEnabled(has_project)
-        acts.cancel.setEnabled(self.models.busy)
-        acts.export_onnx.setEnabled(has_model)
-        acts.adopt_classes.setEnabled(has_model and has_project)
-        acts.reviewed.setEnabled(has_doc)
-        acts.export_labels.setEnabled(has_project)
-        self.model_panel.segment_button.setEnabled(has_doc)
-        self.model_panel.segment_all_button.setEnabled(has_project)
+        """Apply `app.core.ui_state.enabled` to the actions and the model panel's buttons."""
+        doc = self.editor.doc
+        facts = Facts(project=self.project is not None, document=doc is not None,
+                      can_undo=doc is not None and doc.can_undo, can_redo=doc is not None and doc.can_redo,
+                      proposal=doc is not None and doc.proposal is not None, model=self.models.active is not None,
+                      model_busy=self.models.busy, training=self.training.running)
+        state = enabled(facts)
+        for name, on in state.items():
+            getattr(self.acts, name).setEnabled(on)
+        self.model_panel.segment_button.setEnabled(state["segment"])
+        self.model_panel.segment_all_button.setEnabled(state["segment_all"])
 
     def _show_save_state(self) -> None:
         if self.editor.save_error:
