@@ -12,7 +12,7 @@ from app.icons import icon
 from app.widgets.shortcuts_dialog import ShortcutsDialog
 
 TOOL_ICONS = {"B": "brush", "E": "eraser", "F": "fill", "P": "polygon", "R": "accept_region", "G": "grabcut",
-              "A": "attention"}
+              "A": "attention", "S": "superpixels", "M": "sam"}
 
 
 def _action(w, text: str, slot, shortcut=None, icon_name: str | None = None, tip: str | None = None,

@@ -23,6 +23,9 @@ from app.model_flow import ModelFlow
 from app.model_service import ModelService
 from app.project_saver import ProjectSaver
 from app.segmenting import AutoSegment
+from app.smart_interaction import SMART_TOOLS
+from app.smart_tools import SmartTools
+from app.smart_wiring import install_smart_tools
 from app.training_flow import TrainingFlow
 from app.widgets.attention_panel import AttentionPanel
 from app.widgets.classes_panel import ClassesPanel
@@ -68,8 +71,10 @@ class MainWindow(QMainWindow):
         self.model_flow = ModelFlow(self)
         self.segmenting = AutoSegment(self)
         self.training = TrainingFlow(self)
-        self.tools = {cls.shortcut: cls(self.editor) for cls in TOOLS}
+        self.smart = SmartTools(self.editor, self.canvas, self)
+        self.tools = {cls.shortcut: cls(self.editor) for cls in TOOLS + SMART_TOOLS}
         self.acts = build_actions(self)
+        install_smart_tools(self)
         self._build_status_bar()
         self._connect()
         archs = engine.list_architectures()
@@ -552,6 +557,7 @@ class MainWindow(QMainWindow):
             self.say("Stopping the training run and keeping the model so far…" if keep else
                      "Cancelling the training run…", 0)
         self.training.shutdown(keep)
+        self.smart.shutdown()
         self.models.cancel()
         for runner in (self.models.runner, self.editor.grabcut_jobs, self.editor.save_jobs, self.editor.loader,
                        self.io_jobs):

@@ -7,17 +7,17 @@ message say why and the model in use stays.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import shutil
-import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from app.core.training_plan import TrainingChoice, changed_since, plan_training
 from app.model_service import ActiveModel
-from app.training_process import TrainingProcess, TrainingSettings
+from app.training_process import TrainingProcess
+from training.events import DoneEvent
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,6 @@ class TrainingFlow(QObject):
         super().__init__(w)
         self.w = w
         self.process: TrainingProcess | None = None
-        self._classes_file: Path | None = None
         self._parent: Path | None = None
         self._out: Path | None = None
         self._quitting = False  # the window is closing: record the outcome, load and segment nothing
@@ -48,25 +47,23 @@ class TrainingFlow(QObject):
             w.warn("Nothing to train on", "Label at least one image first (paint, fill, or accept a proposal).")
             return
         active = w.models.active
-        finetune = settings["mode"] == "finetune" and active is not None and active.path is not None
-        arch = active.loaded.model.config["name"] if finetune else settings["arch"]
-        fd, tmp = tempfile.mkstemp(prefix="segassist-classes-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"classes": [c.to_json() for c in w.project.classes]}, f)
-        self._classes_file = Path(tmp)
-        folder = Path(w.project.folder)
-        ts = TrainingSettings(
-            images=folder, labels=folder / "labels", classes=self._classes_file, out=w.model_flow.next_path(arch),
-            init=active.path if finetune else None, arch=None if finetune else arch,
-            backbone=None if finetune else settings.get("backbone"), crop=settings["crop"], batch=settings["batch"],
-            iters=settings["iters"], lr=settings.get("lr"), device=settings["device"],
-            precision=settings["precision"], val_fraction=settings["val_fraction"])
-        args = ts.arguments() + ["--log-interval", str(max(1, settings["iters"] // 100))]
-        if not finetune:
-            args += [f"--option={o}" for o in settings.get("options") or ()]
+        choice = TrainingChoice.from_settings(settings)
+        finetune = choice.mode == "finetune" and active is not None and active.path is not None
+        arch = active.loaded.model.config["name"] if finetune else choice.arch
+        project = w.project
+        label_paths = [project.label_path(e) for e in labelled]
+        try:
+            cfg = plan_training(
+                replace(choice, mode="finetune" if finetune else "new"), images=project.folder,
+                labels=project.labels_dir, classes=project.classes, out=w.model_flow.next_path(arch),
+                labelled=len(labelled), init=active.path if finetune else None,
+                focus_names=changed_since(label_paths, active.path) if finetune else ())
+        except ValueError as exc:
+            w.warn("Training not started", str(exc))
+            return
         self._parent = active.path if finetune else None
-        self._out = ts.out
-        self.process = TrainingProcess(args, cwd=folder, parent=self)
+        self._out = cfg.out
+        self.process = TrainingProcess(cfg, cwd=project.folder, parent=self)
         self.process.event.connect(w.training_panel.on_event)
         self.process.log.connect(w.training_panel.append_log)
         self.process.succeeded.connect(self._succeeded)
@@ -82,15 +79,15 @@ class TrainingFlow(QObject):
             self.process.stop()
             self.w.say("Stopping training after this iteration…", 0)
 
-    def _succeeded(self, done: dict) -> None:
+    def _succeeded(self, done: DoneEvent) -> None:
         w = self.w
-        path = Path(done.get("model_path") or "")
+        path = Path(done.model_path or "")
         if not path.is_file():
             self._failed(f"the training process reported {path}, which does not exist")
             return
         w.training_panel.show_outcome(done)
         try:
-            w.project.add_model_version(path, miou=done.get("last_miou"), select=False,
+            w.project.add_model_version(path, miou=done.last_miou, select=False,
                                         parent=self._parent.name if self._parent else None)
         except Exception as exc:  # noqa: BLE001 - the model is on disk; the version list is bookkeeping
             log.warning("cannot record model version %s: %s", path, exc)
@@ -121,9 +118,6 @@ class TrainingFlow(QObject):
         self.finished.emit(False)
 
     def _ended(self) -> None:
-        if self._classes_file is not None:
-            self._classes_file.unlink(missing_ok=True)
-            self._classes_file = None
         if self._out is not None:  # resumable checkpoints: the app never resumes from them
             shutil.rmtree(self._out.with_name(self._out.name + ".ckpt"), ignore_errors=True)
         self.process.deleteLater()

@@ -26,3 +26,11 @@ def test_latency_bench_runs(capsys, monkeypatch):
     monkeypatch.setitem(latency.SMALL_BACKBONES, "encnet", "test_resnet")
     latency.main(["--archs", "encnet", "--small-only", "--size", "64", "--runs", "1"])
     assert "test_resnet" in capsys.readouterr().out
+
+
+def test_superpixels_bench_runs(capsys):
+    from bench import superpixels
+
+    superpixels.main(["--size", "256", "--max-pixels", "20000"])
+    out = capsys.readouterr().out
+    assert "precompute ms" in out and "remove islands" in out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +29,8 @@ class TrainConfig:
     val_images: Path | None = None
     val_labels: Path | None = None
     val_fraction: float = 0.0
+    focus_names: tuple[str, ...] = ()  # images (file names or stems) drawn `focus_weight` times as often
+    focus_weight: float = 3.0
     # model
     arch: str | None = None  # default: the init model's, else "deeplabv3plus"
     backbone: str | None = None
@@ -61,6 +65,7 @@ class TrainConfig:
     bn_images: int = 64  # training images whose whole views re-estimate BatchNorm statistics (0: keep them)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "focus_names", tuple(self.focus_names))
         for name in ("images", "labels", "out", "val_images", "val_labels", "init"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, Path):
@@ -86,6 +91,8 @@ class TrainConfig:
             problems.append("val_images and val_labels go together")
         if self.lr is not None and not self.lr > 0:
             problems.append(f"lr must be > 0, got {self.lr}")
+        if not (math.isfinite(self.focus_weight) and self.focus_weight > 0):
+            problems.append(f"focus_weight must be > 0, got {self.focus_weight}")
         if self.bn_images < 0:
             problems.append(f"bn_images must be >= 0, got {self.bn_images}")
         lo, hi = self.scale_range
@@ -95,6 +102,33 @@ class TrainConfig:
             problems.append("give the classes, or an init model whose classes are kept")
         if problems:
             raise ValueError("; ".join(problems))
+
+    @classmethod
+    def argument_parser(cls, **kw) -> argparse.ArgumentParser:
+        """The command line's parser: one flag per field (see `training.arguments`)."""
+        from training.arguments import build_parser
+
+        return build_parser(cls, **kw)
+
+    @classmethod
+    def from_namespace(cls, args: argparse.Namespace) -> TrainConfig:
+        """The config that `argument_parser().parse_args(...)` describes."""
+        from training.arguments import from_namespace
+
+        return from_namespace(cls, args)
+
+    @classmethod
+    def from_args(cls, argv: list[str]) -> TrainConfig:
+        """The config that command-line arguments describe; raises `UsageError`/`ValueError` naming the problem."""
+        from training.arguments import from_args
+
+        return from_args(cls, argv)
+
+    def to_args(self) -> list[str]:
+        """The command-line arguments that `from_args` turns back into this config (defaults left out)."""
+        from training.arguments import to_args
+
+        return to_args(self)
 
     @property
     def checkpoint_dir(self) -> Path:

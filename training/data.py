@@ -145,19 +145,40 @@ def collate(batch: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor, t
     return images, labels
 
 
+def focus_weights(samples: list[Sample], names, weight: float) -> list[float] | None:
+    """Sampling weights: `weight` for the samples named in `names` (file names or stems), 1 for the others.
+
+    None when nothing is in focus (every sample equally often)."""
+    wanted = set(names)
+    if not wanted or weight == 1:
+        return None
+    weights = [weight if (s.name in wanted or s.image_path.name in wanted) else 1.0 for s in samples]
+    return weights if any(w != 1.0 for w in weights) else None
+
+
 class IterationBatches(torch.utils.data.Sampler):
     """The batches of iterations `start..iterations-1` for one process, as lists of `CropDataset` keys.
 
     The data order is a function of (seed, iteration) alone: an endless sequence of shuffled epochs,
     `batch_size * world_size` positions per iteration, this process taking its share. Resuming at an
     iteration therefore continues the very same order, whatever the number of loader workers.
+
+    With `weights`, sample `i` appears about `weights[i] / min(weights)` times per epoch (the whole part
+    always, the fraction by chance), so over a run it is drawn in proportion to its weight, and every
+    sample still at least once an epoch.
     """
 
     def __init__(self, num_samples: int, batch_size: int, iterations: int, seed: int, *, start: int = 0,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, weights=None):
         self.n, self.batch_size, self.iterations, self.seed = num_samples, batch_size, iterations, seed
         self.start, self.rank, self.world_size = start, rank, world_size
-        self._epoch, self._order = -1, None
+        self.weights = None
+        if weights is not None:
+            w = np.asarray(weights, np.float64)
+            if w.shape != (num_samples,) or not (np.isfinite(w).all() and (w > 0).all()):
+                raise ValueError(f"weights must be {num_samples} positive numbers, got {weights!r}")
+            self.weights = None if (w == w.min()).all() else w / w.min()
+        self._rewind()
 
     def __len__(self) -> int:
         return self.iterations - self.start
@@ -171,11 +192,25 @@ class IterationBatches(torch.utils.data.Sampler):
         return [(self._index(p), (self.seed, iteration, self.rank, j))
                 for j, p in enumerate(range(first, first + self.batch_size))]
 
+    def _rewind(self) -> None:
+        self._epoch, self._order, self._begin, self._end = -1, np.zeros(0, np.int64), 0, 0
+
     def _index(self, position: int) -> int:
-        epoch, offset = divmod(position, self.n)
-        if epoch != self._epoch:
-            self._epoch, self._order = epoch, np.random.default_rng((self.seed, epoch)).permutation(self.n)
-        return int(self._order[offset])
+        if position < self._begin:
+            self._rewind()
+        while position >= self._end:
+            self._epoch += 1
+            self._order = self._epoch_order(self._epoch)
+            self._begin, self._end = self._end, self._end + len(self._order)
+        return int(self._order[position - self._begin])
+
+    def _epoch_order(self, epoch: int) -> np.ndarray:
+        rng = np.random.default_rng((self.seed, epoch))
+        if self.weights is None:
+            return rng.permutation(self.n)
+        whole = np.floor(self.weights)
+        counts = whole.astype(np.int64) + (rng.random(self.n) < self.weights - whole)
+        return rng.permutation(np.repeat(np.arange(self.n), counts))
 
 
 def _by_stem(paths: list[Path]) -> dict[str, list[Path]]:

@@ -23,7 +23,7 @@ from engine import SegModel, save_model
 from training.batchnorm import recalibrate_batchnorm
 from training.checkpoint import check_fingerprint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from training.config import TrainConfig
-from training.data import CropDataset, IterationBatches, collate, load_dataset, split_validation
+from training.data import CropDataset, IterationBatches, collate, focus_weights, load_dataset, split_validation
 from training.distributed import Runtime, any_true, start_runtime, stop_runtime
 from training.events import CheckpointEvent, DoneEvent, ErrorEvent, Event, StartEvent, StepEvent, ValidationEvent
 from training.finetune import Start, initial_model
@@ -132,7 +132,8 @@ def _run(cfg: TrainConfig, rt: Runtime, emit: Callable[[Event], None], should_st
     if rt.distributed:
         net = DistributedDataParallel(net, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
     batches = IterationBatches(len(train_set), cfg.batch_size, cfg.iterations, cfg.seed, start=progress.iteration,
-                               rank=rt.rank, world_size=rt.world_size)
+                               rank=rt.rank, world_size=rt.world_size,
+                               weights=focus_weights(train_set, cfg.focus_names, cfg.focus_weight))
     workers = cfg.workers if cfg.workers is not None else (
         min(4, (os.cpu_count() or 1) // rt.world_size) if rt.device.type == "cuda" else 0)
     loader = torch.utils.data.DataLoader(
@@ -324,6 +325,7 @@ def _fingerprint(cfg: TrainConfig, start: Start, model: SegModel, train_set, val
         "iterations": cfg.iterations, "batch_size": cfg.batch_size, "crop_size": cfg.crop_size,
         "seed": cfg.seed, "optimizer": cfg.optimizer, "lr": cfg.lr, "freeze_backbone": cfg.freeze_backbone,
         "world_size": rt.world_size, "bn_images": cfg.bn_images,
+        "focus": [sorted(cfg.focus_names), cfg.focus_weight] if cfg.focus_names else None,
         "train": sorted(s.name for s in train_set), "val": sorted(s.name for s in val_set),
     }
 

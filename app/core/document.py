@@ -15,6 +15,7 @@ from itertools import count
 
 import numpy as np
 
+from app.core.protection import NO_GUARD, PaintGuard
 from app.core.stroke import Atom, Region, Stroke, union
 
 IGNORE_INDEX = 255
@@ -60,6 +61,7 @@ class LabelDocument:
         self.proposal: np.ndarray | None = None
         self.confidence: np.ndarray | None = None
         self.entropy: np.ndarray | None = None
+        self.guard: PaintGuard = NO_GUARD  # protected classes and paint modes, applied to every tool write
         self.listeners: list[Callable[[Region], None]] = []
         self.stroke_listeners: list[Callable[[Stroke, int], None]] = []
         self.max_history_bytes = max_history_bytes
@@ -144,14 +146,16 @@ class LabelDocument:
             self.end_stroke()
         self._atoms = []
 
-    def apply(self, origin: tuple[int, int], mask: np.ndarray, value: int | np.ndarray) -> Region | None:
+    def apply(self, origin: tuple[int, int], mask: np.ndarray, value: int | np.ndarray, *,
+              guarded: bool = True) -> Region | None:
         """Write `value` where `mask` (a bool crop placed at `origin`, clipped to the image) is set.
 
         `value` is a class index, 255 to erase, or a uint8 array of new values shaped like `mask`.
-        Only the mask's bounding box is touched. Returns the changed region, or None when no pixel
-        changed. Outside a stroke, the call opens one (closed by `end_stroke`).
+        Only the mask's bounding box is touched, and only pixels `guard` allows (unless `guarded` is
+        False: journal replay). Returns the changed region, or None when no pixel changed. Outside a
+        stroke, the call opens one (closed by `end_stroke`).
         """
-        atom = self._write(origin, mask, value)
+        atom = self._write(origin, mask, value, self.guard if guarded else NO_GUARD)
         if atom is None:
             return None
         if self._atoms is None:
@@ -189,7 +193,7 @@ class LabelDocument:
         self.begin_stroke()
         for atom in stroke.atoms:
             self._check_region(atom.region)
-            self.apply(atom.region[:2], atom.mask, atom.new_values())
+            self.apply(atom.region[:2], atom.mask, atom.new_values(), guarded=False)
         done = self.end_stroke()
         return done.region if done else None
 
@@ -225,7 +229,8 @@ class LabelDocument:
 
     # ---- internals -----------------------------------------------------------------------------------
 
-    def _write(self, origin: tuple[int, int], mask: np.ndarray, value: int | np.ndarray) -> Atom | None:
+    def _write(self, origin: tuple[int, int], mask: np.ndarray, value: int | np.ndarray,
+               guard: PaintGuard = NO_GUARD) -> Atom | None:
         mask = np.asarray(mask)
         if mask.ndim != 2:
             raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
@@ -256,6 +261,9 @@ class LabelDocument:
         else:
             vals = values[crop]
             changed = sub & (view != vals)
+        allowed = guard.allowed(view, value if values is None else vals)
+        if allowed is not None:
+            changed &= allowed
         rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
         if rows.size == 0:
             return None
@@ -307,4 +315,4 @@ class LabelDocument:
             listener(region)
 
 
-__all__ = ["IGNORE_INDEX", "Atom", "LabelDocument", "Region", "Snapshot", "Stroke", "union"]
+__all__ = ["IGNORE_INDEX", "Atom", "LabelDocument", "PaintGuard", "Region", "Snapshot", "Stroke", "union"]

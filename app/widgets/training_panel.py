@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.icons import icon
+from training.events import DoneEvent, Event, StartEvent, StepEvent, ValidationEvent
 
 pg.setConfigOptions(antialias=True, background=(32, 34, 38), foreground=(170, 176, 184))
 
@@ -71,7 +72,9 @@ class TrainingPanel(QWidget):
         self.options.setPlaceholderText("e.g. output_stride=8 channels=128")
         self.options.setToolTip("Architecture options of the new model, as key=value pairs separated by spaces")
         self.new.toggled.connect(self._mode_changed)
-        self.iters = _spin(1, 1_000_000, 200, 50, "Training iterations (optimizer steps)")
+        self.iters = _spin(0, 1_000_000, 0, 50, "Training iterations (optimizer steps); 'auto' sizes the run to "
+                           "the labelled images (and a fine-tune to the ones corrected since the model was trained)")
+        self.iters.setSpecialValueText("auto")
         self.crop = _spin(32, 4096, 128, 32, "Side of the square crops trained on, in pixels")
         self.batch = _spin(1, 256, 4, 1, "Crops per step")
         self.lr = QDoubleSpinBox()
@@ -209,7 +212,7 @@ class TrainingPanel(QWidget):
             "arch": self.arch.currentText() or None,
             "backbone": self.backbone.currentText().strip() or None,
             "options": self.options.text().split(),
-            "iters": self.iters.value(), "crop": self.crop.value(), "batch": self.batch.value(),
+            "iters": self.iters.value() or None, "crop": self.crop.value(), "batch": self.batch.value(),
             "lr": self.lr.value() or None, "val_fraction": self.val_fraction.value(),
             "device": self.device.currentText(), "precision": self.precision.currentText(),
         }
@@ -245,34 +248,35 @@ class TrainingPanel(QWidget):
             self.status.setText("Starting the training process…")
             self.log.clear()
 
-    def on_event(self, e: dict) -> None:
-        kind = e.get("event")
-        if kind == "start":
-            self.progress.setRange(0, int(e.get("iterations", 0)))
+    def on_event(self, e: Event) -> None:
+        if isinstance(e, StartEvent):
+            self.progress.setRange(0, e.iterations)
             self.status.setText(
-                f"{e.get('arch')} · {e.get('backbone')} on {e.get('device')} ({e.get('precision')}): "
-                f"{e.get('train_images')} training, {e.get('val_images')} validation images"
-                + (f", {e['skipped_images']} skipped" if e.get("skipped_images") else ""))
-        elif kind == "step":
-            it = int(e["iteration"])
-            self.progress.setRange(0, int(e.get("iterations", self.progress.maximum())))
+                f"{e.arch} · {e.backbone} on {e.device} ({e.precision}): "
+                f"{e.train_images} training, {e.val_images} validation images"
+                + (f", {e.skipped_images} skipped" if e.skipped_images else ""))
+        elif isinstance(e, StepEvent):
+            it = e.iteration
+            self.progress.setRange(0, e.iterations)
             self.progress.setValue(it)
             self._loss[0].append(it)
-            self._loss[1].append(float(e["loss"]))
+            self._loss[1].append(e.loss)
             self.loss_curve.setData(*self._loss)
-            self.status.setText(f"iteration {it} / {e.get('iterations')} · loss {float(e['loss']):.4f} · "
-                                f"ETA {format_seconds(e.get('eta_s'))} · {e.get('images_per_s', 0):.1f} img/s")
-        elif kind == "validation":
-            it, miou = int(e["iteration"]), float(e["miou"])
-            if it == 0 and self.miou_before is None:
-                self.miou_before = miou
-            self._miou[0].append(it)
-            self._miou[1].append(miou)
+            self.status.setText(f"iteration {it} / {e.iterations} · loss {e.loss:.4f} · "
+                                f"ETA {format_seconds(e.eta_s)} · {e.images_per_s:.1f} img/s")
+        elif isinstance(e, ValidationEvent):
+            if e.miou is None:
+                return
+            if e.iteration == 0 and self.miou_before is None:
+                self.miou_before = e.miou
+            self._miou[0].append(e.iteration)
+            self._miou[1].append(e.miou)
             self.miou_curve.setData(*self._miou)
-        elif kind == "done":
-            self.progress.setValue(int(e.get("iteration", self.progress.value())))
+        elif isinstance(e, DoneEvent):
+            self.progress.setValue(e.iteration)
 
-    def show_outcome(self, done: dict | None, message: str | None = None, headline: str = "Training failed") -> None:
+    def show_outcome(self, done: DoneEvent | None, message: str | None = None,
+                     headline: str = "Training failed") -> None:
         """After a run: the mIoU before and after, or why it failed (or that it was stopped)."""
         self.set_running(False)
         self.result.setVisible(True)
@@ -280,7 +284,7 @@ class TrainingPanel(QWidget):
             self.result.setText(headline)
             self.status.setText(message or "")
             return
-        after, best = done.get("last_miou"), done.get("best_miou")
+        after, best = done.last_miou, done.best_miou
         before = self.miou_before
         if after is None:
             text = "Trained (no validation images)"
@@ -290,9 +294,9 @@ class TrainingPanel(QWidget):
             text = f"mIoU {before:.3f} → {after:.3f}"
         if best is not None and after is not None and best > after + 1e-9:
             text += f"  (best {best:.3f} during the run)"
-        self.result.setText(text + ("  (stopped early)" if done.get("stopped") else ""))
-        self.status.setText(f"{done.get('iteration')} iterations in {format_seconds(done.get('wall_time_s'))}; "
-                            f"saved {done.get('model_path')}")
+        self.result.setText(text + ("  (stopped early)" if done.stopped else ""))
+        self.status.setText(f"{done.iteration} iterations in {format_seconds(done.wall_time_s)}; "
+                            f"saved {done.model_path}")
 
     def append_log(self, line: str) -> None:
         self.log.appendPlainText(line)

@@ -66,7 +66,7 @@ def test_a_killed_training_process_keeps_the_model_and_says_why(window, qtbot, t
     panel.batch.setValue(2)
 
     def kill_on_start(event):
-        if event["event"] == "start":
+        if event.kind == "start":
             os.kill(w.training.process.pid(), signal.SIGKILL)
 
     with qtbot.waitSignal(w.trainingFinished, timeout=60000) as finished:
@@ -89,7 +89,7 @@ def test_a_stopped_run_is_not_called_a_failure(window, qtbot):
     panel.batch.setValue(2)
 
     def stop_on_start(event):
-        if event["event"] == "start":
+        if event.kind == "start":
             w.training.stop()
             os.kill(w.training.process.pid(), signal.SIGKILL)  # gone before it could write a model
 

@@ -138,3 +138,26 @@ def test_data_order_resumes_and_ranks_share_it_out():
                                                            for batch in IterationBatches(5, 4, 6, seed=7)]
     keys = [k[1] for batch in full for k in batch]
     assert len(set(keys)) == len(keys)  # every crop its own augmentation seed
+
+
+def test_focus_sampling_follows_the_weights_and_resumes():
+    weights = [1.0, 1.0, 3.0, 1.0, 2.5]
+    batches = list(IterationBatches(5, 4, 2000, seed=3, weights=weights))
+    drawn = np.bincount([k[0] for batch in batches for k in batch], minlength=5)
+    assert np.allclose(drawn / drawn.sum(), np.array(weights) / sum(weights), atol=0.01)
+    assert list(IterationBatches(5, 4, 40, seed=3, weights=weights, start=17)) == batches[17:40]
+    first = [k[0] for batch in batches for k in batch][:8]  # an epoch: 1+1+3+1+2 or 3 positions
+    assert set(first[:8]) == set(range(5))  # every sample at least once an epoch
+    unweighted = list(IterationBatches(5, 4, 30, seed=3))
+    assert list(IterationBatches(5, 4, 30, seed=3, weights=[2.0] * 5)) == unweighted  # equal weights: same order
+    with pytest.raises(ValueError, match="positive"):
+        IterationBatches(3, 2, 4, seed=0, weights=[1.0, 0.0, 1.0])
+
+
+def test_focus_names_match_file_names_or_stems(shapes):
+    from training.data import focus_weights
+
+    data = load_dataset(*shapes, 3)
+    assert focus_weights(data.samples, ("001.png", "004"), 4.0) == [1.0, 4.0, 1.0, 1.0, 4.0, 1.0]
+    assert focus_weights(data.samples, (), 4.0) is None
+    assert focus_weights(data.samples, ("not-there.png",), 4.0) is None
