@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsPath
 
 from app.core import gestures
 
+ERASE = 255
 BUTTONS = {Qt.MouseButton.LeftButton: gestures.LEFT, Qt.MouseButton.RightButton: gestures.RIGHT}
 KEYS = {Qt.Key.Key_Return: "enter", Qt.Key.Key_Enter: "enter", Qt.Key.Key_Escape: "escape",
         Qt.Key.Key_Backspace: "backspace"}
@@ -26,8 +27,9 @@ def _qt(p: gestures.Point) -> QPointF:
     return QPointF(p[1], p[0])
 
 
-def _pen(dashed: bool = False) -> QPen:
-    pen = QPen(QColor(255, 255, 255, 230), 1.5)
+def _preview_pen(color: QColor | None = None, dashed: bool = False, width: float = 1.5) -> QPen:
+    """A screen-width pen for preview items (white unless `color`)."""
+    pen = QPen(color if color is not None else QColor(255, 255, 255, 230), width)
     pen.setCosmetic(True)
     if dashed:
         pen.setStyle(Qt.PenStyle.DashLine)
@@ -52,6 +54,10 @@ class Tool:
     @property
     def canvas(self):
         return self.editor.canvas
+
+    @property
+    def doc(self):
+        return self.editor.doc
 
     @property
     def points(self) -> list[QPointF]:
@@ -104,7 +110,7 @@ class Tool:
         if self._item is None:
             self._item = {"circle": QGraphicsEllipseItem, "polygon": QGraphicsPathItem,
                           "box": QGraphicsRectItem}[preview.kind]()
-            self._item.setPen(_pen(dashed=preview.kind == "box"))
+            self._item.setPen(_preview_pen(dashed=preview.kind == "box"))
             if preview.kind == "polygon":
                 self._item.setBrush(QBrush(QColor(255, 255, 255, 40)))
             self._kind = preview.kind
