@@ -69,7 +69,7 @@ class MainWindow(QMainWindow):
         self.attention_panel = AttentionPanel()
         self._build_docks()
         self.model_flow = ModelFlow(self)
-        self.segmenting = AutoSegment(self)
+        self.segmenting = AutoSegment(self.editor, self.models, self.model_flow, self)
         self.training = TrainingFlow(self)
         self.smart = SmartTools(self.editor, self.canvas, self)
         self.tools = {cls.shortcut: cls(self.editor) for cls in TOOLS + SMART_TOOLS}
@@ -177,7 +177,12 @@ class MainWindow(QMainWindow):
         mp.cancelRequested.connect(self.models.cancel)
         mp.versionChosen.connect(lambda path: mf.open(path))
         self.models.busyChanged.connect(lambda _: self.update_enabled())
-        self.segmenting.finished.connect(lambda _: self.predictionsDone.emit())
+        sg = self.segmenting
+        sg.message.connect(self.say)
+        sg.failed.connect(self.warn)
+        sg.busy.connect(self.model_panel.set_busy)
+        sg.predicted.connect(lambda i: (self.images_panel.update_entry(i), self.update_enabled()))
+        sg.finished.connect(lambda _: (self.update_enabled(), self.predictionsDone.emit()))
         tp = self.training_panel
         tp.startRequested.connect(self.training.start)
         tp.stopRequested.connect(self.training.stop)
