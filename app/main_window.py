@@ -517,17 +517,12 @@ class MainWindow(QMainWindow):
         """Every saved label map as a palette PNG coloured by the project's classes, into `folder`."""
         if not self.editor.save_all():
             return None
-        project = self.project
-        pairs = [(project.label_path(e), folder / f"{e.stem}.png") for e in project.images
-                 if e.error is None and project.label_path(e).exists()]
-        classes = list(project.classes)
+        from app.core.label_export import export_labels, export_plan
+
+        pairs, classes = export_plan(self.project, folder), list(self.project.classes)
 
         def work(job):
-            for i, (src, dst) in enumerate(pairs):
-                job.check()
-                engine.write_label(dst, engine.read_label(src), classes)
-                job.progress(i + 1, len(pairs))
-            return len(pairs)
+            return export_labels(pairs, classes, check=job.check, progress=job.progress)
 
         return self.io_jobs.start("exporting labels", work,
                                   on_result=lambda n: self.say(f"Exported {n} label maps to {folder}"),
