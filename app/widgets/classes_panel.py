@@ -51,24 +51,27 @@ class ClassesPanel(QWidget):
         self.down = QPushButton("▼")
         self.down.setToolTip("Move the class down (its number and key change; labels follow)")
         self.down.clicked.connect(lambda: self._move(1))
-        self.delete = QPushButton("Delete…")
-        self.delete.setToolTip("Delete the class; its labelled pixels become 'not labelled' (asks first)")
+        self.delete = QPushButton("✕")
+        self.delete.setToolTip("Delete the class…; its labelled pixels become 'not labelled' (asks first)")
         self.delete.clicked.connect(lambda: self._delete(self.list.currentRow()))
+        side = QVBoxLayout()  # beside the list, so the list keeps its height on small screens
+        side.setContentsMargins(0, 0, 0, 0)
         for b in (self.up, self.down):
-            b.setFixedWidth(b.fontMetrics().horizontalAdvance("▲") + 24)
+            side.addWidget(b)
+        side.addStretch(1)
+        side.addWidget(self.delete)
+        for b in (self.up, self.down, self.delete):
+            b.setFixedWidth(b.fontMetrics().horizontalAdvance("▲") + 22)
+        row = QHBoxLayout()
+        row.addWidget(self.list, 1)
+        row.addLayout(side)
         buttons = QHBoxLayout()
         for b in (add, rename, recolor):
             buttons.addWidget(b)
-        order = QHBoxLayout()
-        for b in (self.up, self.down):
-            order.addWidget(b)
-        order.addStretch(1)
-        order.addWidget(self.delete)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.list, 1)
+        layout.addLayout(row, 1)
         layout.addLayout(buttons)
-        layout.addLayout(order)
 
     def set_classes(self, classes: Sequence, current: int | None = None) -> None:
         row = self.list.currentRow() if current is None else current
