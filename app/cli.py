@@ -141,8 +141,8 @@ class Screenshot:
         w = self.window
         if self.done:
             return
-        if w.editor.doc is None or w.models.active is None:
-            QTimer.singleShot(300, self.capture)
+        if w.editor.doc is None or w.models.active is None or w.model_flow.class_table() is None:
+            QTimer.singleShot(300, self.capture)  # nothing to segment, or the question about classes is the view
             return
         w.predictionsDone.connect(lambda: QTimer.singleShot(300, self.capture))
         w.segmenting.current()
