@@ -68,7 +68,7 @@ class MainWindow(QMainWindow):
         self.training_panel = TrainingPanel()
         self.attention_panel = AttentionPanel()
         self._build_docks()
-        self.model_flow = ModelFlow(self)
+        self.model_flow = ModelFlow(self.editor, self.models, self, self)
         self.segmenting = AutoSegment(self.editor, self.models, self.model_flow, self)
         self.training = TrainingFlow(self)
         self.smart = SmartTools(self.editor, self.canvas, self)
@@ -187,9 +187,44 @@ class MainWindow(QMainWindow):
         tp.startRequested.connect(self.training.start)
         tp.stopRequested.connect(self.training.stop)
         self.training.finished.connect(self.trainingFinished)
+        mf.message.connect(self.say)
+        mf.failed.connect(self.warn)
+        mf.modelShown.connect(self._show_model)
+        mf.versionsChanged.connect(self.model_panel.set_versions)
+        mf.classesChanged.connect(self._classes_changed)
+        mf.attentionCleared.connect(self._clear_attention)
+        mf.explaining.connect(lambda text: (self.attention_dock.raise_(), self.attention_panel.set_busy(text)))
+        mf.explained.connect(self._show_explanation)
+        mf.attentionShown.connect(lambda values, origin: canvas.set_attention(values, origin=origin))
+        mf.fineTuneRequested.connect(self._fine_tune_copy)
+        mf.enabledChanged.connect(self.update_enabled)
         ap = self.attention_panel
         ap.mapSelected.connect(mf.show_attention_map)
         ap.cleared.connect(lambda: (canvas.set_attention(None), canvas.set_marker(None)))
+
+    # -- what the flows report -----------------------------------------------------------------------
+    def _show_model(self, info: dict) -> None:
+        self.model_panel.set_model(info)
+        self.status_model.setText(f"{info['name']} · {info['device']}")
+        self.training_panel.set_can_finetune(True)
+
+    def _classes_changed(self) -> None:
+        self.editor.classes_changed()
+        self.classes_panel.set_classes(self.project.classes)
+        self.canvas.set_classes(self.project.classes)
+
+    def _clear_attention(self) -> None:
+        self.canvas.set_attention(None)
+        self.canvas.set_marker(None)
+        self.attention_panel.clear()
+
+    def _show_explanation(self, maps: dict, crop, caption: str, pixel: tuple) -> None:
+        self.canvas.set_marker(pixel)
+        self.attention_panel.set_maps(maps, crop, caption)
+
+    def _fine_tune_copy(self) -> None:
+        self.training_dock.raise_()
+        self.training.start({**self.training_panel.settings(), "mode": "finetune"})
 
     # -- feedback -------------------------------------------------------------------------------------
     def say(self, text: str, ms: int = 6000) -> None:

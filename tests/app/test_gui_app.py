@@ -484,3 +484,15 @@ def test_a_question_about_a_previous_model_goes_when_another_model_loads(window,
     assert box is not None and box.isVisible()
     load_model(qtbot, w, tiny_model_file(tmp_path / "same.safetensors"))
     assert w.model_flow.class_question is None and not box.isVisible()
+
+
+def test_attention_click_shows_maps_and_a_new_model_clears_them(window, qtbot, tmp_path):
+    w = window
+    load_model(qtbot, w, tiny_model_file(tmp_path / "tiny.safetensors"))
+    qtbot.keyClick(w.canvas, Qt.Key.Key_A)
+    qtbot.mouseClick(w.canvas.viewport(), Qt.MouseButton.LeftButton, pos=view_point(w.canvas, 20, 30))
+    qtbot.waitUntil(lambda: bool(w.attention_panel.maps), timeout=30000)
+    assert w.canvas.attention is not None and w.canvas.marker is not None  # the first map is drawn
+    assert "Pixel x 30, y 20" in w.attention_panel.info.text()
+    load_model(qtbot, w, tiny_model_file(tmp_path / "other.safetensors", seed=1))
+    assert w.canvas.attention is None and w.canvas.marker is None and not w.attention_panel.maps
