@@ -19,6 +19,7 @@ from app.canvas import HEAT_MODES, Canvas
 from app.core.ui_state import Facts, enabled
 from app.editor import Editor
 from app.interaction import TOOLS
+from app.label_transfer_flow import TransferFlow
 from app.model_flow import ModelFlow
 from app.model_service import ModelService
 from app.project_saver import ProjectSaver
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
         self.model_flow = ModelFlow(self.editor, self.models, self, self)
         self.segmenting = AutoSegment(self.editor, self.models, self.model_flow, self)
         self.training = TrainingFlow(self)
+        self.transfer = TransferFlow(self)
         self.smart = SmartTools(self.editor, self.canvas, self)
         self.tools = {cls.shortcut: cls(self.editor) for cls in TOOLS + SMART_TOOLS}
         self.acts = build_actions(self)
@@ -252,7 +254,8 @@ class MainWindow(QMainWindow):
         facts = Facts(project=self.project is not None, document=doc is not None,
                       can_undo=doc is not None and doc.can_undo, can_redo=doc is not None and doc.can_redo,
                       proposal=doc is not None and doc.proposal is not None, model=self.models.active is not None,
-                      model_busy=self.models.busy, training=self.training.running)
+                      model_busy=self.models.busy, training=self.training.running,
+                      import_to_undo=self.transfer.last_import() is not None)
         state = enabled(facts)
         for name, on in state.items():
             getattr(self.acts, name).setEnabled(on)
@@ -595,7 +598,7 @@ class MainWindow(QMainWindow):
         self.smart.shutdown()
         self.models.cancel()
         for runner in (self.models.runner, self.editor.grabcut_jobs, self.editor.save_jobs, self.editor.loader,
-                       self.io_jobs):
+                       self.io_jobs, self.transfer.jobs):
             runner.wait(10000)
         self.project_saver.flush()
         event.accept()

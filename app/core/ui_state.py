@@ -20,6 +20,7 @@ class Facts:
     model: bool = False
     model_busy: bool = False
     training: bool = False
+    import_to_undo: bool = False
 
 
 def enabled(f: Facts) -> dict[str, bool]:
@@ -35,5 +36,7 @@ def enabled(f: Facts) -> dict[str, bool]:
         "adopt_classes": f.model and f.project,
         "reviewed": f.document,
         "export_labels": f.project,
+        "import_labels": f.project,
+        "undo_import": f.project and f.import_to_undo,
         "new_model": f.project,
     }
