@@ -42,7 +42,7 @@ class Editor(QObject):
         self.project = None
         self.index: int | None = None
         self.doc = None
-        self.current_class: int | None = 0
+        self._class: int | None = 0
         self.brush_radius = 12
         self._held: dict[str, object] = {}  # documents whose save failed, by stem: edits stay in memory
         self.save_error: str | None = None
@@ -65,9 +65,32 @@ class Editor(QObject):
         return self.project.images[self.index]
 
     def set_project(self, project) -> None:
+        """Edit `project` from now on; the class to paint goes back to its first class."""
         self.close_image()
         self.project = project
         self._held.clear()
+        self._class = 0 if project is not None and project.classes else None
+
+    @property
+    def current_class(self) -> int | None:
+        """The class the tools paint: always one of the project's classes, or None."""
+        c = self._class
+        if c is None or self.project is None or not 0 <= c < len(self.project.classes):
+            return None
+        return c
+
+    @current_class.setter
+    def current_class(self, index: int | None) -> None:
+        self._class = None if index is None else int(index)
+
+    def classes_changed(self) -> None:
+        """The project's classes were added, removed or reordered: documents accept the new range."""
+        n = len(self.project.classes) if self.project is not None else None
+        for doc in (self.doc, *self._held.values()):
+            if doc is not None:
+                doc.num_classes = n
+        if self.current_class is None and n:
+            self._class = min(self._class or 0, n - 1)
 
     def open_image(self, index: int) -> bool:
         """Save the current image if edited, then load and show image `index`. False when it cannot be read.
@@ -180,7 +203,7 @@ class Editor(QObject):
             self._clock.tick(time.monotonic())
         entry = self.entry
         if entry is not None and entry.status in ("unlabelled", "predicted"):
-            self.project.set_status(entry, "edited")
+            self.project.set_status(entry, "edited", durable=False)  # the label file will say so too
             self.entryChanged.emit(self.index)
         self._timer.start()
         self.historyChanged.emit()
@@ -238,6 +261,10 @@ class Editor(QObject):
 
     def explain_at(self, pixel: tuple[int, int]) -> None:
         self.explainRequested.emit(tuple(pixel))
+
+    def say(self, text: str) -> None:
+        """A line for the person (the gestures' way to explain why nothing happened)."""
+        self.message.emit(text)
 
     # -- saving ---------------------------------------------------------------------------------------
     def autosave(self) -> None:

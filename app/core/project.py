@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,6 +110,13 @@ class Project:
         self.current_model = current_model
         self.journal = Journal(folder / ".segassist" / "journal")
         self.loop = LoopRecord()  # validation set and correction records
+        # Bookkeeping (statuses derived from files, proposal scores) need not reach segassist.json at once:
+        # with `deferred_save` set (the app's debounced saver), `touch()` marks the file dirty and calls it.
+        self.deferred_save: Callable[[], None] | None = None
+        self.dirty = False
+        self._generation = 0  # of the last snapshot taken
+        self._written = 0  # of the last snapshot on disk
+        self._write_lock = threading.Lock()
 
     # ---- opening -------------------------------------------------------------------------------------
 
@@ -253,7 +262,7 @@ class Project:
             if labels.shape != image.shape[:2]:
                 raise ImageReadError(f"{label_path}: labels of {labels.shape[0]}x{labels.shape[1]} pixels for "
                                      f"an image of {image.shape[0]}x{image.shape[1]} ({entry.path.name})")
-        doc = LabelDocument(image, labels)
+        doc = LabelDocument(image, labels, num_classes=len(self.classes))
         cached = self._read_cached(entry, doc.shape)
         if cached is not None:
             doc.set_proposal(cached.labels, cached.confidence, cached.entropy)
@@ -263,7 +272,7 @@ class Project:
         except JournalError as exc:
             kept = self.journal.set_aside(entry.stem, str(exc))
             entry.note = f"unsaved edits from an earlier session could not be restored ({exc}); kept in {kept}"
-            doc = LabelDocument(image, labels)
+            doc = LabelDocument(image, labels, num_classes=len(self.classes))
             if cached is not None:
                 doc.set_proposal(cached.labels, cached.confidence, cached.entropy)
         else:
@@ -293,8 +302,8 @@ class Project:
         pending.doc.mark_saved(pending.state)
         self.journal.clear(pending.entry.stem, upto=pending.revision)
         if pending.entry.status in ("unlabelled", "predicted"):
-            pending.entry.status = "edited"
-        self.save()
+            pending.entry.status = "edited"  # what the label file on disk says anyway (see _status_on_disk)
+        self.touch()
 
     def pending_recovery(self) -> list[ImageEntry]:
         """Images with edits in the journal that no save has cleared (restored when loaded)."""
@@ -318,7 +327,7 @@ class Project:
         entry.mean_entropy = mean_entropy
         if entry.status == "unlabelled":
             entry.status = "predicted"
-        self.save()
+        self.touch()
 
     def _read_cached(self, entry: ImageEntry, shape: tuple[int, int]):
         path = self.prediction_path(entry)
@@ -334,11 +343,16 @@ class Project:
 
     # ---- statuses and ordering -----------------------------------------------------------------------
 
-    def set_status(self, entry: ImageEntry, status: str) -> None:
+    def set_status(self, entry: ImageEntry, status: str, *, durable: bool = True) -> None:
+        """Set an image's status; saved at once, or with `durable=False` (a status the files on disk imply
+        anyway, such as "edited") whenever the deferred saver gets to it."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
         entry.status = status
-        self.save()
+        if durable:
+            self.save()
+        else:
+            self.touch()
 
     def most_uncertain(self, entries: list[ImageEntry] | None = None) -> list[ImageEntry]:
         """Usable images by mean proposal entropy, most uncertain first; those without a proposal last."""
@@ -474,9 +488,32 @@ class Project:
         }
 
     def save(self) -> None:
-        """Write `segassist.json` atomically."""
+        """Write `segassist.json` atomically, now."""
+        self.write_snapshot(*self.snapshot())
+
+    def touch(self) -> None:
+        """Bookkeeping changed: saved now, or marked dirty and handed to `deferred_save` when one is set."""
+        if self.deferred_save is None:
+            self.save()
+        else:
+            self.dirty = True
+            self.deferred_save()
+
+    def snapshot(self) -> tuple[int, bytes]:
+        """The project file's content as of now (on the thread that changes the project), numbered."""
+        self._generation += 1
+        self.dirty = False
         text = json.dumps(self.to_json(), indent=2, ensure_ascii=False)
-        atomic_write_bytes(self.project_file, (text + "\n").encode("utf-8"))
+        return self._generation, (text + "\n").encode("utf-8")
+
+    def write_snapshot(self, generation: int, data: bytes) -> bool:
+        """Write a snapshot (from any thread); one older than the file on disk is dropped. Raises OSError."""
+        with self._write_lock:
+            if generation < self._written:
+                return False
+            atomic_write_bytes(self.project_file, data)
+            self._written = generation
+            return True
 
 
 def _read_project_file(path: Path) -> dict:

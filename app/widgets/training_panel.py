@@ -88,7 +88,7 @@ class TrainingPanel(QWidget):
         self.iters = _spin(0, 1_000_000, 0, 50, "Training iterations (optimizer steps); 'auto' sizes the run to "
                            "the labelled images (and a fine-tune to the ones corrected since the model was trained)")
         self.iters.setSpecialValueText("auto")
-        self.crop = _spin(32, 4096, 256, 32, "Side of the square crops trained on, in pixels")
+        self.crop = _spin(32, 4096, 128, 32, "Side of the square crops trained on, in pixels")
         self.batch = _spin(1, 256, 4, 1, "Crops per step")
         self.lr = QDoubleSpinBox()
         self.lr.setDecimals(5)
@@ -308,16 +308,16 @@ class TrainingPanel(QWidget):
             self.progress.setValue(e.iteration)
 
     def show_outcome(self, done: DoneEvent | None, message: str | None = None, *, parent: str | None = None,
-                     adopted: bool = True) -> None:
+                     adopted: bool = True, headline: str = "Training failed") -> None:
         """After a run: the new version's score and its parent's on the same images, whether it is used, or
-        why the run failed. `parent` names the version it was fine-tuned from; `adopted=False` says it scored
-        below its parent and is kept unused (with "Use it anyway")."""
+        why the run failed (`headline`: or that it was stopped). `parent` names the version it was fine-tuned
+        from; `adopted=False` says it scored below its parent and is kept unused (with "Use it anyway")."""
         self.set_running(False)
         self.result.setVisible(True)
         self.use_button.setVisible(False)
         self._rejected = None
         if done is None:
-            self.result.setText("Training failed")
+            self.result.setText(headline)
             self.status.setText(message or "")
             return
         name, n = Path(done.model_path).stem, len(done.val_names)
