@@ -12,8 +12,8 @@ _ARCHITECTURES: dict[str, type[SegModel]] = {}
 
 M = TypeVar("M", bound="type[SegModel]")
 
-# Keywords that create_model handles itself and that never reach `config`.
-_RESERVED = ("self", "num_classes", "backbone", "pretrained")
+# Keywords that create_model handles itself and that never reach the constructors.
+_RESERVED = ("self", "num_classes", "backbone", "pretrained", "pad_rule")
 
 
 def register_architecture(name: str):
@@ -56,10 +56,17 @@ def create_model(
 
     `backbone` is a timm model name (the architecture's paper default when None); `pretrained` is False,
     True (timm's download: only when the person asks and is online) or a path to a local weights file.
-    `overrides` are the architecture's own options (see `architecture_options`). The model's `config`
-    holds everything needed to rebuild it: `create_model(**model.config)`.
+    `overrides` are the architecture's own options (see `architecture_options`), and `pad_rule`, how logits
+    of an input padded to the patch size come back to the input size ("crop", the default, or "mmseg" for
+    models imported from mmsegmentation; see `engine.models.base.PAD_RULES`; kept in `config` when not the
+    default). The model's `config` holds everything needed to rebuild it: `create_model(**model.config)`.
     """
+    from engine.models.base import PAD_RULES
+
     cls = architecture_class(name)
+    pad_rule = overrides.pop("pad_rule", "crop")
+    if pad_rule not in PAD_RULES:
+        raise ValueError(f"pad_rule must be one of {', '.join(map(repr, PAD_RULES))}, got {pad_rule!r}")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
     options = architecture_options(name)
@@ -69,6 +76,9 @@ def create_model(
         raise ValueError(f"{name} does not accept option(s) {', '.join(unknown)}; accepted options: {accepted}")
     backbone = backbone if backbone is not None else cls.default_backbone
     model = cls(num_classes, backbone, pretrained=pretrained, **overrides)
+    model.pad_rule = pad_rule
+    if pad_rule != "crop":
+        overrides["pad_rule"] = pad_rule
     # Where the backbone's initial weights came from (random, timm:..., file:...): kept in the model file.
     model.backbone_weights = getattr(getattr(model, "backbone", None), "weights_origin", "random")
     # JSON-shaped (tuples as lists) so that a config read back from a model file compares equal.

@@ -126,7 +126,6 @@ def test_train_a_new_model_from_imagenet_weights_records_them(window, qtbot, hub
     panel.iters.setValue(2)
     panel.crop.setValue(32)
     panel.batch.setValue(2)
-    panel.val_fraction.setValue(0.34)
     panel.device.setCurrentText("cpu")
     panel.precision.setCurrentText("fp32")
     with qtbot.waitSignal(w.trainingFinished, timeout=120000) as finished:
