@@ -27,6 +27,7 @@ from app.widgets.classes_panel import ClassesPanel
 from app.widgets.images_panel import ImagesPanel, entry_status
 from app.widgets.model_panel import ModelPanel
 from app.widgets.new_model_dialog import quick_backbone, suggested_backbones
+from app.widgets.save_failed_dialog import SaveFailedDialog
 from app.widgets.tool_options import ToolOptions
 from app.widgets.training_panel import TrainingPanel
 from app.workers import JobRunner
@@ -46,6 +47,7 @@ class MainWindow(QMainWindow):
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
         self.project = None
         self.last_warning: str | None = None
+        self._save_box: SaveFailedDialog | None = None
         self.io_jobs = JobRunner(1, self)
 
         self.canvas = Canvas(self)
@@ -211,7 +213,19 @@ class MainWindow(QMainWindow):
 
     def _on_save_failed(self, why: str) -> None:
         self._show_save_state()
-        self.warn("Labels not saved", why)
+        self.say(why.splitlines()[0], 15000)
+        self.last_warning = why
+        if self._save_box is None:
+            self._save_box = SaveFailedDialog(self)
+            self._save_box.retryRequested.connect(self.editor.retry)
+            self._save_box.elsewhereRequested.connect(self.ask_save_elsewhere)
+            self._save_box.exportRequested.connect(self.ask_export_labels)
+        self._save_box.show_problem(why)
+
+    def ask_save_elsewhere(self) -> bool:
+        """Choose a folder that labels, journal and project file are written to from now on."""
+        folder = QFileDialog.getExistingDirectory(self, "Save labels to another folder", str(Path.home()))
+        return bool(folder) and self.editor.save_elsewhere(folder)
 
     def _show_cursor(self, pixel) -> None:
         doc = self.editor.doc
@@ -413,18 +427,20 @@ class MainWindow(QMainWindow):
             self.export_labels(Path(folder))
 
     def export_labels(self, folder: Path):
-        """Every saved label map as a palette PNG coloured by the project's classes, into `folder`."""
-        if not self.editor.save_all():
-            return None
+        """Every label map as a palette PNG coloured by the project's classes, into `folder`; edits that
+        could not be saved are exported as they are in memory."""
+        self.editor.save_all()
         project = self.project
-        pairs = [(project.label_path(e), folder / f"{e.stem}.png") for e in project.images
-                 if e.error is None and project.label_path(e).exists()]
+        docs = self.editor.documents()
+        pairs = [(docs[e.stem].labels.copy() if e.stem in docs else project.label_path(e), folder / f"{e.stem}.png")
+                 for e in project.images
+                 if e.error is None and (e.stem in docs or project.label_path(e).exists())]
         classes = list(project.classes)
 
         def work(job):
             for i, (src, dst) in enumerate(pairs):
                 job.check()
-                engine.write_label(dst, engine.read_label(src), classes)
+                engine.write_label(dst, src if not isinstance(src, Path) else engine.read_label(src), classes)
                 job.progress(i + 1, len(pairs))
             return len(pairs)
 
@@ -433,15 +449,35 @@ class MainWindow(QMainWindow):
                                   on_failed=lambda msg: self.warn("Export failed", msg))
 
     # -- closing --------------------------------------------------------------------------------------
+    def quit_text(self) -> str:
+        """What quitting now would cost, as the quit dialog says it."""
+        in_journal, in_memory = self.editor.unsaved_report()
+        parts = ["Some labels could not be saved."]
+        if in_journal:
+            parts.append(f"The edits of {', '.join(in_journal)} are in the recovery journal and come back the next "
+                         "time you open this folder.")
+        if in_memory:
+            parts.append(f"The edits of {', '.join(in_memory)} are in memory only: the recovery journal could not "
+                         "be written either, so quitting now loses them.")
+        if not in_journal and not in_memory and self.editor.save_error:
+            parts.append(self.editor.save_error)
+        return "\n\n".join(parts)
+
+    def _confirm_quit_unsaved(self) -> bool:
+        """Ask before quitting with unsaved labels; True to quit."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Labels not saved", self.quit_text(),
+                          QMessageBox.StandardButton.NoButton, self)
+        elsewhere = box.addButton("Save to another folder…", QMessageBox.ButtonRole.ActionRole)
+        quit_button = box.addButton("Quit anyway", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        if box.clickedButton() is elsewhere:
+            return self.ask_save_elsewhere()
+        return box.clickedButton() is quit_button
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.editor.save_all():
-            answer = QMessageBox.question(
-                self, "Labels not saved",
-                "Some labels could not be saved. They are in the recovery journal and will be restored the next "
-                "time you open this folder.\n\nQuit anyway?")
-            if answer != QMessageBox.StandardButton.Yes:
-                event.ignore()
-                return
+        if not self.editor.save_all() and not self._confirm_quit_unsaved():
+            event.ignore()
+            return
         self.training.shutdown()
         self.models.cancel()
         for runner in (self.models.runner, self.editor.grabcut_jobs, self.editor.save_jobs, self.editor.loader,

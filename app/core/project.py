@@ -15,6 +15,7 @@ in file-name order owns it and the others are listed with an error asking for a 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from engine.atomic import atomic_write_bytes
 from engine.classes import SegClass, as_classes, default_color
 from engine.images import ImageReadError, image_size, list_images, read_image, read_label, write_label
 
+log = logging.getLogger(__name__)
+
 PROJECT_FILE = "segassist.json"
 FORMAT = "segassist-project"
 FORMAT_VERSION = 1
@@ -40,6 +43,10 @@ MAX_CLASSES = 255  # 255 is "not labelled"
 
 class ProjectFileError(ValueError):
     """A `segassist.json` that cannot be used; the message names the file and the problem."""
+
+
+class ProjectFileWriteError(OSError):
+    """`segassist.json` could not be written (the labels saved with it are on disk all the same)."""
 
 
 @dataclass
@@ -104,6 +111,7 @@ class Project:
         self.images = images
         self.models = models
         self.current_model = current_model
+        self.write_folder: Path | None = None  # where labels, journal and project file go after `redirect`
         self.journal = Journal(folder / ".segassist" / "journal")
 
     # ---- opening -------------------------------------------------------------------------------------
@@ -196,7 +204,7 @@ class Project:
 
     @property
     def project_file(self) -> Path:
-        return self.folder / PROJECT_FILE
+        return (self.write_folder or self.folder) / PROJECT_FILE
 
     @property
     def labels_dir(self) -> Path:
@@ -207,7 +215,28 @@ class Project:
         return self.folder / "models"
 
     def label_path(self, entry: ImageEntry) -> Path:
+        """Where the image's labels are read from (after `redirect`: the new folder's once saved there)."""
+        if self.write_folder is not None:
+            moved = self.write_folder / "labels" / f"{entry.stem}.png"
+            original = self.labels_dir / f"{entry.stem}.png"
+            return moved if moved.exists() or not original.exists() else original
         return self.labels_dir / f"{entry.stem}.png"
+
+    def label_target(self, entry: ImageEntry) -> Path:
+        """Where the image's labels are written."""
+        return (self.write_folder or self.folder) / "labels" / f"{entry.stem}.png"
+
+    def redirect(self, folder: str | Path) -> None:
+        """Write labels, the recovery journal and segassist.json into `folder` from now on (the images and
+        the labels saved so far are read where they are). Raises OSError when `folder` cannot be written."""
+        folder = Path(folder).expanduser().resolve()
+        (folder / "labels").mkdir(parents=True, exist_ok=True)
+        probe = folder / "labels" / ".segassist-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+        self.write_folder = folder
+        self.journal.relocate(folder / ".segassist" / "journal")
+        log.info("%s: labels, journal and project file are written to %s from now on", self.folder, folder)
 
     def prediction_path(self, entry: ImageEntry) -> Path:
         return self.folder / ".segassist" / "predictions" / f"{entry.stem}.npz"
@@ -282,15 +311,23 @@ class Project:
         if doc.in_stroke:
             doc.end_stroke()
         labels = doc.labels.copy() if copy else doc.labels
-        return PendingSave(entry, doc, self.label_path(entry), labels, list(self.classes), doc.state, doc.revision)
+        return PendingSave(entry, doc, self.label_target(entry), labels, list(self.classes), doc.state, doc.revision)
 
     def finish_save(self, pending: PendingSave) -> None:
-        """After `pending.write()` succeeded: the document is saved as of then, journal cleared up to it."""
+        """After `pending.write()` succeeded: the document is saved as of then, journal cleared up to it.
+
+        Raises `ProjectFileWriteError` when segassist.json cannot be written (the labels are saved)."""
         pending.doc.mark_saved(pending.state)
-        self.journal.clear(pending.entry.stem, upto=pending.revision)
+        try:
+            self.journal.clear(pending.entry.stem, upto=pending.revision)
+        except OSError as exc:  # the labels are safe; stale records only replay the same values
+            log.warning("%s: journal not cleared after a save (%s)", self.journal.path(pending.entry.stem), exc)
         if pending.entry.status in ("unlabelled", "predicted"):
             pending.entry.status = "edited"
-        self.save()
+            try:
+                self.save()
+            except OSError as exc:
+                raise ProjectFileWriteError(exc.errno, exc.strerror or str(exc), exc.filename) from exc
 
     def pending_recovery(self) -> list[ImageEntry]:
         """Images with edits in the journal that no save has cleared (restored when loaded)."""
