@@ -248,7 +248,7 @@ class Editor(QObject):
 
         self.save_jobs.start(f"saving {entry.name}", lambda job: pending.write(), on_result=done, on_failed=failed)
 
-    def save(self) -> bool:
+    def save(self, force: bool = False) -> bool:
         """Write the current labels now. On failure: `saveFailed`, the edits stay (memory and journal)."""
         self._timer.stop()
         self.save_jobs.wait()
@@ -256,7 +256,7 @@ class Editor(QObject):
         if doc is None or entry is None or not doc.dirty:
             return self.save_error is None or doc is None
         try:
-            self.project.save_document(entry, doc)
+            self.project.save_document(entry, doc, force=force)
         except ProjectFileWriteError as exc:  # the labels are saved; segassist.json is not
             self._project_error = _why(exc)
             self._update_error(new=True)
@@ -319,14 +319,15 @@ class Editor(QObject):
             self.saveFailed.emit(self.save_error + "\n\nRetry, save the labels to another folder, or export them.")
         self.historyChanged.emit()
 
-    def retry(self) -> bool:
-        """Write everything held in memory again: journal records, labels, the project file."""
+    def retry(self, force: bool = False) -> bool:
+        """Write everything held in memory again: journal records, labels, the project file.
+        With `force`, files that changed on disk since they were read are overwritten."""
         if self.project is None:
             return True
         self.project.journal.retry()
         if self._project_error is not None:
-            self.save_project(self.project.save)
-        return self.save_all()
+            self.save_project(lambda: self.project.save(force=force))
+        return self.save_all(force=force)
 
     def save_elsewhere(self, folder) -> bool:
         """Write labels, journal and project file into `folder` from now on, and save what is held there."""
@@ -338,15 +339,15 @@ class Editor(QObject):
         self.message.emit(f"Labels are saved to {self.project.write_folder} from now on")
         return self.retry()
 
-    def save_all(self) -> bool:
+    def save_all(self, force: bool = False) -> bool:
         """Save the current document and any held after an earlier failure."""
-        ok = self.save()
+        ok = self.save(force)
         for stem, doc in list(self._held.items()):
             entry = next((e for e in self.project.images if e.stem == stem), None)
             if entry is None:
                 continue
             try:
-                self.project.save_document(entry, doc)
+                self.project.save_document(entry, doc, force=force)
             except ProjectFileWriteError as exc:
                 self._project_error = _why(exc)
             except OSError as exc:

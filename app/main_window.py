@@ -218,6 +218,7 @@ class MainWindow(QMainWindow):
         if self._save_box is None:
             self._save_box = SaveFailedDialog(self)
             self._save_box.retryRequested.connect(self.editor.retry)
+            self._save_box.overwriteRequested.connect(lambda: self.editor.retry(force=True))
             self._save_box.elsewhereRequested.connect(self.ask_save_elsewhere)
             self._save_box.exportRequested.connect(self.ask_export_labels)
         self._save_box.show_problem(why)
@@ -254,11 +255,18 @@ class MainWindow(QMainWindow):
     def open_project(self, folder: str | Path) -> bool:
         """Open (or create) the project in `folder`, restore journalled edits, show the first image."""
         from app.core.project import Project, ProjectFileError
+        from app.core.project_lock import ProjectLockedError
 
         self.editor.close_image()
         try:
             try:
                 project = Project.open(folder)
+            except ProjectLockedError as exc:
+                answer = QMessageBox.question(self, "Project in use", f"{exc}\n\nOpen it read-only? Nothing is "
+                                              "written to this folder; edits can be saved to another folder.")
+                if answer != QMessageBox.StandardButton.Yes:
+                    return False
+                project = Project.open(folder, read_only=True)
             except ProjectFileError as exc:
                 answer = QMessageBox.question(
                     self, "Broken project file",
@@ -270,9 +278,11 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001 - any reason to refuse a folder is shown to the person
             self.warn("Cannot open the folder", f"{folder}: {exc}")
             return False
+        if self.project is not None and self.project is not project:
+            self.project.close()
         self.project = project
         self.editor.set_project(project)
-        self.setWindowTitle(f"{project.folder.name} — SegAssist")
+        self.setWindowTitle(f"{project.folder.name} — SegAssist" + (" (read-only)" if project.read_only else ""))
         self.images_panel.set_entries(project.images)
         self.classes_panel.set_classes(project.classes, 0)
         self.canvas.set_classes(project.classes)
@@ -298,6 +308,8 @@ class MainWindow(QMainWindow):
         images got edits back. A save that fails leaves the edits in the journal for next time."""
         project = self.project
         restored, problems = 0, []
+        if project.read_only:  # the journal belongs to the window that holds the project
+            return 0
         for entry in project.pending_recovery():
             try:
                 doc = project.load_document(entry)
@@ -483,4 +495,6 @@ class MainWindow(QMainWindow):
         for runner in (self.models.runner, self.editor.grabcut_jobs, self.editor.save_jobs, self.editor.loader,
                        self.io_jobs):
             runner.wait(10000)
+        if self.project is not None:
+            self.project.close()
         event.accept()

@@ -14,9 +14,11 @@ in file-name order owns it and the others are listed with an error asking for a 
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
+import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +29,7 @@ import numpy as np
 from app.core.document import LabelDocument
 from app.core.journal import Journal, JournalError
 from app.core.predictions import PredictionFileError, read_prediction, write_prediction
+from app.core.project_lock import ProjectLock
 from engine.atomic import atomic_write_bytes
 from engine.classes import SegClass, as_classes, default_color
 from engine.images import ImageReadError, image_size, list_images, read_image, read_label, write_label
@@ -43,6 +46,17 @@ MAX_CLASSES = 255  # 255 is "not labelled"
 
 class ProjectFileError(ValueError):
     """A `segassist.json` that cannot be used; the message names the file and the problem."""
+
+
+class ChangedOnDiskError(OSError):
+    """A label or project file changed on disk since it was read; saving would overwrite that change."""
+
+    def __init__(self, path: Path):
+        super().__init__(errno.EEXIST, f"{path} changed on disk since it was read (by another window or "
+                         "program); saving now would overwrite that change", str(path))
+
+    def __str__(self) -> str:
+        return self.strerror
 
 
 class ProjectFileWriteError(OSError):
@@ -94,10 +108,30 @@ class PendingSave:
     classes: list[SegClass]
     state: int
     revision: int
+    expected: object = None  # the file's signature when it was read (_UNSEEN: not read, not checked)
+    force: bool = False  # the person chose to overwrite what changed on disk
+    written: object = None
 
     def write(self) -> Path:
-        """Write the labels atomically; raises OSError on failure (nothing else changes)."""
-        return write_label(self.path, self.labels, self.classes)
+        """Write the labels atomically; raises OSError on failure (nothing else changes), and
+        `ChangedOnDiskError` when the file changed since it was read (unless prepared with force)."""
+        if self.expected is not _UNSEEN and signature(self.path) != self.expected:
+            raise ChangedOnDiskError(self.path)
+        path = write_label(self.path, self.labels, self.classes)
+        self.written = signature(path)
+        return path
+
+
+_UNSEEN = object()
+
+
+def signature(path: Path) -> tuple[int, int, int] | None:
+    """What tells a file changed: (mtime in ns, size, inode); None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 class Project:
@@ -112,21 +146,45 @@ class Project:
         self.models = models
         self.current_model = current_model
         self.write_folder: Path | None = None  # where labels, journal and project file go after `redirect`
+        self.read_only: str | None = None  # why nothing may be written here (another window holds the lock)
+        self.lock: ProjectLock | None = None
         self.journal = Journal(folder / ".segassist" / "journal")
+        self._seen: dict[Path, object] = {}  # file -> its signature when last read or written
 
     # ---- opening -------------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, folder: str | Path, classes=None, *, start_fresh: bool = False) -> Project:
+    def open(cls, folder: str | Path, classes=None, *, start_fresh: bool = False, read_only: bool = False) -> Project:
         """Open a folder of images; creates `segassist.json` and `labels/` when missing.
 
         `classes` (names or `SegClass`es) are used only when the project is new. A corrupt or
         hand-broken `segassist.json` raises `ProjectFileError` naming it; with `start_fresh=True`
         it is renamed to `segassist.json.broken-<time>` (kept) and a new project is started.
+        The project's lock is taken (`ProjectLockedError` when another window holds it; `close`
+        gives it back); with `read_only=True` no lock is taken and nothing is ever written.
         """
         folder = Path(folder).expanduser().resolve()
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: no such folder")
+        if read_only:
+            return cls._open(folder, classes, start_fresh=False, read_only=True)
+        lock = ProjectLock.acquire(folder)
+        try:
+            project = cls._open(folder, classes, start_fresh=start_fresh, read_only=False)
+        except BaseException:
+            lock.release()
+            raise
+        project.lock = lock
+        return project
+
+    def close(self) -> None:
+        """Give the project's lock back (the window closes or opens another folder)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    @classmethod
+    def _open(cls, folder: Path, classes, *, start_fresh: bool, read_only: bool) -> Project:
         path = folder / PROJECT_FILE
         doc = None
         if path.exists():
@@ -139,7 +197,13 @@ class Project:
                 path.rename(path.with_name(f"{PROJECT_FILE}.broken-{stamp}"))
         if doc is None:
             doc = {"classes": [c.to_json() for c in as_classes(classes or DEFAULT_CLASSES)]}
+        seen = signature(path)
         project = cls._from_json(folder, path, doc)
+        project._seen[path] = seen
+        if read_only:
+            project.read_only = "the project is open in another window, so this one only reads it"
+            project.journal = Journal(project.journal.folder, writable=False, read_only_reason=project.read_only)
+            return project
         (folder / "labels").mkdir(exist_ok=True)
         if not path.exists():
             project.save()
@@ -273,7 +337,9 @@ class Project:
         entry.size = image.shape[:2]
         labels = None
         label_path = self.label_path(entry)
-        if label_path.exists():
+        seen = signature(label_path)
+        self._seen[label_path] = seen
+        if seen is not None:
             labels = read_label(label_path, len(self.classes))
             if labels.shape != image.shape[:2]:
                 raise ImageReadError(f"{label_path}: labels of {labels.shape[0]}x{labels.shape[1]} pixels for "
@@ -297,26 +363,36 @@ class Project:
         self.journal.attach(entry.stem, doc)
         return doc
 
-    def save_document(self, entry: ImageEntry, doc: LabelDocument) -> None:
+    def save_document(self, entry: ImageEntry, doc: LabelDocument, *, force: bool = False) -> None:
         """Write the labels atomically, then mark them saved and clear the journal.
 
         Raises OSError when the write fails; the document stays dirty and the journal keeps the edits.
+        A label file that changed on disk since it was read raises `ChangedOnDiskError` unless `force`.
         """
-        pending = self.begin_save(entry, doc, copy=False)
+        pending = self.begin_save(entry, doc, copy=False, force=force)
         pending.write()
         self.finish_save(pending)
 
-    def begin_save(self, entry: ImageEntry, doc: LabelDocument, *, copy: bool = True) -> PendingSave:
+    def begin_save(self, entry: ImageEntry, doc: LabelDocument, *, copy: bool = True,
+                   force: bool = False) -> PendingSave:
         """Prepare a save of the labels as they are now (a copy, so painting may go on meanwhile)."""
+        self._check_writable()
         if doc.in_stroke:
             doc.end_stroke()
         labels = doc.labels.copy() if copy else doc.labels
-        return PendingSave(entry, doc, self.label_target(entry), labels, list(self.classes), doc.state, doc.revision)
+        path = self.label_target(entry)
+        expected = _UNSEEN if force else self._seen.get(path, _UNSEEN)
+        return PendingSave(entry, doc, path, labels, list(self.classes), doc.state, doc.revision, expected, force)
+
+    def _check_writable(self) -> None:
+        if self.read_only and self.write_folder is None:
+            raise OSError(errno.EROFS, self.read_only, str(self.folder))
 
     def finish_save(self, pending: PendingSave) -> None:
         """After `pending.write()` succeeded: the document is saved as of then, journal cleared up to it.
 
         Raises `ProjectFileWriteError` when segassist.json cannot be written (the labels are saved)."""
+        self._seen[pending.path] = pending.written
         pending.doc.mark_saved(pending.state)
         try:
             self.journal.clear(pending.entry.stem, upto=pending.revision)
@@ -325,7 +401,7 @@ class Project:
         if pending.entry.status in ("unlabelled", "predicted"):
             pending.entry.status = "edited"
             try:
-                self.save()
+                self.save(force=pending.force)
             except OSError as exc:
                 raise ProjectFileWriteError(exc.errno, exc.strerror or str(exc), exc.filename) from exc
 
@@ -459,10 +535,16 @@ class Project:
             "current_model": None if self.current_model is None else _rel(self.current_model, self.folder),
         }
 
-    def save(self) -> None:
-        """Write `segassist.json` atomically."""
+    def save(self, *, force: bool = False) -> None:
+        """Write `segassist.json` atomically. Raises `ChangedOnDiskError` when the file changed on disk
+        since it was read or written here (unless `force`), OSError when it cannot be written."""
+        self._check_writable()
+        path = self.project_file
+        if not force and path in self._seen and signature(path) != self._seen[path]:
+            raise ChangedOnDiskError(path)
         text = json.dumps(self.to_json(), indent=2, ensure_ascii=False)
-        atomic_write_bytes(self.project_file, (text + "\n").encode("utf-8"))
+        atomic_write_bytes(path, (text + "\n").encode("utf-8"))
+        self._seen[path] = signature(path)
 
 
 def _read_project_file(path: Path) -> dict:

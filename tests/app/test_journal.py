@@ -155,7 +155,7 @@ def test_edits_survive_kill_9_and_come_back_at_open(tmp_path):
     folder = tmp_path / "project"
     folder.mkdir()
     write_image(folder / "scene.png", np.full((64, 80, 3), 90, np.uint8))
-    Project.open(folder, classes=["background", "road", "car"])
+    Project.open(folder, classes=["background", "road", "car"]).close()  # the killed child takes the lock
     expected = tmp_path / "expected.npy"
     child = subprocess.run([sys.executable, "-c", KILLED_CHILD, str(folder), str(expected)], cwd=ROOT,
                            env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
