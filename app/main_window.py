@@ -295,6 +295,8 @@ class MainWindow(QMainWindow):
         msg = f"Opened {project.folder}: {n} image{'s' if n != 1 else ''}"
         if restored:
             msg += f"; restored unsaved edits of {restored} from the recovery journal"
+        if project.note:
+            msg += f"; {project.note}"
         self.say(msg, 12000)
         if project.current_model is not None and self.models.active is None and project.current_model.is_file():
             self.model_flow.open(project.current_model, remember=False)

@@ -14,6 +14,7 @@ in file-name order owns it and the others are listed with an error asking for a 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -150,6 +151,7 @@ class Project:
         self.lock: ProjectLock | None = None
         self.journal = Journal(folder / ".segassist" / "journal")
         self._seen: dict[Path, object] = {}  # file -> its signature when last read or written
+        self.note: str | None = None  # what opening cleaned up, for the person
 
     # ---- opening -------------------------------------------------------------------------------------
 
@@ -187,27 +189,66 @@ class Project:
     def _open(cls, folder: Path, classes, *, start_fresh: bool, read_only: bool) -> Project:
         path = folder / PROJECT_FILE
         doc = None
+        project = None
         if path.exists():
             try:
                 doc = _read_project_file(path)
+                project = cls._from_json(folder, path, doc)
             except ProjectFileError:
-                if not start_fresh:
+                if not start_fresh or read_only:
                     raise
                 stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-                path.rename(path.with_name(f"{PROJECT_FILE}.broken-{stamp}"))
-        if doc is None:
-            doc = {"classes": [c.to_json() for c in as_classes(classes or DEFAULT_CLASSES)]}
-        seen = signature(path)
-        project = cls._from_json(folder, path, doc)
-        project._seen[path] = seen
+                kept = path.with_name(f"{PROJECT_FILE}.broken-{stamp}")
+                path.rename(kept)
+                log.warning("%s: kept aside as %s; starting fresh with what could be read", path, kept.name)
+                doc = _salvage(doc) if isinstance(doc, dict) else None
+        if project is None:
+            fresh = {"classes": [c.to_json() for c in as_classes(classes or DEFAULT_CLASSES)]}
+            try:
+                project = cls._from_json(folder, path, doc if doc is not None else fresh)
+            except ProjectFileError:
+                project = cls._from_json(folder, path, fresh)
+        project._seen[path] = signature(path)
         if read_only:
             project.read_only = "the project is open in another window, so this one only reads it"
             project.journal = Journal(project.journal.folder, writable=False, read_only_reason=project.read_only)
             return project
         (folder / "labels").mkdir(exist_ok=True)
+        project.note = project._clean_leftovers()
         if not path.exists():
             project.save()
         return project
+
+    def _clean_leftovers(self) -> str | None:
+        """Remove what interrupted writes left (`labels/.*.tmp`, `models/*.ckpt/`); keep an interrupted
+        training's best model as `<name>-interrupted.safetensors`. Returns a note for the person, or None."""
+        import shutil
+
+        said = []
+        tmps = [p for p in self.labels_dir.glob(".*.tmp") if p.is_file()] if self.labels_dir.is_dir() else []
+        for p in tmps:
+            p.unlink(missing_ok=True)
+        if tmps:
+            said.append(f"removed {len(tmps)} unfinished label write(s) from labels/ (the saved labels are intact)")
+        if self.models_dir.is_dir():
+            ckpts = [p for p in self.models_dir.glob("*.ckpt") if p.is_dir()]
+            for p in ckpts:
+                shutil.rmtree(p, ignore_errors=True)
+            if ckpts:
+                said.append(f"removed the checkpoints of {len(ckpts)} interrupted training run(s)")
+            for best in self.models_dir.glob("*.best.safetensors"):
+                final = best.with_name(best.name.removesuffix(".best.safetensors") + ".safetensors")
+                if final.exists():
+                    best.unlink(missing_ok=True)
+                    continue
+                kept = final.with_name(final.stem + "-interrupted.safetensors")
+                os.replace(best, kept)
+                said.append(f"kept the best model of an interrupted training as models/{kept.name}")
+        if not said:
+            return None
+        note = "; ".join(said)
+        log.info("%s: %s", self.folder, note)
+        return note[0].upper() + note[1:]
 
     @classmethod
     def _from_json(cls, folder: Path, path: Path, doc: dict) -> Project:
@@ -251,6 +292,10 @@ class Project:
                     entry.size = image_size(image_path)
                 except ImageReadError as exc:
                     entry.error = _reason(exc, image_path)
+                except MemoryError:
+                    entry.error = "not enough memory to read this image"
+                except Exception as exc:  # noqa: BLE001 - one bad image never makes the project unopenable
+                    entry.error = f"not a readable image ({type(exc).__name__}: {exc})"
             entry.status = self._status_on_disk(entry, status)
             entries.append(entry)
         return entries
@@ -566,6 +611,37 @@ def _read_project_file(path: Path) -> dict:
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ProjectFileError(f"{path}: written by a newer SegAssist (version {version!r}); update SegAssist")
     return doc
+
+
+def _salvage(doc: dict) -> dict:
+    """What of a broken project file can be kept: each field that is usable on its own."""
+    out: dict = {}
+    with contextlib.suppress(TypeError, ValueError, AttributeError):
+        out["classes"] = [c.to_json() for c in as_classes(doc.get("classes"))][:MAX_CLASSES] or None
+    if isinstance(doc.get("settings"), dict):
+        out["settings"] = doc["settings"]
+    images = doc.get("images")
+    if isinstance(images, dict):
+        kept = {}
+        for name, info in images.items():
+            if isinstance(name, str) and isinstance(info, dict):
+                status = info.get("status") if info.get("status") in STATUSES else None
+                entropy = info.get("mean_entropy")
+                ok = isinstance(entropy, int | float) and not isinstance(entropy, bool) and math.isfinite(entropy)
+                kept[name] = {"status": status, "mean_entropy": entropy if ok else None}
+        out["images"] = kept
+    models = doc.get("models")
+    if isinstance(models, list):
+        out["models"] = [m for m in models if _usable_model(m)]
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _usable_model(m: object) -> bool:
+    try:
+        _model_from_json(Path("."), m)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def _field(doc: dict, key: str, kind: type, what: str):
