@@ -605,6 +605,8 @@ def _read_project_file(path: Path) -> dict:
         raise ProjectFileError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
     if not isinstance(doc, dict):
         raise ProjectFileError(f"{path}: expected a JSON object, found {type(doc).__name__}")
+    if not _valid_text(doc):
+        raise ProjectFileError(f"{path}: holds text that is not valid Unicode (a lone surrogate escape)")
     if doc.get("format", FORMAT) != FORMAT:
         raise ProjectFileError(f"{path}: not a SegAssist project file (format {doc.get('format')!r})")
     version = doc.get("version", FORMAT_VERSION)
@@ -613,8 +615,18 @@ def _read_project_file(path: Path) -> dict:
     return doc
 
 
+def _valid_text(obj: object) -> bool:
+    """Whether `obj` can be written back as UTF-8 JSON (no lone surrogates)."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, ValueError, TypeError, RecursionError):
+        return False
+    return True
+
+
 def _salvage(doc: dict) -> dict:
     """What of a broken project file can be kept: each field that is usable on its own."""
+    doc = {k: v for k, v in doc.items() if _valid_text(v)}
     out: dict = {}
     with contextlib.suppress(TypeError, ValueError, AttributeError):
         out["classes"] = [c.to_json() for c in as_classes(doc.get("classes"))][:MAX_CLASSES] or None
