@@ -11,6 +11,8 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[dev]'
+	# SAM 2 is an sdist that builds against the torch just installed, without its CUDA extension.
+	SAM2_BUILD_CUDA=0 $(BIN)/python -m pip install --no-build-isolation 'sam2==1.1.0'
 	touch $(STAMP)
 
 install: $(STAMP)

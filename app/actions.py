@@ -12,7 +12,7 @@ from app.icons import icon
 from app.widgets.shortcuts_dialog import ShortcutsDialog
 
 TOOL_ICONS = {"B": "brush", "E": "eraser", "F": "fill", "P": "polygon", "R": "accept_region", "G": "grabcut",
-              "A": "attention"}
+              "A": "attention", "S": "superpixels", "M": "sam"}
 
 
 def _action(w, text: str, slot, shortcut=None, icon_name: str | None = None, tip: str | None = None,
@@ -49,8 +49,12 @@ def build_actions(w) -> SimpleNamespace:
         open=a("&Open folder…", w.ask_open_project, QKeySequence.StandardKey.Open, "open",
                "Open a folder of images as a project"),
         save=a("&Save labels", ed.save_all, QKeySequence.StandardKey.Save, "save"),
-        export_labels=a("Export labels…", w.ask_export_labels, None, None,
-                        "Write every labelled image as a palette PNG into a folder"),
+        import_labels=a("Import labels…", w.transfer.ask_import, None, None,
+                        "Bring in labels or another tool's predictions (masks, labelme, COCO, VOC, Cityscapes…)"),
+        undo_import=a("Undo last import", w.transfer.undo_last_import, None, None,
+                      "Write back the labels the last import replaced, in every image it touched"),
+        export_labels=a("Export…", w.transfer.ask_export, None, None,
+                        "Write the labels as masks, COCO, labelme, YOLO, VOC or Cityscapes into a folder"),
         export_onnx=a("Export model to ONNX…", w.model_flow.ask_export_onnx),
         quit=a("&Quit", w.close, QKeySequence.StandardKey.Quit),
         undo=a("&Undo", ed.undo, QKeySequence.StandardKey.Undo, "undo", "Undo the last stroke"),
@@ -107,7 +111,8 @@ def build_actions(w) -> SimpleNamespace:
     w.addToolBar(bar)
 
     mb = w.menuBar()
-    _fill(mb.addMenu("&File"), (acts.open, acts.save, None, acts.export_labels, acts.export_onnx, None, acts.quit))
+    _fill(mb.addMenu("&File"), (acts.open, acts.save, None, acts.import_labels, acts.undo_import, acts.export_labels,
+                                acts.export_onnx, None, acts.quit))
     _fill(mb.addMenu("&Edit"), (acts.undo, acts.redo, None, acts.accept, acts.reviewed))
     view = mb.addMenu("&View")
     _fill(view, (acts.fit, acts.zoom_in, acts.zoom_out, None, acts.toggle_proposal, acts.cycle_heat, None))

@@ -150,8 +150,8 @@ class Screenshot:
         w = self.window
         if self.done:
             return
-        if w.editor.doc is None or w.models.active is None:
-            QTimer.singleShot(300, self.capture)
+        if w.editor.doc is None or w.models.active is None or w.model_flow.class_table() is None:
+            QTimer.singleShot(300, self.capture)  # nothing to segment, or the question about classes is the view
             return
         w.predictionsDone.connect(lambda: QTimer.singleShot(300, self.capture))
         w.segmenting.current()
@@ -180,12 +180,17 @@ class Screenshot:
 
 
 def _install_excepthook(window) -> None:
-    """An exception in a slot is logged and shown in the status bar instead of ending the app."""
+    """An exception in a slot is logged and shown in the status bar instead of ending the app.
+
+    A hook installed before (a test harness's) still hears of it."""
     log = logging.getLogger("segassist")
+    previous = sys.excepthook
 
     def hook(kind, value, tb):
         log.error("unexpected error:\n%s", "".join(traceback.format_exception(kind, value, tb)))
         with contextlib.suppress(Exception):  # the window may be gone
             window.say(f"Unexpected error: {value}", 15000)
+        if previous is not sys.__excepthook__:
+            previous(kind, value, tb)
 
     sys.excepthook = hook

@@ -10,11 +10,13 @@ fires, and the documents stay in memory until a retry, a save to another folder 
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.core import tools
+from app.core.loop_record import ActivityClock, Correction
 from app.core.project import ProjectFileWriteError
 from app.workers import Cancelled, JobRunner
 
@@ -34,6 +36,7 @@ class Editor(QObject):
     saveFailed = Signal(str)          # why the labels could not be saved (they are kept)
     message = Signal(str)             # a line for the status bar
     explainRequested = Signal(tuple)  # (y, x): the attention tool was clicked there
+    reviewed = Signal(int)            # an image was marked reviewed (its correction recorded)
 
     def __init__(self, canvas, parent: QObject | None = None):
         super().__init__(parent)
@@ -41,7 +44,7 @@ class Editor(QObject):
         self.project = None
         self.index: int | None = None
         self.doc = None
-        self.current_class: int | None = 0
+        self._class: int | None = 0
         self.brush_radius = 12
         self._held: dict[str, object] = {}  # documents whose save failed, by stem: edits stay in memory
         self._label_errors: dict[str, str] = {}  # stem -> why its labels could not be saved
@@ -56,6 +59,7 @@ class Editor(QObject):
         self.loading: int | None = None  # the image being loaded in the background
         self.save_jobs = JobRunner(1, self)
         self._saving = 0
+        self._clock: ActivityClock | None = None  # time spent on the open image
 
     # -- project and image ----------------------------------------------------------------------------
     @property
@@ -65,6 +69,7 @@ class Editor(QObject):
         return self.project.images[self.index]
 
     def set_project(self, project) -> None:
+        """Edit `project` from now on; the class to paint goes back to its first class."""
         self.close_image()
         self.project = project
         self._held.clear()
@@ -73,6 +78,28 @@ class Editor(QObject):
         self.save_error = None
         if project is not None:
             project.journal.on_change.append(self._journal_changed)
+        self._class = 0 if project is not None and project.classes else None
+
+    @property
+    def current_class(self) -> int | None:
+        """The class the tools paint: always one of the project's classes, or None."""
+        c = self._class
+        if c is None or self.project is None or not 0 <= c < len(self.project.classes):
+            return None
+        return c
+
+    @current_class.setter
+    def current_class(self, index: int | None) -> None:
+        self._class = None if index is None else int(index)
+
+    def classes_changed(self) -> None:
+        """The project's classes were added, removed or reordered: documents accept the new range."""
+        n = len(self.project.classes) if self.project is not None else None
+        for doc in (self.doc, *self._held.values()):
+            if doc is not None:
+                doc.num_classes = n
+        if self.current_class is None and n:
+            self._class = min(self._class or 0, n - 1)
 
     def open_image(self, index: int) -> bool:
         """Save the current image if edited, then load and show image `index`. False when it cannot be read.
@@ -137,6 +164,7 @@ class Editor(QObject):
         self.index = index
         self.doc = doc
         doc.stroke_listeners.append(self._on_commit)
+        self._clock = ActivityClock(time.monotonic())
         self.canvas.set_document(doc, self.project.classes)
         self.documentChanged.emit(doc)
         self.historyChanged.emit()
@@ -144,6 +172,7 @@ class Editor(QObject):
     def close_image(self) -> None:
         """Save (or hold, when saving fails) the current document and clear the canvas."""
         self._timer.stop()
+        self._bank_time()
         if self.doc is not None:
             if self.doc.dirty and not self.save():
                 self._held[self.entry.stem] = self.doc  # keeps its journal listener for later strokes
@@ -158,11 +187,32 @@ class Editor(QObject):
         self.index = None
         self.loading = None
 
+    # -- review ---------------------------------------------------------------------------------------
+    def _bank_time(self) -> None:
+        """Add the time spent on the open image so far to its record (saved with the project)."""
+        if self._clock is not None and self.entry is not None and self.doc is not None:
+            self.project.loop.add_seconds(self.entry.name, self._clock.take(time.monotonic()))
+
+    def mark_reviewed(self) -> Correction | None:
+        """Save the labels, mark the image reviewed and record what was changed in its proposal and the time
+        spent on it. None when there is no image or the labels could not be saved; OSError when the project
+        file cannot be written."""
+        entry, doc, index = self.entry, self.doc, self.index
+        if doc is None or entry is None or not self.save():
+            return None
+        seconds = self._clock.take(time.monotonic()) if self._clock is not None else 0.0
+        record = self.project.record_review(entry, doc, seconds)
+        self.entryChanged.emit(index)
+        self.reviewed.emit(index)
+        return record
+
     # -- edits ----------------------------------------------------------------------------------------
     def _on_commit(self, stroke, revision: int) -> None:
+        if self._clock is not None:
+            self._clock.tick(time.monotonic())
         entry = self.entry
         if entry is not None and entry.status in ("unlabelled", "predicted"):
-            self.save_project(lambda: self.project.set_status(entry, "edited"))
+            self.save_project(lambda: self.project.set_status(entry, "edited", durable=False))
             self.entryChanged.emit(self.index)
         self._timer.start()
         self.historyChanged.emit()
@@ -220,6 +270,10 @@ class Editor(QObject):
 
     def explain_at(self, pixel: tuple[int, int]) -> None:
         self.explainRequested.emit(tuple(pixel))
+
+    def say(self, text: str) -> None:
+        """A line for the person (the gestures' way to explain why nothing happened)."""
+        self.message.emit(text)
 
     # -- saving ---------------------------------------------------------------------------------------
     def autosave(self) -> None:
@@ -337,6 +391,7 @@ class Editor(QObject):
             self.saveFailed.emit(f"Cannot write to {folder}: {_why(exc)}")
             return False
         self.message.emit(f"Labels are saved to {self.project.write_folder} from now on")
+        self.save_project(self.project.save)  # the project file goes there too, now
         return self.retry()
 
     def save_all(self, force: bool = False) -> bool:

@@ -168,6 +168,24 @@ def _draw(name: str, p: QPainter) -> None:
         f.setBold(True)
         p.setFont(f)
         p.drawText(QRectF(4, 4, 24, 24), Qt.AlignmentFlag.AlignCenter, "?")
+    elif name == "superpixels":
+        p.setPen(_pen(width=1.6))
+        cells = [QPolygonF([QPointF(x, y) for x, y in pts]) for pts in (
+            ((4, 4), (17, 4), (14, 15), (4, 13)), ((17, 4), (28, 4), (28, 17), (14, 15)),
+            ((4, 13), (14, 15), (12, 28), (4, 28)), ((14, 15), (28, 17), (28, 28), (12, 28)))]
+        p.setBrush(QBrush(ACCENT))
+        p.drawPolygon(cells[1])
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        for cell in (cells[0], cells[2], cells[3]):
+            p.drawPolygon(cell)
+    elif name == "sam":
+        p.setBrush(QBrush(QColor(80, 200, 255, 90)))
+        p.drawEllipse(QPointF(17, 17), 10, 8)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QBrush(ACCENT))
+        p.drawEllipse(QPointF(15, 16), 3.5, 3.5)
+        p.setBrush(QBrush(INK))
+        p.drawPath(_sparkle(6, 6, 5))
     else:
         raise KeyError(f"no icon named {name!r}")
 

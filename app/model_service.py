@@ -36,15 +36,15 @@ class ActiveModel:
 
     def info(self) -> dict:
         cfg = self.loaded.model.config
+        from app.core.project import recorded_miou
+
         history = self.loaded.meta.get("history") or []
-        miou = None
-        for record in reversed(history):
-            if isinstance(record, dict) and record.get("miou", record.get("best_miou")) is not None:
-                miou = record.get("best_miou", record.get("miou"))
-                break
+        last = history[-1] if history and isinstance(history[-1], dict) else None  # the run that made it
+        miou = recorded_miou(last) if last else None
         p = self.predictor
         return {"name": self.path.stem if self.path else cfg.get("name"), "arch": cfg.get("name"),
                 "backbone": cfg.get("backbone"), "classes": len(self.loaded.classes), "miou": miou,
+                "trained": last is not None, "val_images": last.get("val_images") if miou is not None else None,
                 "device": str(getattr(p, "device", "")), "precision": getattr(p, "precision", ""),
                 "backend": getattr(p, "backend", "")}
 
@@ -62,11 +62,10 @@ def make_predictor(loaded: engine.LoadedModel, options: dict):
 
 def normalized_tensor(image: np.ndarray, normalization) -> object:
     """uint8 RGB [H, W, 3] -> float tensor [1, 3, H, W] normalised with (mean, std) on 0-255."""
-    import torch
+    from engine.preprocessing import preprocess
 
     mean, std = normalization
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()[None]
-    return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    return preprocess(image, mean, std)
 
 
 def explain_window(shape: tuple[int, int], pixel: tuple[int, int],

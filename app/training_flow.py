@@ -1,22 +1,28 @@
 """A training run started from the panel: the child process, its events, and what happens after.
 
-On success the new model file becomes a version of the project, is loaded and selected, and the
-unlabelled images are segmented with it. On failure (an error, a crash, a kill) the panel and a
-message say why and the model in use stays.
+Every run is scored on the project's validation images (reviewed images chosen by file name, the same
+for every version, never trained on); a fine-tune also re-scores its parent on them in the same run.
+On success the new model file becomes a version of the project; it is loaded, made current and the
+unlabelled images are segmented with it, unless it scored below its parent: then it is kept as a
+version, the parent stays, and the panel offers to use it anyway. On failure (an error, a crash, a
+kill) the panel and a message say why and the model in use stays. With the panel's automatic
+fine-tune on, a fine-tune starts by itself after every K images marked reviewed.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
+import shutil
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from app.core.training_plan import TrainingChoice, changed_since, plan_training
 from app.model_service import ActiveModel
-from app.training_process import TrainingProcess, TrainingSettings
+from app.training_process import TrainingProcess
+from training.events import DoneEvent
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +30,20 @@ log = logging.getLogger(__name__)
 class TrainingFlow(QObject):
     """Starts, follows and finishes training runs of main window `w`; one at a time."""
 
-    finished = Signal(bool)  # True once the new model is loaded, False when the run failed
+    finished = Signal(bool)  # True once the new model is loaded; False when the run failed or was not adopted
 
     def __init__(self, w):
         super().__init__(w)
         self.w = w
         self.process: TrainingProcess | None = None
-        self._classes_file: Path | None = None
         self._parent: Path | None = None
+        self._auto_since: datetime | None = None  # when the last automatic fine-tune started
+        w.projectOpened.connect(self.refresh_loop)
+        w.editor.reviewed.connect(self._reviewed)
+        w.images_panel.validationToggled.connect(self.set_validation)
+        w.training_panel.useAnyway.connect(self.use_anyway)
+        self._out: Path | None = None
+        self._quitting = False  # the window is closing: record the outcome, load and segment nothing
 
     def start(self, settings: dict) -> None:
         w = self.w
@@ -45,24 +57,29 @@ class TrainingFlow(QObject):
             w.warn("Nothing to train on", "Label at least one image first (paint, fill, or accept a proposal).")
             return
         active = w.models.active
-        finetune = settings["mode"] == "finetune" and active is not None and active.path is not None
-        arch = active.loaded.model.config["name"] if finetune else settings["arch"]
-        fd, tmp = tempfile.mkstemp(prefix="segassist-classes-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"classes": [c.to_json() for c in w.project.classes]}, f)
-        self._classes_file = Path(tmp)
-        folder = Path(w.project.folder)
-        ts = TrainingSettings(
-            images=folder, labels=folder / "labels", classes=self._classes_file, out=w.model_flow.next_path(arch),
-            init=active.path if finetune else None, arch=None if finetune else arch,
-            backbone=None if finetune else settings.get("backbone"), crop=settings["crop"], batch=settings["batch"],
-            iters=settings["iters"], lr=settings.get("lr"), device=settings["device"],
-            precision=settings["precision"], val_fraction=settings["val_fraction"])
-        args = ts.arguments() + ["--log-interval", str(max(1, settings["iters"] // 100))]
-        if not finetune:
-            args += [f"--option={o}" for o in settings.get("options") or ()]
+        choice = TrainingChoice.from_settings(settings)
+        finetune = choice.mode == "finetune" and active is not None and active.path is not None
+        arch = active.loaded.model.config["name"] if finetune else choice.arch
+        project = w.project
+        label_paths = [project.label_path(e) for e in labelled]
+        try:
+            val_names = project.run_validation_names()
+        except OSError as exc:
+            w.warn("Training not started", f"Could not write segassist.json: {exc}")
+            return
+        self.refresh_loop()
+        try:
+            cfg = plan_training(
+                replace(choice, mode="finetune" if finetune else "new", val_fraction=0.0), images=project.folder,
+                labels=project.labels_dir, classes=project.classes, out=w.model_flow.next_path(arch),
+                labelled=len(labelled), init=active.path if finetune else None, val_names=val_names,
+                focus_names=changed_since(label_paths, active.path) if finetune else ())
+        except ValueError as exc:
+            w.warn("Training not started", str(exc))
+            return
         self._parent = active.path if finetune else None
-        self.process = TrainingProcess(args, cwd=folder, parent=self)
+        self._out = cfg.out
+        self.process = TrainingProcess(cfg, cwd=project.folder, parent=self)
         self.process.event.connect(w.training_panel.on_event)
         self.process.log.connect(w.training_panel.append_log)
         self.process.succeeded.connect(self._succeeded)
@@ -78,20 +95,35 @@ class TrainingFlow(QObject):
             self.process.stop()
             self.w.say("Stopping training after this iteration…", 0)
 
-    def _succeeded(self, done: dict) -> None:
+    def _succeeded(self, done: DoneEvent) -> None:
         w = self.w
-        path = Path(done.get("model_path") or "")
+        path = Path(done.model_path or "")
         if not path.is_file():
             self._failed(f"the training process reported {path}, which does not exist")
             return
-        w.training_panel.show_outcome(done)
+        parent = self._parent
+        worse = (parent is not None and done.miou is not None and done.parent_miou is not None
+                 and done.miou < done.parent_miou)
+        w.training_panel.show_outcome(done, parent=parent.stem if parent else None, adopted=not worse)
         try:
-            w.project.add_model_version(path, miou=done.get("last_miou"), select=False,
-                                        parent=self._parent.name if self._parent else None)
+            w.project.add_model_version(path, miou=done.miou, val_images=len(done.val_names), select=False,
+                                        parent=parent.name if parent else None)
         except Exception as exc:  # noqa: BLE001 - the model is on disk; the version list is bookkeeping
             log.warning("cannot record model version %s: %s", path, exc)
+        if self._quitting:
+            return
         w.model_flow.refresh_versions()
+        if worse:
+            w.say(f"{path.stem} scored below {parent.stem} on the same {len(done.val_names)} images: kept as a "
+                  f"version, {parent.stem} stays in use", 0)
+            self.finished.emit(False)
+            return
         w.say(f"Training done: {path.name}; loading it and segmenting the unlabelled images", 0)
+        self._adopt(path)
+
+    def _adopt(self, path: Path) -> None:
+        """Load `path`, make it the current version and segment the unlabelled images with it."""
+        w = self.w
 
         def loaded(active: ActiveModel) -> None:
             self.finished.emit(True)
@@ -99,22 +131,110 @@ class TrainingFlow(QObject):
 
         w.model_flow.open(path, then=loaded)
 
+    def use_anyway(self, path: str) -> None:
+        """The person chose a version that scored below its parent: it becomes current after all."""
+        if not path or not Path(path).is_file():
+            return
+        w = self.w
+        w.training_panel.use_button.setVisible(False)
+        w.training_panel.result.setText(f"{Path(path).stem} is used (chosen although it scored below its parent)")
+        w.say(f"Using {Path(path).name}; segmenting the unlabelled images with it", 0)
+        self._adopt(Path(path))
+
+    # -- the validation set, the correction record, automatic fine-tunes ------------------------------
+    def refresh_loop(self) -> None:
+        """Show the validation set (image list, panel) and the corrections per image by version."""
+        w = self.w
+        if w.project is None:
+            return
+        names = w.project.loop.validation
+        w.images_panel.set_validation(names)
+        w.training_panel.set_validation(w.project.loop.run_names([e.name for e in w.project.labelled()]))
+        w.training_panel.set_corrections(w.project.loop.by_version())
+
+    def set_validation(self, index: int, member: bool) -> None:
+        w = self.w
+        if w.project is None:
+            return
+        entry = w.project.images[index]
+        try:
+            w.project.set_validation_member(entry, member)
+        except OSError as exc:
+            w.warn("Project not saved", f"Could not write segassist.json: {exc}")
+        self.refresh_loop()
+        w.say(f"{entry.name} {'is now a validation image' if member else 'is no longer a validation image'}")
+
+    def _reviewed(self, index: int) -> None:
+        w = self.w
+        try:
+            w.project.validation_names()
+        except OSError as exc:
+            w.warn("Project not saved", f"Could not write segassist.json: {exc}")
+        self.refresh_loop()
+        if self.auto_due():
+            self._auto_since = datetime.now(UTC)
+            w.say(f"{w.training_panel.auto_every.value()} images reviewed: fine-tuning the current model…", 0)
+            self.start({**w.training_panel.settings(), "mode": "finetune"})
+
+    def reviewed_since_training(self) -> int:
+        """Images marked reviewed since the current model was written (and since the last automatic start)."""
+        w = self.w
+        active = w.models.active
+        if w.project is None or active is None or active.path is None or not active.path.is_file():
+            return 0
+        since = datetime.fromtimestamp(active.path.stat().st_mtime, UTC).replace(microsecond=0)
+        if self._auto_since is not None:
+            since = max(since, self._auto_since.replace(microsecond=0))
+        return sum(1 for c in w.project.loop.corrections.values()
+                   if c.reviewed and datetime.fromisoformat(c.reviewed) >= since)
+
+    def auto_due(self) -> bool:
+        """Whether an automatic fine-tune should start now."""
+        panel = self.w.training_panel
+        return (panel.auto.isChecked() and self.process is None
+                and self.reviewed_since_training() >= panel.auto_every.value())
+
     def _failed(self, why: str) -> None:
         w = self.w
-        w.training_panel.show_outcome(None, why)
         prev = w.models.active
-        w.warn("Training failed", why + (f"\n\nThe model in use stays {prev.info()['name']}." if prev else ""))
+        keep = f"The model in use stays {prev.info()['name']}." if prev else ""
+        if self._quitting:
+            return
+        if self.process is not None and self.process.stop_requested:  # the person stopped it: not a failure
+            w.training_panel.show_outcome(None, f"Stopped before a model was written. {keep}",
+                                          headline="Training stopped")
+            w.say(f"Training stopped before a model was written. {keep}")
+        else:
+            w.training_panel.show_outcome(None, why)
+            w.warn("Training failed", why + (f"\n\n{keep}" if keep else ""))
         self.finished.emit(False)
 
     def _ended(self) -> None:
-        if self._classes_file is not None:
-            self._classes_file.unlink(missing_ok=True)
-            self._classes_file = None
+        if self._out is not None:  # resumable checkpoints: the app never resumes from them
+            shutil.rmtree(self._out.with_name(self._out.name + ".ckpt"), ignore_errors=True)
         self.process.deleteLater()
         self.process = None
 
-    def shutdown(self) -> None:
-        """On quit: a running child is asked to stop (it keeps the model so far)."""
-        if self.process is not None:
-            self.process.stop()
-            self.process.wait(10000)
+    @property
+    def running(self) -> bool:
+        return self.process is not None
+
+    def shutdown(self, keep: bool = True, wait_ms: int = 60000) -> None:
+        """On quit: stop a running child and wait for it (no process outlives the window). With `keep` it
+        writes the model so far, recorded as a version; without, the run and its files are removed."""
+        process, out = self.process, self._out
+        if process is None:
+            return
+        self._quitting = True
+        if keep:
+            process.stop()
+        else:
+            process.kill()
+        if not process.wait(wait_ms):
+            process.kill()
+            process.wait(5000)
+        if self.process is not None:  # finished was not delivered while waiting
+            self._ended()
+        if not keep and out is not None:
+            out.unlink(missing_ok=True)
+            out.with_name(f"{out.stem}.best{out.suffix}").unlink(missing_ok=True)

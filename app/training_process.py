@@ -1,7 +1,8 @@
 """Runs the training command line in a child process and follows its JSON-line events.
 
-The child is `python -m training ... --events -`: stdout carries one JSON object per line (`start`,
-`step`, `validation`, `checkpoint`, `done`, `error`), stderr is free text for the log view. `stop()`
+The child is `python -m training <TrainConfig.to_args()> --events -`: stdout carries one JSON object
+per line (`start`, `step`, `validation`, `checkpoint`, `done`, `error`), parsed back into the
+`training.events` dataclasses; stderr is free text for the log view. `stop()`
 sends SIGTERM, after which the child finishes the current iteration, writes the model and still
 reports `done` (with `stopped: true`). A child that exits without `done` has failed: the runner
 reports why (its `error` event or the end of stderr) and nothing else changes.
@@ -12,75 +13,36 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
+
+from training.config import TrainConfig
+from training.events import DoneEvent, ErrorEvent, Event, EventParseError, parse_event
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 KILL_AFTER_MS = 60_000  # a child that ignores SIGTERM this long is killed
 
 
-@dataclass
-class TrainingSettings:
-    """What the training panel asks for; `init` is the model to fine-tune, or None for a new one."""
-
-    images: Path
-    labels: Path
-    classes: Path | str
-    out: Path
-    init: Path | None = None
-    arch: str | None = None
-    backbone: str | None = None
-    crop: int = 256
-    batch: int = 4
-    iters: int = 200
-    lr: float | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    val_fraction: float = 0.2
-
-    def arguments(self) -> list[str]:
-        """The training command line's arguments (after `-m training`); paths absolute, since the child
-        runs in the project folder."""
-
-        def full(p) -> str:
-            return str(Path(p).resolve())
-
-        args = ["--images", full(self.images), "--labels", full(self.labels),
-                "--classes", full(self.classes) if isinstance(self.classes, Path) else str(self.classes),
-                "--out", full(self.out), "--events", "-", "--crop", str(self.crop), "--batch", str(self.batch),
-                "--iters", str(self.iters), "--device", self.device, "--precision", self.precision,
-                "--val-fraction", str(self.val_fraction)]
-        if self.init is not None:
-            args += ["--init", full(self.init)]
-        else:
-            if self.arch:
-                args += ["--arch", self.arch]
-            if self.backbone:
-                args += ["--backbone", self.backbone]
-        if self.lr is not None:
-            args += ["--lr", repr(self.lr)]
-        return args
-
-
 class TrainingProcess(QObject):
-    """One training run in a child process. Emits every event as a dict, then `succeeded` or `failed`."""
+    """One training run of `config` in a child process. Emits every event (a `training.events` dataclass),
+    then `succeeded` or `failed`. `program` replaces `python -m training` (tests use a stand-in)."""
 
-    event = Signal(dict)        # every JSON event, as parsed
+    event = Signal(object)      # every event, an `Event`
     log = Signal(str)           # stderr lines and stdout lines that are not events
-    succeeded = Signal(dict)    # the `done` event, once the child has exited
+    succeeded = Signal(object)  # the `DoneEvent`, once the child has exited
     failed = Signal(str)        # why the run produced no model
     finished = Signal()         # after succeeded or failed
 
-    def __init__(self, arguments: list[str], *, cwd: str | Path | None = None,
+    def __init__(self, config: TrainConfig, *, cwd: str | Path | None = None,
                  program: list[str] | None = None, parent: QObject | None = None):
         super().__init__(parent)
-        self.arguments = list(arguments)
+        self.config = config
+        self.arguments = config.to_args() + ["--events", "-"]
         self.program = program if program is not None else [sys.executable, "-m", "training"]
         self.cwd = Path(cwd) if cwd is not None else REPO_ROOT
-        self.events: list[dict] = []
-        self.done_event: dict | None = None
+        self.events: list[Event] = []
+        self.done_event: DoneEvent | None = None
         self.error_message: str | None = None
         self.stop_requested = False
         self._stdout = b""
@@ -144,13 +106,17 @@ class TrainingProcess(QObject):
         if not isinstance(obj, dict) or "event" not in obj:
             self.log.emit(text)
             return
-        self.events.append(obj)
-        kind = obj["event"]
-        if kind == "done":
-            self.done_event = obj
-        elif kind == "error":
-            self.error_message = str(obj.get("message") or "training failed")
-        self.event.emit(obj)
+        try:
+            event = parse_event(obj)
+        except (EventParseError, TypeError) as exc:
+            self.log.emit(f"{text}  (not understood: {exc})")
+            return
+        self.events.append(event)
+        if isinstance(event, DoneEvent):
+            self.done_event = event
+        elif isinstance(event, ErrorEvent):
+            self.error_message = event.message or "training failed"
+        self.event.emit(event)
 
     def _read_stderr(self) -> None:
         self._stderr += bytes(self._proc.readAllStandardError())
@@ -193,7 +159,7 @@ class TrainingProcess(QObject):
             why += ":\n" + "\n".join(self._stderr_tail[-6:])
         self._end(None, why)
 
-    def _end(self, done: dict | None, why: str | None) -> None:
+    def _end(self, done: DoneEvent | None, why: str | None) -> None:
         if self._ended:
             return
         self._ended = True

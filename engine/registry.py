@@ -12,8 +12,8 @@ _ARCHITECTURES: dict[str, type[SegModel]] = {}
 
 M = TypeVar("M", bound="type[SegModel]")
 
-# Keywords that create_model handles itself and that never reach `config`.
-_RESERVED = ("self", "num_classes", "backbone", "pretrained")
+# Keywords that create_model handles itself and that never reach the constructors.
+_RESERVED = ("self", "num_classes", "backbone", "pretrained", "pad_rule")
 MAX_CLASSES = 65_536
 
 # Sane ranges of the architectures' options: a value outside is refused before anything is built (a
@@ -91,10 +91,17 @@ def create_model(
 
     `backbone` is a timm model name (the architecture's paper default when None); `pretrained` is False,
     True (timm's download: only when the person asks and is online) or a path to a local weights file.
-    `overrides` are the architecture's own options (see `architecture_options`). The model's `config`
-    holds everything needed to rebuild it: `create_model(**model.config)`.
+    `overrides` are the architecture's own options (see `architecture_options`), and `pad_rule`, how logits
+    of an input padded to the patch size come back to the input size ("crop", the default, or "mmseg" for
+    models imported from mmsegmentation; see `engine.models.base.PAD_RULES`; kept in `config` when not the
+    default). The model's `config` holds everything needed to rebuild it: `create_model(**model.config)`.
     """
+    from engine.models.base import PAD_RULES
+
     cls = architecture_class(name)
+    pad_rule = overrides.pop("pad_rule", "crop")
+    if pad_rule not in PAD_RULES:
+        raise ValueError(f"pad_rule must be one of {', '.join(map(repr, PAD_RULES))}, got {pad_rule!r}")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= MAX_CLASSES:
         raise ValueError(f"num_classes must be an integer >= 1 (at most {MAX_CLASSES}), got {num_classes!r}")
     options = architecture_options(name)
@@ -107,6 +114,9 @@ def create_model(
         raise ValueError(f"{name}: backbone must be a timm model name, got {backbone!r:.80}")
     backbone = backbone if backbone is not None else cls.default_backbone
     model = cls(num_classes, backbone, pretrained=pretrained, **overrides)
+    model.pad_rule = pad_rule
+    if pad_rule != "crop":
+        overrides["pad_rule"] = pad_rule
     # JSON-shaped (tuples as lists) so that a config read back from a model file compares equal.
     model.config = _plain({"name": name, "num_classes": num_classes, "backbone": backbone, **options, **overrides})
     return model

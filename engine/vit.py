@@ -6,8 +6,7 @@ from pathlib import Path
 
 import timm
 import torch
-import torch.nn.functional as F
-from timm.layers import Attention
+from timm.layers import Attention, resample_abs_pos_embed
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
@@ -105,13 +104,11 @@ class ViTEncoder(VisionTransformer):
         return cache[key]
 
     def _resize_pos_embed(self, pos: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-        h0, w0 = self.patch_embed.grid_size
-        prefix, patches = pos[:, : self.pos_prefix], pos[:, self.pos_prefix :]
-        c = patches.shape[-1]
-        patches = patches.reshape(1, h0, w0, c).permute(0, 3, 1, 2).float()
-        patches = F.interpolate(patches, size=grid, mode=self.interpolate_mode, align_corners=False)
-        patches = patches.flatten(2).transpose(1, 2).to(pos.dtype)
-        return torch.cat([prefix, patches], dim=1)
+        # timm's resampling without antialiasing: plain bilinear/bicubic as mmseg resizes (timm's default,
+        # antialias=True, differs from it at small grids).
+        return resample_abs_pos_embed(pos, list(grid), list(self.patch_embed.grid_size),
+                                      num_prefix_tokens=self.pos_prefix, interpolation=self.interpolate_mode,
+                                      antialias=False)
 
 
 def create_vit_encoder(name: str, pretrained: bool | str | Path = False, *, keep_prefix_tokens: bool,

@@ -1,31 +1,33 @@
-"""SegAssist's training: fine-tune any architecture on (partially) labelled images. No Qt in here."""
+"""SegAssist's training: fine-tune any architecture on (partially) labelled images. No Qt in here.
 
-from training.config import TrainConfig
-from training.data import DataError
-from training.events import (
-    CheckpointEvent,
-    DoneEvent,
-    ErrorEvent,
-    Event,
-    StartEvent,
-    StepEvent,
-    ValidationEvent,
-    event_from_dict,
-)
-from training.loop import TrainingError, TrainResult, train
+Names are imported on first use, so `import training.config` and `import training.events` (used by the
+app to describe a run and to read its events) do not pay for torch.
+"""
 
-__all__ = [
-    "CheckpointEvent",
-    "DataError",
-    "DoneEvent",
-    "ErrorEvent",
-    "Event",
-    "StartEvent",
-    "StepEvent",
-    "TrainConfig",
-    "TrainResult",
-    "TrainingError",
-    "ValidationEvent",
-    "event_from_dict",
-    "train",
-]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "training.config": ("TrainConfig",),
+    "training.data": ("DataError",),
+    "training.events": ("CheckpointEvent", "DoneEvent", "ErrorEvent", "Event", "EventParseError", "StartEvent",
+                        "StepEvent", "ValidationEvent", "event_from_dict", "parse_event"),
+    "training.loop": ("TrainingError", "TrainResult", "train"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'training' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

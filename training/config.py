@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +29,9 @@ class TrainConfig:
     val_images: Path | None = None
     val_labels: Path | None = None
     val_fraction: float = 0.0
+    val_names: tuple[str, ...] = ()  # images (file names or stems) of `images` held out for validation
+    focus_names: tuple[str, ...] = ()  # images (file names or stems) drawn `focus_weight` times as often
+    focus_weight: float = 3.0
     # model
     arch: str | None = None  # default: the init model's, else "deeplabv3plus"
     backbone: str | None = None
@@ -61,10 +66,14 @@ class TrainConfig:
     bn_images: int = 64  # training images whose whole views re-estimate BatchNorm statistics (0: keep them)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "focus_names", tuple(self.focus_names))
         for name in ("images", "labels", "out", "val_images", "val_labels", "init"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, Path):
                 object.__setattr__(self, name, Path(value))
+        if isinstance(self.val_names, str):
+            raise TypeError("val_names must be a sequence of image names, not one string")
+        object.__setattr__(self, "val_names", tuple(str(n) for n in self.val_names))
         if self.classes is not None:
             from engine import as_classes
 
@@ -82,10 +91,14 @@ class TrainConfig:
             problems.append(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if not 0.0 <= self.val_fraction < 1.0:
             problems.append(f"val_fraction must lie in [0, 1), got {self.val_fraction}")
+        if self.val_names and (self.val_images is not None or self.val_fraction > 0):
+            problems.append("val_names is a validation set of its own: give it without val_images or val_fraction")
         if (self.val_images is None) != (self.val_labels is None):
             problems.append("val_images and val_labels go together")
         if self.lr is not None and not self.lr > 0:
             problems.append(f"lr must be > 0, got {self.lr}")
+        if not (math.isfinite(self.focus_weight) and self.focus_weight > 0):
+            problems.append(f"focus_weight must be > 0, got {self.focus_weight}")
         if self.bn_images < 0:
             problems.append(f"bn_images must be >= 0, got {self.bn_images}")
         lo, hi = self.scale_range
@@ -95,6 +108,33 @@ class TrainConfig:
             problems.append("give the classes, or an init model whose classes are kept")
         if problems:
             raise ValueError("; ".join(problems))
+
+    @classmethod
+    def argument_parser(cls, **kw) -> argparse.ArgumentParser:
+        """The command line's parser: one flag per field (see `training.arguments`)."""
+        from training.arguments import build_parser
+
+        return build_parser(cls, **kw)
+
+    @classmethod
+    def from_namespace(cls, args: argparse.Namespace) -> TrainConfig:
+        """The config that `argument_parser().parse_args(...)` describes."""
+        from training.arguments import from_namespace
+
+        return from_namespace(cls, args)
+
+    @classmethod
+    def from_args(cls, argv: list[str]) -> TrainConfig:
+        """The config that command-line arguments describe; raises `UsageError`/`ValueError` naming the problem."""
+        from training.arguments import from_args
+
+        return from_args(cls, argv)
+
+    def to_args(self) -> list[str]:
+        """The command-line arguments that `from_args` turns back into this config (defaults left out)."""
+        from training.arguments import to_args
+
+        return to_args(self)
 
     @property
     def checkpoint_dir(self) -> Path:

@@ -111,15 +111,34 @@ def load_dataset(images: Path, labels: Path, num_classes: int, *, cache_bytes: i
     return DataSet(samples, skipped, tuple(notes))
 
 
+MIN_HELD_OUT = 2  # a validation set of one image is no measurement
+
+
 def split_validation(samples: list[Sample], fraction: float) -> tuple[list[Sample], list[Sample]]:
-    """Hold out about `fraction` of the samples for validation (at least one when fraction > 0 and there are
-    two or more), chosen by a hash of the file name so the choice is stable as images are added."""
-    if fraction <= 0 or len(samples) < 2:
+    """Hold out about `fraction` of the samples for validation, chosen by a hash of the file name so the
+    choice is stable as images are added: at least `MIN_HELD_OUT` images and at least one left to train on,
+    else none (with fewer than three labelled images)."""
+    count = min(len(samples) - 1, max(MIN_HELD_OUT, round(fraction * len(samples))))
+    if fraction <= 0 or count < MIN_HELD_OUT:
         return samples, []
-    count = min(len(samples) - 1, max(1, round(fraction * len(samples))))
     ranked = sorted(samples, key=lambda s: hashlib.sha1(s.name.encode()).hexdigest())
     held = {id(s) for s in ranked[:count]}
     return [s for s in samples if id(s) not in held], [s for s in samples if id(s) in held]
+
+
+def split_named(samples: list[Sample], names) -> tuple[list[Sample], list[Sample], list[str]]:
+    """The samples named in `names` (image file names or stems) apart from the rest; also the names that
+    match no labelled image. Raises `DataError` when nothing would be left to train on."""
+    wanted = set(names)
+    held = [s for s in samples if s.image_path.name in wanted or s.name in wanted]
+    found = {s.image_path.name for s in held} | {s.name for s in held}
+    missing = sorted(n for n in wanted if n not in found)
+    held_ids = {id(s) for s in held}
+    train = [s for s in samples if id(s) not in held_ids]
+    if not train:
+        raise DataError(f"all {len(samples)} labelled images are validation images (--val-names); "
+                        "nothing is left to train on")
+    return train, held, missing
 
 
 class CropDataset(torch.utils.data.Dataset):
@@ -145,19 +164,40 @@ def collate(batch: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor, t
     return images, labels
 
 
+def focus_weights(samples: list[Sample], names, weight: float) -> list[float] | None:
+    """Sampling weights: `weight` for the samples named in `names` (file names or stems), 1 for the others.
+
+    None when nothing is in focus (every sample equally often)."""
+    wanted = set(names)
+    if not wanted or weight == 1:
+        return None
+    weights = [weight if (s.name in wanted or s.image_path.name in wanted) else 1.0 for s in samples]
+    return weights if any(w != 1.0 for w in weights) else None
+
+
 class IterationBatches(torch.utils.data.Sampler):
     """The batches of iterations `start..iterations-1` for one process, as lists of `CropDataset` keys.
 
     The data order is a function of (seed, iteration) alone: an endless sequence of shuffled epochs,
     `batch_size * world_size` positions per iteration, this process taking its share. Resuming at an
     iteration therefore continues the very same order, whatever the number of loader workers.
+
+    With `weights`, sample `i` appears about `weights[i] / min(weights)` times per epoch (the whole part
+    always, the fraction by chance), so over a run it is drawn in proportion to its weight, and every
+    sample still at least once an epoch.
     """
 
     def __init__(self, num_samples: int, batch_size: int, iterations: int, seed: int, *, start: int = 0,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, weights=None):
         self.n, self.batch_size, self.iterations, self.seed = num_samples, batch_size, iterations, seed
         self.start, self.rank, self.world_size = start, rank, world_size
-        self._epoch, self._order = -1, None
+        self.weights = None
+        if weights is not None:
+            w = np.asarray(weights, np.float64)
+            if w.shape != (num_samples,) or not (np.isfinite(w).all() and (w > 0).all()):
+                raise ValueError(f"weights must be {num_samples} positive numbers, got {weights!r}")
+            self.weights = None if (w == w.min()).all() else w / w.min()
+        self._rewind()
 
     def __len__(self) -> int:
         return self.iterations - self.start
@@ -171,11 +211,25 @@ class IterationBatches(torch.utils.data.Sampler):
         return [(self._index(p), (self.seed, iteration, self.rank, j))
                 for j, p in enumerate(range(first, first + self.batch_size))]
 
+    def _rewind(self) -> None:
+        self._epoch, self._order, self._begin, self._end = -1, np.zeros(0, np.int64), 0, 0
+
     def _index(self, position: int) -> int:
-        epoch, offset = divmod(position, self.n)
-        if epoch != self._epoch:
-            self._epoch, self._order = epoch, np.random.default_rng((self.seed, epoch)).permutation(self.n)
-        return int(self._order[offset])
+        if position < self._begin:
+            self._rewind()
+        while position >= self._end:
+            self._epoch += 1
+            self._order = self._epoch_order(self._epoch)
+            self._begin, self._end = self._end, self._end + len(self._order)
+        return int(self._order[position - self._begin])
+
+    def _epoch_order(self, epoch: int) -> np.ndarray:
+        rng = np.random.default_rng((self.seed, epoch))
+        if self.weights is None:
+            return rng.permutation(self.n)
+        whole = np.floor(self.weights)
+        counts = whole.astype(np.int64) + (rng.random(self.n) < self.weights - whole)
+        return rng.permutation(np.repeat(np.arange(self.n), counts))
 
 
 def _by_stem(paths: list[Path]) -> dict[str, list[Path]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import ClassVar
 
 
@@ -74,6 +74,9 @@ class DoneEvent(Event):
     last_miou: float | None
     wall_time_s: float
     stopped: bool = False
+    miou: float | None = None  # the written model's, on the validation images (None: fewer than 2)
+    parent_miou: float | None = None  # the init model's, on the same images in the same run
+    val_names: list[str] = field(default_factory=list)  # the validation images' file names
 
 
 @dataclass(frozen=True)
@@ -86,11 +89,31 @@ EVENT_TYPES = {cls.kind: cls for cls in (StartEvent, StepEvent, ValidationEvent,
                                          ErrorEvent)}
 
 
-def event_from_dict(data: dict) -> Event:
-    """The event a `to_dict`/`to_json` result describes (unknown keys ignored)."""
-    cls = EVENT_TYPES[data["event"]]
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+class EventParseError(ValueError):
+    """A dict that is not one of the events; the message says why."""
+
+
+def parse_event(data: dict) -> Event:
+    """The event a `to_dict`/`to_json` result describes.
+
+    Keys the dataclass does not know (fields a newer trainer added) are ignored; a missing field that has
+    no default, an unknown or absent `"event"` kind, or a non-dict raise `EventParseError`.
+    """
+    if not isinstance(data, dict):
+        raise EventParseError(f"an event is a JSON object, got {type(data).__name__}")
+    kind = data.get("event")
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise EventParseError(f"unknown event kind {kind!r} (known: {', '.join(EVENT_TYPES)})")
+    known = fields(cls)
+    missing = [f.name for f in known if f.name not in data and f.default is MISSING
+               and f.default_factory is MISSING]
+    if missing:
+        raise EventParseError(f"{kind} event without {', '.join(missing)}")
+    return cls(**{f.name: data[f.name] for f in known if f.name in data})
+
+
+event_from_dict = parse_event  # the earlier name
 
 
 def _finite(value):

@@ -97,8 +97,5 @@ def widen_state(old: dict[str, torch.Tensor], new: dict[str, torch.Tensor], k_ol
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()

@@ -9,7 +9,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,16 +20,26 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from engine import SegModel, save_model
+from engine.precision import autocast
+from engine.preprocessing import preprocess
 from training.batchnorm import recalibrate_batchnorm
 from training.checkpoint import check_fingerprint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from training.config import TrainConfig
-from training.data import CropDataset, IterationBatches, collate, load_dataset, split_validation
+from training.data import (
+    CropDataset,
+    IterationBatches,
+    collate,
+    focus_weights,
+    load_dataset,
+    split_named,
+    split_validation,
+)
 from training.distributed import Runtime, any_true, start_runtime, stop_runtime
 from training.events import CheckpointEvent, DoneEvent, ErrorEvent, Event, StartEvent, StepEvent, ValidationEvent
 from training.finetune import Start, initial_model
 from training.losses import segmentation_loss
 from training.schedule import build_optimizer, lr_factor, recipe, set_lr
-from training.validate import autocast, evaluate, normalize
+from training.validate import MIN_VAL_IMAGES, evaluate
 
 log = logging.getLogger("training")
 
@@ -48,6 +58,9 @@ class TrainResult:
     last_metrics: dict | None  # the last validation: miou, pixel_accuracy, per_class_iou, confusion
     wall_time_s: float
     stopped: bool = False
+    miou: float | None = None  # the written model's, on the validation images (None: not measurable)
+    parent_miou: float | None = None  # the init model's, on the same images in this run
+    val_names: list[str] = field(default_factory=list)
 
     @property
     def last_miou(self) -> float | None:
@@ -65,6 +78,7 @@ class Progress:
     best_iteration: int | None = None
     last_metrics: dict | None = None
     last_iteration: int | None = None
+    parent_miou: float | None = None  # the init model's score at iteration 0, on the same images
     elapsed_s: float = 0.0  # wall time of the sessions before a resume
 
 
@@ -105,11 +119,19 @@ def _run(cfg: TrainConfig, rt: Runtime, emit: Callable[[Event], None], should_st
     model = start.model.to(rt.device)
     k = len(start.classes)
     data = load_dataset(cfg.images, cfg.labels, k, seed=cfg.seed)
+    notes = list(data.notes)
     if cfg.val_images is not None:
         train_set, val_set = data.samples, load_dataset(cfg.val_images, cfg.val_labels, k, seed=cfg.seed).samples
+    elif cfg.val_names:
+        train_set, val_set, missing = split_named(data.samples, cfg.val_names)
+        if missing:
+            notes.append(f"validation images without usable labels, left out: {', '.join(missing[:10])}")
     else:
         train_set, val_set = split_validation(data.samples, cfg.val_fraction)
-    for note in data.notes if rt.main else ():
+    measurable = len(val_set) >= MIN_VAL_IMAGES
+    if val_set and not measurable:
+        notes.append(f"{len(val_set)} validation image: not measurable (it takes {MIN_VAL_IMAGES}); no mIoU")
+    for note in notes if rt.main else ():
         log.warning(note)
 
     r = recipe(cfg, model.arch)
@@ -132,7 +154,8 @@ def _run(cfg: TrainConfig, rt: Runtime, emit: Callable[[Event], None], should_st
     if rt.distributed:
         net = DistributedDataParallel(net, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
     batches = IterationBatches(len(train_set), cfg.batch_size, cfg.iterations, cfg.seed, start=progress.iteration,
-                               rank=rt.rank, world_size=rt.world_size)
+                               rank=rt.rank, world_size=rt.world_size,
+                               weights=focus_weights(train_set, cfg.focus_names, cfg.focus_weight))
     workers = cfg.workers if cfg.workers is not None else (
         min(4, (os.cpu_count() or 1) // rt.world_size) if rt.device.type == "cuda" else 0)
     loader = torch.utils.data.DataLoader(
@@ -147,7 +170,8 @@ def _run(cfg: TrainConfig, rt: Runtime, emit: Callable[[Event], None], should_st
                     skipped_images=data.skipped, arch=model.arch, backbone=str(model.config.get("backbone")),
                     classes=names, device=str(rt.device), precision=rt.precision,
                     start_iteration=progress.iteration, world_size=rt.world_size))
-    counts = {"train_images": len(train_set), "val_images": len(val_set), "skipped_images": data.skipped}
+    counts = {"train_images": len(train_set), "val_images": len(val_set), "skipped_images": data.skipped,
+              "val_names": sorted(s.image_path.name for s in val_set)}
     val_interval = cfg.val_interval or max(1, cfg.iterations // 5)
     ckpt_interval = cfg.checkpoint_interval or max(1, cfg.iterations // 10)
 
@@ -163,9 +187,18 @@ def _run(cfg: TrainConfig, rt: Runtime, emit: Callable[[Event], None], should_st
     def validate(iteration: int) -> dict:
         if iteration > 0:  # (at 0, a parent model is measured as it came)
             recalibrate(iteration)
-        metrics = evaluate(model, val_set, rt, mean, std, cfg.crop_size)
+        metrics = evaluate(model, val_set, rt)
         emit(ValidationEvent(iteration=iteration, **metrics))
         return metrics
+
+    def measure(it: int) -> None:
+        """Validate at iteration `it`; the best model so far is written beside the output."""
+        progress.last_metrics, progress.last_iteration = validate(it), it
+        miou = progress.last_metrics["miou"]
+        if miou is not None and (progress.best_miou is None or miou > progress.best_miou):
+            progress.best_miou, progress.best_iteration = miou, it
+            if rt.main:
+                _write_model(cfg.best_path, model, start, cfg, r, rt, counts, it, progress, elapsed(), best=True)
 
     def elapsed() -> float:
         return earlier_s + time.perf_counter() - t_start
@@ -180,8 +213,8 @@ def _run(cfg: TrainConfig, rt: Runtime, emit: Callable[[Event], None], should_st
             emit(CheckpointEvent(iteration=progress.iteration, path=str(path)))
 
     earlier_s = progress.elapsed_s
-    if cfg.init is not None and val_set and progress.iteration == 0:
-        validate(0)
+    if cfg.init is not None and measurable and progress.iteration == 0:
+        progress.parent_miou = validate(0)["miou"]
     _train_mode(model, cfg)
     params = [p for p in model.parameters() if p.requires_grad]
     window = _Window(progress.iteration)
@@ -189,9 +222,9 @@ def _run(cfg: TrainConfig, rt: Runtime, emit: Callable[[Event], None], should_st
     for images, labels in loader:
         it = progress.iteration
         set_lr(optimizer, lr_factor(it, cfg.iterations, r) * progress.lr_scale)
-        x = normalize(images.to(rt.device, non_blocking=True), mean, std)
+        x = preprocess(images.to(rt.device, non_blocking=True), mean, std)
         y = labels.to(rt.device, non_blocking=True)
-        with autocast(rt):
+        with autocast(rt.device, rt.precision):
             outputs = net(x)
         loss, _ = segmentation_loss(outputs, y)
         loss_value = loss.item()
@@ -215,14 +248,8 @@ def _run(cfg: TrainConfig, rt: Runtime, emit: Callable[[Event], None], should_st
         if it % cfg.log_interval == 0 or it in (1, cfg.iterations):
             emit(window.event(it, cfg.iterations, optimizer.param_groups[0]["lr"], elapsed(),
                               cfg.batch_size * rt.world_size))
-        if val_set and (it % val_interval == 0 or it == cfg.iterations):
-            progress.last_metrics, progress.last_iteration = validate(it), it
-            miou = progress.last_metrics["miou"]
-            if miou is not None and (progress.best_miou is None or miou > progress.best_miou):
-                progress.best_miou, progress.best_iteration = miou, it
-                if rt.main:
-                    _write_model(cfg.best_path, model, start, cfg, r, rt, counts, it, progress, elapsed(),
-                                 best=True)
+        if measurable and (it % val_interval == 0 or it == cfg.iterations):
+            measure(it)
             window.restart(it)
         if (it % ckpt_interval == 0 and it < cfg.iterations) or (stop and it < cfg.iterations):
             checkpoint()
@@ -233,18 +260,29 @@ def _run(cfg: TrainConfig, rt: Runtime, emit: Callable[[Event], None], should_st
 
     if progress.iteration > 0:
         recalibrate(progress.iteration)
+    if measurable and progress.iteration > 0 and progress.last_iteration != progress.iteration:
+        measure(progress.iteration)  # stopped between validations: the written model is scored too
     wall = elapsed()
     if rt.main:
         _write_model(cfg.out, model, start, cfg, r, rt, counts, progress.iteration, progress, wall, stopped=stopped)
         if not stopped:
             shutil.rmtree(cfg.checkpoint_dir, ignore_errors=True)
     best_path = cfg.best_path if progress.best_iteration is not None else None
+    miou = result_miou(progress)
+    val_names = sorted(s.image_path.name for s in val_set)
     result = TrainResult(model, cfg.out, best_path, progress.iteration, progress.best_miou, progress.last_metrics,
-                         wall, stopped)
+                         wall, stopped, miou=miou, parent_miou=progress.parent_miou, val_names=val_names)
     emit(DoneEvent(iteration=progress.iteration, model_path=str(cfg.out), best_path=str(best_path) if best_path
                    else None, best_miou=progress.best_miou, last_miou=result.last_miou, wall_time_s=round(wall, 3),
-                   stopped=stopped))
+                   stopped=stopped, miou=miou, parent_miou=progress.parent_miou, val_names=val_names))
     return result
+
+
+def result_miou(progress: Progress) -> float | None:
+    """The written model's score: the last validation's, when it was of the final iteration."""
+    if progress.last_metrics is None or progress.last_iteration != progress.iteration:
+        return None
+    return progress.last_metrics["miou"]
 
 
 class _Window:
@@ -298,6 +336,8 @@ def _write_model(path: Path, model: SegModel, start: Start, cfg: TrainConfig, r,
         "crop_size": cfg.crop_size, "optimizer": r.optimizer, "lr": r.lr, "precision": rt.precision,
         "device": rt.device.type, "init": start.parent["name"] if start.parent else None,
         "metrics": metrics, "best_miou": progress.best_miou, "stopped": stopped,
+        "miou": metrics["miou"] if metrics and progress.last_iteration == iteration else None,
+        "parent_miou": progress.parent_miou,
         "wall_time_s": round(wall, 3),
     }
     save_model(path, model, classes=start.classes, normalization=start.normalization, crop_size=cfg.crop_size,
@@ -324,6 +364,7 @@ def _fingerprint(cfg: TrainConfig, start: Start, model: SegModel, train_set, val
         "iterations": cfg.iterations, "batch_size": cfg.batch_size, "crop_size": cfg.crop_size,
         "seed": cfg.seed, "optimizer": cfg.optimizer, "lr": cfg.lr, "freeze_backbone": cfg.freeze_backbone,
         "world_size": rt.world_size, "bn_images": cfg.bn_images,
+        "focus": [sorted(cfg.focus_names), cfg.focus_weight] if cfg.focus_names else None,
         "train": sorted(s.name for s in train_set), "val": sorted(s.name for s in val_set),
     }
 

@@ -1,77 +1,70 @@
-"""Validation: whole images (sliding windows when large) through the model, scored over labelled pixels."""
+"""Validation: whole images through `engine.Predictor`, the inference the app's proposals use, scored over
+labelled pixels.
+
+The predictor is built on the model in memory with the app's default proposal settings (precision "auto"
+on the run's device, whole images up to `engine.predictor.AUTO_TILE_PIXELS` and blended windows beyond,
+batch norms folded, channels_last), so the mIoU of a run is the mIoU of the proposals its model will make.
+"""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Sequence
 
 import torch
 
-from engine import SegModel
+from engine import Predictor, SegModel
 from training.data import Sample
 from training.distributed import Runtime, sum_all
 from training.metrics import confusion_matrix, scores
 from training.schedule import family
 
+# The app's proposals: `app.model_service.make_predictor` with the Model panel's defaults.
+PROPOSAL_PRECISION = "auto"
+PROPOSAL_TILE = None
+MIN_VAL_IMAGES = 2  # fewer validation images give no score: one image is not a measurement
 
-def normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """uint8 `[B, H, W, 3]` -> normalised float `[B, 3, H, W]`."""
-    return (images.permute(0, 3, 1, 2).float() - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
-
-
-def autocast(rt: Runtime):
-    dtype = rt.autocast_dtype
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(rt.device.type, dtype=dtype)
-
-
-WHOLE_IMAGE_LIMIT = 1024  # CNNs validate whole images up to this side (or twice the crop size)
+WHOLE_IMAGE_LIMIT = 1024  # CNNs' BatchNorm re-estimation views: whole images up to this side (or twice the crop)
 
 
 def whole_view_limit(model: SegModel, window: int) -> int:
-    """The largest side validation feeds the model whole: 1024 (or twice `window`) for CNNs, `window` for
-    ViT models, whose position embeddings were trained at the crop's patch grid."""
+    """The largest side of the whole views BatchNorm statistics are re-estimated on: 1024 (or twice `window`)
+    for CNNs, `window` for ViT models, whose position embeddings were trained at the crop's patch grid."""
     return window if family(model.arch) != "cnn" else max(WHOLE_IMAGE_LIMIT, 2 * window)
 
 
-@torch.no_grad()
-def predict_logits(model: SegModel, x: torch.Tensor, window: int) -> torch.Tensor:
-    """Logits `[1, K, H, W]`. CNNs see the whole image when its sides are at most 1024 (or twice `window`);
-    ViT models, whose position embeddings were trained at the crop's patch grid, and larger images go
-    through windows of `window` pixels overlapping by a third, their logits averaged."""
-    h, w = x.shape[-2:]
-    if max(h, w) <= whole_view_limit(model, window):
-        return model(x).float()
-    stride = max(1, window * 2 // 3)
-    logits = torch.zeros(1, model.num_classes, h, w, device=x.device)
-    count = torch.zeros(1, 1, h, w, device=x.device)
-    ys = sorted({min(y, max(h - window, 0)) for y in range(0, max(h - window, 0) + stride, stride)})
-    xs = sorted({min(v, max(w - window, 0)) for v in range(0, max(w - window, 0) + stride, stride)})
-    for y in ys:
-        for v in xs:
-            tile = x[..., y:y + window, v:v + window]
-            logits[..., y:y + tile.shape[-2], v:v + tile.shape[-1]] += model(tile).float()
-            count[..., y:y + tile.shape[-2], v:v + tile.shape[-1]] += 1
-    return logits / count
+def proposal_predictor(model: SegModel, device: torch.device) -> Predictor:
+    """A predictor for `model` (in memory) as the app builds one for its proposals."""
+    return Predictor(model, device=device, tile=PROPOSAL_TILE, precision=PROPOSAL_PRECISION)
 
 
-def evaluate(model: SegModel, samples: list[Sample], rt: Runtime, mean: torch.Tensor, std: torch.Tensor,
-             window: int) -> dict:
+def evaluate(model: SegModel, samples: Sequence[Sample], rt: Runtime) -> dict:
     """mIoU, per-class IoU, pixel accuracy and the confusion matrix over `samples` (shared out among the
-    processes, the confusion matrices summed)."""
+    processes, the confusion matrices summed). With fewer than `MIN_VAL_IMAGES` samples the scores are
+    None: not measurable. The model's training modes and tensors are as they were afterwards."""
     k = model.num_classes
-    confusion = torch.zeros(k, k, dtype=torch.int64, device=rt.device)
+    confusion = torch.zeros(k, k, dtype=torch.int64)
+    if len(samples) >= MIN_VAL_IMAGES:
+        with _restored(model):
+            predictor = proposal_predictor(model, rt.device)
+            for s in samples[rt.rank::rt.world_size]:
+                predicted = torch.from_numpy(predictor.predict(s.read_image()).labels.astype("int64"))
+                confusion += confusion_matrix(predicted, torch.from_numpy(s.labels), k)
+    confusion = sum_all(rt, confusion.to(rt.device)).cpu()
+    if len(samples) < MIN_VAL_IMAGES:
+        return {"miou": None, "pixel_accuracy": None, "per_class_iou": [None] * k, "confusion": confusion.tolist()}
+    return {**scores(confusion), "confusion": confusion.tolist()}
+
+
+@contextlib.contextmanager
+def _restored(model: SegModel) -> Iterator[None]:
+    """Undo what building a predictor does to the model: eval mode, channels_last weights."""
     modes = {m: m.training for m in model.modules()}
-    model.eval()
+    tensors = [(t, t.data) for t in [*model.parameters(), *model.buffers()]]
     try:
-        for s in samples[rt.rank::rt.world_size]:
-            image = torch.from_numpy(s.read_image()).unsqueeze(0).to(rt.device)
-            with autocast(rt):
-                logits = predict_logits(model, normalize(image, mean, std), window)
-            labels = torch.from_numpy(s.labels).to(rt.device)
-            confusion += confusion_matrix(logits[0].argmax(0), labels, k)
+        yield
     finally:
         for m, mode in modes.items():
             m.training = mode
-    confusion = sum_all(rt, confusion).cpu()
-    return {**scores(confusion), "confusion": confusion.tolist()}
+        for t, data in tensors:
+            t.data = data

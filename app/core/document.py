@@ -15,6 +15,7 @@ from itertools import count
 
 import numpy as np
 
+from app.core.protection import NO_GUARD, PaintGuard
 from app.core.stroke import Atom, Region, Stroke, union
 
 IGNORE_INDEX = 255
@@ -41,7 +42,7 @@ class LabelDocument:
     """
 
     def __init__(self, image: np.ndarray, labels: np.ndarray | None = None, *,
-                 max_history_bytes: int = DEFAULT_MAX_HISTORY_BYTES):
+                 max_history_bytes: int = DEFAULT_MAX_HISTORY_BYTES, num_classes: int | None = None):
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be uint8 [H, W, 3], got {image.dtype} {image.shape}")
@@ -60,9 +61,13 @@ class LabelDocument:
         self.proposal: np.ndarray | None = None
         self.confidence: np.ndarray | None = None
         self.entropy: np.ndarray | None = None
+        self.guard: PaintGuard = NO_GUARD  # protected classes and paint modes, applied to every tool write
         self.listeners: list[Callable[[Region], None]] = []
         self.stroke_listeners: list[Callable[[Stroke, int], None]] = []
         self.max_history_bytes = max_history_bytes
+        # Values a write may put: 0..num_classes-1 and 255 (None: any). The project sets it, so no
+        # label outside the project's classes is ever written, whatever a tool asks for.
+        self.num_classes = num_classes
         self.revision = 0  # counts committed writes (strokes, undos, redos); the journal's sequence number
         self._undo: deque[tuple[Stroke, int]] = deque()  # (stroke, state id after it)
         self._redo: deque[tuple[Stroke, int]] = deque()
@@ -141,14 +146,16 @@ class LabelDocument:
             self.end_stroke()
         self._atoms = []
 
-    def apply(self, origin: tuple[int, int], mask: np.ndarray, value: int | np.ndarray) -> Region | None:
+    def apply(self, origin: tuple[int, int], mask: np.ndarray, value: int | np.ndarray, *,
+              guarded: bool = True) -> Region | None:
         """Write `value` where `mask` (a bool crop placed at `origin`, clipped to the image) is set.
 
         `value` is a class index, 255 to erase, or a uint8 array of new values shaped like `mask`.
-        Only the mask's bounding box is touched. Returns the changed region, or None when no pixel
-        changed. Outside a stroke, the call opens one (closed by `end_stroke`).
+        Only the mask's bounding box is touched, and only pixels `guard` allows (unless `guarded` is
+        False: journal replay). Returns the changed region, or None when no pixel changed. Outside a
+        stroke, the call opens one (closed by `end_stroke`).
         """
-        atom = self._write(origin, mask, value)
+        atom = self._write(origin, mask, value, self.guard if guarded else NO_GUARD)
         if atom is None:
             return None
         if self._atoms is None:
@@ -175,15 +182,18 @@ class LabelDocument:
     def paint(self, origin: tuple[int, int], mask: np.ndarray, value: int | np.ndarray) -> Stroke | None:
         """One `apply` as a whole stroke (fill, polygon, GrabCut, accept-proposal)."""
         self.begin_stroke()
-        self.apply(origin, mask, value)
-        return self.end_stroke()
+        try:
+            self.apply(origin, mask, value)
+        finally:
+            stroke = self.end_stroke()
+        return stroke
 
     def replay(self, stroke: Stroke) -> Region | None:
         """Write a recorded stroke's new values again as one undo step (journal recovery)."""
         self.begin_stroke()
         for atom in stroke.atoms:
             self._check_region(atom.region)
-            self.apply(atom.region[:2], atom.mask, atom.new_values())
+            self.apply(atom.region[:2], atom.mask, atom.new_values(), guarded=False)
         done = self.end_stroke()
         return done.region if done else None
 
@@ -219,7 +229,8 @@ class LabelDocument:
 
     # ---- internals -----------------------------------------------------------------------------------
 
-    def _write(self, origin: tuple[int, int], mask: np.ndarray, value: int | np.ndarray) -> Atom | None:
+    def _write(self, origin: tuple[int, int], mask: np.ndarray, value: int | np.ndarray,
+               guard: PaintGuard = NO_GUARD) -> Atom | None:
         mask = np.asarray(mask)
         if mask.ndim != 2:
             raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
@@ -234,6 +245,7 @@ class LabelDocument:
             value = int(value)
             if not 0 <= value <= 255:
                 raise ValueError(f"label value {value} outside 0-255")
+            self._check_value(value)
         oy, ox = int(origin[0]), int(origin[1])
         y0, x0 = max(oy, 0), max(ox, 0)
         y1, x1 = min(oy + mask.shape[0], self.shape[0]), min(ox + mask.shape[1], self.shape[1])
@@ -249,6 +261,9 @@ class LabelDocument:
         else:
             vals = values[crop]
             changed = sub & (view != vals)
+        allowed = guard.allowed(view, value if values is None else vals)
+        if allowed is not None:
+            changed &= allowed
         rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
         if rows.size == 0:
             return None
@@ -262,8 +277,17 @@ class LabelDocument:
         else:
             vals = vals[r0:r1, c0:c1]
             new = vals[changed]
+            if self.num_classes is not None and new.size:
+                bad = new[(new >= self.num_classes) & (new != IGNORE_INDEX)]
+                if bad.size:
+                    self._check_value(int(bad[0]))
             np.copyto(view, vals, where=changed)
         return Atom((y0 + r0, x0 + c0, y0 + r1, x0 + c1), changed, old, new)
+
+    def _check_value(self, value: int) -> None:
+        if self.num_classes is not None and value != IGNORE_INDEX and value >= self.num_classes:
+            raise ValueError(f"label value {value} is not a class: the project has {self.num_classes} "
+                             f"(0-{self.num_classes - 1}, 255 = not labelled)")
 
     def _put(self, region: Region, mask: np.ndarray, values: int | np.ndarray) -> None:
         y0, x0, y1, x1 = region
@@ -291,4 +315,4 @@ class LabelDocument:
             listener(region)
 
 
-__all__ = ["IGNORE_INDEX", "Atom", "LabelDocument", "Region", "Snapshot", "Stroke", "union"]
+__all__ = ["IGNORE_INDEX", "Atom", "LabelDocument", "PaintGuard", "Region", "Snapshot", "Stroke", "union"]

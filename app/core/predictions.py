@@ -62,6 +62,17 @@ def write_prediction(path: str | Path, labels: np.ndarray, confidence: np.ndarra
     return mean_entropy
 
 
+def project_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """A model's labels as the project's: uint8, and classes the project does not have become 255
+    (not shown, never accepted into the labels)."""
+    out = labels.astype(np.uint8) if labels.dtype != np.uint8 else labels
+    beyond = labels >= num_classes
+    if beyond.any():
+        out = out.copy() if out is labels else out
+        out[beyond] = 255
+    return out
+
+
 def read_prediction(path: str | Path) -> CachedPrediction:
     """A proposal written by `write_prediction`; raises `PredictionFileError` naming the file."""
     path = Path(path)

@@ -21,6 +21,8 @@ import logging
 import math
 import os
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +31,7 @@ import numpy as np
 
 from app.core.document import LabelDocument
 from app.core.journal import Journal, JournalError
+from app.core.loop_record import Correction, LoopRecord, correction
 from app.core.predictions import PredictionFileError, read_prediction, write_prediction
 from app.core.project_lock import ProjectLock
 from engine.atomic import atomic_write_bytes
@@ -92,10 +95,11 @@ class ModelVersion:
     backbone: str
     miou: float | None = None
     parent: str | None = None
+    val_images: int | None = None  # how many validation images `miou` was measured on
 
     def to_json(self, folder: Path) -> dict:
         return {"path": _rel(self.path, folder), "name": self.name, "created": self.created, "arch": self.arch,
-                "backbone": self.backbone, "miou": self.miou, "parent": self.parent}
+                "backbone": self.backbone, "miou": self.miou, "parent": self.parent, "val_images": self.val_images}
 
 
 @dataclass
@@ -152,6 +156,14 @@ class Project:
         self.journal = Journal(folder / ".segassist" / "journal")
         self._seen: dict[Path, object] = {}  # file -> its signature when last read or written
         self.note: str | None = None  # what opening cleaned up, for the person
+        self.loop = LoopRecord()  # validation set and correction records
+        # Bookkeeping (statuses derived from files, proposal scores) need not reach segassist.json at once:
+        # with `deferred_save` set (the app's debounced saver), `touch()` marks the file dirty and calls it.
+        self.deferred_save: Callable[[], None] | None = None
+        self.dirty = False
+        self._generation = 0  # of the last snapshot taken
+        self._written = 0  # of the last snapshot on disk
+        self._write_lock = threading.Lock()
 
     # ---- opening -------------------------------------------------------------------------------------
 
@@ -264,6 +276,7 @@ class Project:
         if len(classes) > MAX_CLASSES:
             raise ProjectFileError(f"{path}: {len(classes)} classes; at most {MAX_CLASSES} are possible")
         project = cls(folder, classes, settings, [], models, current_model)
+        project.loop = _loop_from_json(path, doc)
         project.images = project._scan(path, images_json)
         return project
 
@@ -389,7 +402,7 @@ class Project:
             if labels.shape != image.shape[:2]:
                 raise ImageReadError(f"{label_path}: labels of {labels.shape[0]}x{labels.shape[1]} pixels for "
                                      f"an image of {image.shape[0]}x{image.shape[1]} ({entry.path.name})")
-        doc = LabelDocument(image, labels)
+        doc = LabelDocument(image, labels, num_classes=len(self.classes))
         cached = self._read_cached(entry, doc.shape)
         if cached is not None:
             doc.set_proposal(cached.labels, cached.confidence, cached.entropy)
@@ -399,7 +412,7 @@ class Project:
         except JournalError as exc:
             kept = self.journal.set_aside(entry.stem, str(exc))
             entry.note = f"unsaved edits from an earlier session could not be restored ({exc}); kept in {kept}"
-            doc = LabelDocument(image, labels)
+            doc = LabelDocument(image, labels, num_classes=len(self.classes))
             if cached is not None:
                 doc.set_proposal(cached.labels, cached.confidence, cached.entropy)
         else:
@@ -444,11 +457,14 @@ class Project:
         except OSError as exc:  # the labels are safe; stale records only replay the same values
             log.warning("%s: journal not cleared after a save (%s)", self.journal.path(pending.entry.stem), exc)
         if pending.entry.status in ("unlabelled", "predicted"):
-            pending.entry.status = "edited"
-            try:
+            pending.entry.status = "edited"  # what the label file on disk says anyway (see _status_on_disk)
+        try:
+            if self.deferred_save is None:
                 self.save(force=pending.force)
-            except OSError as exc:
-                raise ProjectFileWriteError(exc.errno, exc.strerror or str(exc), exc.filename) from exc
+            else:
+                self.touch()
+        except OSError as exc:
+            raise ProjectFileWriteError(exc.errno, exc.strerror or str(exc), exc.filename) from exc
 
     def pending_recovery(self) -> list[ImageEntry]:
         """Images with edits in the journal that no save has cleared (restored when loaded)."""
@@ -472,7 +488,7 @@ class Project:
         entry.mean_entropy = mean_entropy
         if entry.status == "unlabelled":
             entry.status = "predicted"
-        self.save()
+        self.touch()
 
     def _read_cached(self, entry: ImageEntry, shape: tuple[int, int]):
         path = self.prediction_path(entry)
@@ -488,11 +504,16 @@ class Project:
 
     # ---- statuses and ordering -----------------------------------------------------------------------
 
-    def set_status(self, entry: ImageEntry, status: str) -> None:
+    def set_status(self, entry: ImageEntry, status: str, *, durable: bool = True) -> None:
+        """Set an image's status; saved at once, or with `durable=False` (a status the files on disk imply
+        anyway, such as "edited") whenever the deferred saver gets to it."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
         entry.status = status
-        self.save()
+        if durable:
+            self.save()
+        else:
+            self.touch()
 
     def most_uncertain(self, entries: list[ImageEntry] | None = None) -> list[ImageEntry]:
         """Usable images by mean proposal entropy, most uncertain first; those without a proposal last."""
@@ -545,8 +566,9 @@ class Project:
             created=info.get("created") or datetime.now(UTC).isoformat(timespec="seconds"),
             arch=info.get("arch") or str(config.get("name", "")),
             backbone=info.get("backbone") or str(config.get("backbone", "")),
-            miou=info.get("miou", last.get("miou", last.get("best_miou"))),
+            miou=info.get("miou", recorded_miou(last)),
             parent=info.get("parent", meta.get("parent")),
+            val_images=info.get("val_images", last.get("val_images") if recorded_miou(last) is not None else None),
         )
         self.models = [m for m in self.models if m.path != path] + [version]
         if select:
@@ -567,6 +589,51 @@ class Project:
             n += 1
         return self.models_dir / f"{safe}-v{n}.safetensors"
 
+    # ---- validation set and correction records ---------------------------------------------------------
+
+    def validation_names(self) -> list[str]:
+        """The validation set, grown from the reviewed images as far as it may (saved when it changed)."""
+        before = list(self.loop.validation)
+        reviewed = [e.name for e in self.labelled() if e.status == "reviewed"]
+        names = self.loop.update_validation(reviewed, [e.name for e in self.labelled()])
+        if names != before:
+            self.save()
+        return names
+
+    def run_validation_names(self) -> list[str]:
+        """The validation images of a training run now (empty while fewer than 2 are available)."""
+        self.validation_names()
+        return self.loop.run_names([e.name for e in self.labelled()])
+
+    def set_validation_member(self, entry: ImageEntry, member: bool) -> None:
+        """The person puts `entry` into the validation set, or takes it out; saved at once."""
+        self.loop.set_member(entry.name, member)
+        self.save()
+
+    def is_validation(self, entry: ImageEntry) -> bool:
+        return entry.name in self.loop.validation
+
+    def proposal_model(self, entry: ImageEntry) -> str | None:
+        """The model file name the cached proposal of `entry` came from (None: none, or not recorded)."""
+        path = self.prediction_path(entry)
+        if not path.exists():
+            return None
+        try:
+            return read_prediction(path).model
+        except PredictionFileError:
+            return None
+
+    def record_review(self, entry: ImageEntry, doc: LabelDocument, seconds: float = 0.0) -> Correction:
+        """Mark `entry` reviewed and record what the person changed in its proposal (pixels, regions) and
+        the time spent on it (`seconds` more than recorded so far); saved at once."""
+        self.loop.add_seconds(entry.name, seconds)
+        record = correction(doc.labels, doc.proposal, model=self.proposal_model(entry),
+                            seconds=self.loop.seconds.get(entry.name, 0.0))
+        self.loop.corrections[entry.name] = record
+        entry.status = "reviewed"
+        self.save()
+        return record
+
     # ---- saving --------------------------------------------------------------------------------------
 
     def to_json(self) -> dict:
@@ -578,18 +645,43 @@ class Project:
             "images": {e.name: {"status": e.status, "mean_entropy": e.mean_entropy} for e in self.images},
             "models": [m.to_json(self.folder) for m in self.models],
             "current_model": None if self.current_model is None else _rel(self.current_model, self.folder),
+            "loop": self.loop.to_json(),
         }
 
     def save(self, *, force: bool = False) -> None:
-        """Write `segassist.json` atomically. Raises `ChangedOnDiskError` when the file changed on disk
-        since it was read or written here (unless `force`), OSError when it cannot be written."""
-        self._check_writable()
-        path = self.project_file
-        if not force and path in self._seen and signature(path) != self._seen[path]:
-            raise ChangedOnDiskError(path)
+        """Write `segassist.json` atomically, now. Raises `ChangedOnDiskError` when the file changed on
+        disk since it was read or written here (unless `force`), OSError when it cannot be written."""
+        self.write_snapshot(*self.snapshot(), force=force)
+
+    def touch(self) -> None:
+        """Bookkeeping changed: saved now, or marked dirty and handed to `deferred_save` when one is set."""
+        if self.deferred_save is None:
+            self.save()
+        else:
+            self.dirty = True
+            self.deferred_save()
+
+    def snapshot(self) -> tuple[int, bytes]:
+        """The project file's content as of now (on the thread that changes the project), numbered."""
+        self._generation += 1
+        self.dirty = False
         text = json.dumps(self.to_json(), indent=2, ensure_ascii=False)
-        atomic_write_bytes(path, (text + "\n").encode("utf-8"))
-        self._seen[path] = signature(path)
+        return self._generation, (text + "\n").encode("utf-8")
+
+    def write_snapshot(self, generation: int, data: bytes, *, force: bool = False) -> bool:
+        """Write a snapshot (from any thread); one older than the file on disk is dropped. Raises OSError,
+        and `ChangedOnDiskError` when the file changed on disk since it was read or written here."""
+        self._check_writable()
+        with self._write_lock:
+            if generation < self._written:
+                return False
+            path = self.project_file
+            if not force and path in self._seen and signature(path) != self._seen[path]:
+                raise ChangedOnDiskError(path)
+            atomic_write_bytes(path, data)
+            self._seen[path] = signature(path)
+            self._written = generation
+            return True
 
 
 def _read_project_file(path: Path) -> dict:
@@ -667,10 +759,26 @@ def _field(doc: dict, key: str, kind: type, what: str):
 def _model_from_json(folder: Path, m: dict) -> ModelVersion:
     if not isinstance(m, dict) or not isinstance(m.get("path"), str):
         raise ValueError(f"a model entry needs a 'path': {m!r}")
-    miou = m.get("miou")
+    miou, count = m.get("miou"), m.get("val_images")
     return ModelVersion(folder / m["path"], str(m.get("name") or Path(m["path"]).stem), str(m.get("created", "")),
                         str(m.get("arch", "")), str(m.get("backbone", "")),
-                        None if miou is None else float(miou), m.get("parent"))
+                        None if miou is None else float(miou), m.get("parent"), None if count is None else int(count))
+
+
+def recorded_miou(record: dict) -> float | None:
+    """The score a training record gives its model: the written model's (`miou`), or for records of
+    earlier versions the last validation's; never the best during the run (another model)."""
+    if "miou" in record:
+        return record["miou"]
+    metrics = record.get("metrics")
+    return metrics.get("miou") if isinstance(metrics, dict) else None
+
+
+def _loop_from_json(path: Path, doc: dict) -> LoopRecord:
+    try:
+        return LoopRecord.from_json(doc.get("loop"))
+    except ValueError as exc:
+        raise ProjectFileError(f"{path}: {exc}") from exc
 
 
 def _rel(path: Path, folder: Path) -> str:

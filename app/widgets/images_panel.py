@@ -1,16 +1,19 @@
-"""The image list: a status dot per image, filters, "next most uncertain", "mark reviewed"."""
+"""The image list: a status dot per image, filters, "next most uncertain", "mark reviewed", and which images
+form the validation set (a marker, and a context-menu action to add or remove one)."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -21,6 +24,7 @@ from app.icons import icon, status_icon
 FILTERS = (("All images", None), ("Unlabelled", "unlabelled"), ("Predicted", "predicted"),
            ("Edited", "edited"), ("Reviewed", "reviewed"), ("Unreadable", "error"))
 INDEX_ROLE = Qt.ItemDataRole.UserRole
+VALIDATION_MARK = "  ◆ validation"
 
 
 def entry_status(entry) -> str:
@@ -28,11 +32,13 @@ def entry_status(entry) -> str:
     return "error" if getattr(entry, "error", None) else entry.status
 
 
-def entry_tooltip(entry) -> str:
+def entry_tooltip(entry, validation: bool = False) -> str:
     status = entry_status(entry)
-    lines = [f"<b>{entry.path.name}</b>", f"status: {status}"]
+    lines = [f"<b>{entry.path.name}</b>", f"status: {'unreadable' if status == 'error' else status}"]
+    if validation:
+        lines.append("validation image: every model version is scored on it, none is trained on it")
     if status == "error":
-        lines.append(f"<span style='color:#e5534b'>{entry.error}</span>")
+        lines.append(f"<span style='color:#e5534b'>{html.escape(str(entry.error))}</span>")
     if getattr(entry, "mean_entropy", None) is not None:
         lines.append(f"mean entropy: {entry.mean_entropy:.3f}")
     return "<br>".join(lines)
@@ -44,11 +50,13 @@ class ImagesPanel(QWidget):
     activated = Signal(int)
     nextUncertain = Signal()
     markReviewed = Signal()
+    validationToggled = Signal(int, bool)  # (index, member): the person adds an image to validation or removes it
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.entries: list = []
         self.current: int | None = None
+        self.validation: set[str] = set()
         self.filter = QComboBox()
         for text, _ in FILTERS:
             self.filter.addItem(text)
@@ -57,6 +65,8 @@ class ImagesPanel(QWidget):
         self.list = QListWidget()
         self.list.setUniformItemSizes(True)
         self.list.currentItemChanged.connect(self._on_current)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._context_menu)
         self.summary = QLabel()
         self.summary.setProperty("hint", True)
         self.summary.setWordWrap(True)  # a long summary must not widen the dock
@@ -106,6 +116,27 @@ class ImagesPanel(QWidget):
         self._apply_filter()
         self._summarise()
 
+    def set_validation(self, names) -> None:
+        """The file names of the validation images (marked in the list)."""
+        self.validation = set(names)
+        self.refresh()
+
+    def menu_for(self, index: int) -> QMenu:
+        """The context menu of image `index`: put it into the validation set or take it out."""
+        menu = QMenu(self)
+        entry = self.entries[index]
+        member = entry.path.name in self.validation
+        action = menu.addAction("Remove from the validation set" if member else "Use for validation")
+        action.setToolTip("Validation images score every model version and are never trained on")
+        action.setEnabled(member or entry_status(entry) in ("edited", "reviewed"))
+        action.triggered.connect(lambda: self.validationToggled.emit(index, not member))
+        return menu
+
+    def _context_menu(self, pos: QPoint) -> None:
+        item = self.list.itemAt(pos)
+        if item is not None:
+            self.menu_for(item.data(INDEX_ROLE)).exec(self.list.viewport().mapToGlobal(pos))
+
     def set_current(self, index: int | None) -> None:
         self.current = index
         self.list.blockSignals(True)
@@ -121,9 +152,10 @@ class ImagesPanel(QWidget):
 
     def _fill(self, item: QListWidgetItem, entry) -> None:
         status = entry_status(entry)
-        item.setText(entry.path.name)
+        member = entry.path.name in self.validation
+        item.setText(entry.path.name + (VALIDATION_MARK if member else ""))
         item.setIcon(status_icon(status))
-        item.setToolTip(entry_tooltip(entry))
+        item.setToolTip(entry_tooltip(entry, member))
 
     def _apply_filter(self) -> None:
         wanted = FILTERS[self.filter.currentIndex()][1]
@@ -140,6 +172,9 @@ class ImagesPanel(QWidget):
         for key in ("reviewed", "edited", "predicted", "unlabelled", "error"):
             if counts.get(key):
                 parts.append(f"{counts[key]} {key if key != 'error' else 'unreadable'}")
+        members = sum(e.path.name in self.validation for e in self.entries)
+        if members:
+            parts.append(f"{members} for validation")
         self.summary.setText(" · ".join(parts))
 
     def _on_current(self, item: QListWidgetItem | None, _previous) -> None:

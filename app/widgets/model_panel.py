@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.loop_record import score_text
 from app.icons import icon
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -166,15 +167,16 @@ class ModelPanel(QWidget):
             return
         self.title.setText(info.get("name", "model"))
         parts = [f"{info.get('arch', '?')} · {info.get('backbone', '?')}", f"{info.get('classes', '?')} classes"]
-        if info.get("miou") is not None:
-            parts.append(f"mIoU {info['miou']:.3f}")
+        if info.get("miou") is not None or info.get("trained"):
+            parts.append(score_text(info.get("miou"), info.get("val_images")))
         where = " · ".join(str(info[k]) for k in ("device", "precision", "backend") if info.get(k))
         self.details.setText(" · ".join(parts) + (f"\nruns on {where}" if where else ""))
 
     def set_versions(self, versions: Sequence, current_path=None) -> None:
         self.versions.clear()
         for v in versions:
-            miou = f"  mIoU {v.miou:.3f}" if getattr(v, "miou", None) is not None else ""
+            scored = getattr(v, "miou", None) is not None or getattr(v, "val_images", None) is not None
+            miou = f"  {score_text(v.miou, getattr(v, 'val_images', None))}" if scored else ""
             text = f"{v.name}{miou}\n{v.arch} · {v.backbone} · {str(v.created)[:16].replace('T', ' ')}"
             item = QListWidgetItem(text)
             item.setData(PATH_ROLE, str(v.path))

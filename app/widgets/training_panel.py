@@ -1,13 +1,16 @@
-"""The training panel: settings, start/stop, progress with ETA, live loss and mIoU curves, the outcome."""
+"""The training panel: settings, start/stop, progress with ETA, live loss and mIoU curves, the outcome (with
+the choice to use a version that scored below its parent), and the person's corrections per image by version."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -25,9 +28,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.loop_record import NOT_MEASURABLE, score_text
 from app.icons import icon
+from training.events import DoneEvent, Event, StartEvent, StepEvent, ValidationEvent
 
 pg.setConfigOptions(antialias=True, background=(32, 34, 38), foreground=(170, 176, 184))
+VERSION_COLORS = ((86, 156, 240), (110, 200, 120), (240, 170, 70), (200, 110, 200), (90, 200, 200), (230, 90, 90))
+
+
+def pair_text(a: float, b: float) -> tuple[str, str]:
+    """Two scores with enough decimals to tell them apart (3, or 4 when 3 would show them equal)."""
+    digits = 3 if f"{a:.3f}" != f"{b:.3f}" else 4
+    return f"{a:.{digits}f}", f"{b:.{digits}f}"
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -53,6 +65,8 @@ class TrainingPanel(QWidget):
 
     startRequested = Signal(dict)
     stopRequested = Signal()
+    useAnyway = Signal(str)  # the path of a version that scored below its parent, to be used all the same
+    autoChanged = Signal()  # the automatic fine-tune was switched or its interval changed
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -71,8 +85,10 @@ class TrainingPanel(QWidget):
         self.options.setPlaceholderText("e.g. output_stride=8 channels=128")
         self.options.setToolTip("Architecture options of the new model, as key=value pairs separated by spaces")
         self.new.toggled.connect(self._mode_changed)
-        self.iters = _spin(1, 1_000_000, 200, 50, "Training iterations (optimizer steps)")
-        self.crop = _spin(32, 4096, 256, 32, "Side of the square crops trained on, in pixels")
+        self.iters = _spin(0, 1_000_000, 0, 50, "Training iterations (optimizer steps); 'auto' sizes the run to "
+                           "the labelled images (and a fine-tune to the ones corrected since the model was trained)")
+        self.iters.setSpecialValueText("auto")
+        self.crop = _spin(32, 4096, 128, 32, "Side of the square crops trained on, in pixels")
         self.batch = _spin(1, 256, 4, 1, "Crops per step")
         self.lr = QDoubleSpinBox()
         self.lr.setDecimals(5)
@@ -81,11 +97,17 @@ class TrainingPanel(QWidget):
         self.lr.setSpecialValueText("default")
         self.lr.setValue(0.0)
         self.lr.setToolTip("Peak learning rate; 'default' lets the training module choose per architecture")
-        self.val_fraction = QDoubleSpinBox()
-        self.val_fraction.setRange(0.0, 0.5)
-        self.val_fraction.setSingleStep(0.05)
-        self.val_fraction.setValue(0.2)
-        self.val_fraction.setToolTip("Share of the labelled images held out to measure mIoU")
+        self.validation = QLabel(NOT_MEASURABLE)
+        self.validation.setWordWrap(True)
+        self.validation.setToolTip("Reviewed images chosen by their file name (change them in the image list's "
+                                   "context menu); every version is scored on them and none is trained on them")
+        self.auto = QCheckBox("Fine-tune automatically")
+        self.auto.setToolTip("Start a fine-tune of the current model in the background after this many images "
+                             "were marked reviewed; a result that scores below its parent is kept but not used")
+        self.auto_every = _spin(1, 1000, 5, 1, "Reviewed images between automatic fine-tunes")
+        self.auto_every.setSuffix(" reviewed images")
+        self.auto.toggled.connect(lambda _: self.autoChanged.emit())
+        self.auto_every.valueChanged.connect(lambda _: self.autoChanged.emit())
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
         self.precision = QComboBox()
@@ -101,7 +123,9 @@ class TrainingPanel(QWidget):
         form.addRow("Crop", self.crop)
         form.addRow("Batch", self.batch)
         form.addRow("Learning rate", self.lr)
-        form.addRow("Validation", self.val_fraction)
+        form.addRow("Validation", self.validation)
+        form.addRow(self.auto)
+        form.addRow("Every", self.auto_every)
         form.addRow("Device", self.device)
         form.addRow("Precision", self.precision)
         self._form = form
@@ -135,15 +159,26 @@ class TrainingPanel(QWidget):
         self.result = QLabel()
         self.result.setProperty("title", True)
         self.result.setVisible(False)
+        self.result.setWordWrap(True)
+        self.use_button = QPushButton("Use it anyway")
+        self.use_button.setToolTip("Make the new version current although it scored below its parent")
+        self.use_button.setVisible(False)
+        self.use_button.clicked.connect(lambda: self.useAnyway.emit(self._rejected or ""))
+        self._rejected: str | None = None
 
         self.plots = pg.GraphicsLayoutWidget()
-        self.plots.setMinimumHeight(260)
+        self.plots.setMinimumHeight(390)
         self.loss_plot = self.plots.addPlot(row=0, col=0, title="loss")
         self.miou_plot = self.plots.addPlot(row=1, col=0, title="validation mIoU")
         self.miou_plot.setYRange(0, 1)
-        for p in (self.loss_plot, self.miou_plot):
+        self.corrections_plot = self.plots.addPlot(row=2, col=0, title="corrections per image (% pixels)")
+        self.corrections_plot.setLabel("bottom", "images reviewed")
+        self.corrections_legend = self.corrections_plot.addLegend(offset=(-4, 4), labelTextSize="8pt")
+        for p in (self.loss_plot, self.miou_plot, self.corrections_plot):
             p.showGrid(x=True, y=True, alpha=0.15)
             p.setMenuEnabled(False)
+            p.setMouseEnabled(x=False, y=False)
+            p.vb.wheelEvent = lambda event, axis=None: event.ignore()  # the wheel scrolls the panel
         self.loss_curve = self.loss_plot.plot(pen=pg.mkPen((86, 156, 240), width=1.5))
         self.miou_curve = self.miou_plot.plot(pen=pg.mkPen((110, 200, 120), width=2), symbol="o", symbolSize=5,
                                               symbolBrush=(110, 200, 120))
@@ -162,6 +197,7 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.result)
+        layout.addWidget(self.use_button)
         layout.addWidget(self.plots, 1)
         layout.addWidget(self.settings_toggle)
         layout.addWidget(self.settings_box)
@@ -209,8 +245,8 @@ class TrainingPanel(QWidget):
             "arch": self.arch.currentText() or None,
             "backbone": self.backbone.currentText().strip() or None,
             "options": self.options.text().split(),
-            "iters": self.iters.value(), "crop": self.crop.value(), "batch": self.batch.value(),
-            "lr": self.lr.value() or None, "val_fraction": self.val_fraction.value(),
+            "iters": self.iters.value() or None, "crop": self.crop.value(), "batch": self.batch.value(),
+            "lr": self.lr.value() or None,
             "device": self.device.currentText(), "precision": self.precision.currentText(),
         }
 
@@ -222,8 +258,6 @@ class TrainingPanel(QWidget):
                 spin.setValue(int(s[key]))
         if s.get("lr"):
             self.lr.setValue(float(s["lr"]))
-        if s.get("val_fraction") is not None:
-            self.val_fraction.setValue(float(s["val_fraction"]))
 
     # -- a run ----------------------------------------------------------------------------------------
     def _reset_curves(self) -> None:
@@ -240,59 +274,98 @@ class TrainingPanel(QWidget):
             self.settings_toggle.setChecked(False)  # room for the curves
             self._reset_curves()
             self.result.setVisible(False)
+            self.use_button.setVisible(False)
             self.progress.setFormat("%v / %m")
             self.progress.setValue(0)
             self.status.setText("Starting the training process…")
             self.log.clear()
 
-    def on_event(self, e: dict) -> None:
-        kind = e.get("event")
-        if kind == "start":
-            self.progress.setRange(0, int(e.get("iterations", 0)))
+    def on_event(self, e: Event) -> None:
+        if isinstance(e, StartEvent):
+            self.progress.setRange(0, e.iterations)
             self.status.setText(
-                f"{e.get('arch')} · {e.get('backbone')} on {e.get('device')} ({e.get('precision')}): "
-                f"{e.get('train_images')} training, {e.get('val_images')} validation images"
-                + (f", {e['skipped_images']} skipped" if e.get("skipped_images") else ""))
-        elif kind == "step":
-            it = int(e["iteration"])
-            self.progress.setRange(0, int(e.get("iterations", self.progress.maximum())))
+                f"{e.arch} · {e.backbone} on {e.device} ({e.precision}): "
+                f"{e.train_images} training, {e.val_images} validation images"
+                + (f", {e.skipped_images} skipped" if e.skipped_images else ""))
+        elif isinstance(e, StepEvent):
+            it = e.iteration
+            self.progress.setRange(0, e.iterations)
             self.progress.setValue(it)
             self._loss[0].append(it)
-            self._loss[1].append(float(e["loss"]))
+            self._loss[1].append(e.loss)
             self.loss_curve.setData(*self._loss)
-            self.status.setText(f"iteration {it} / {e.get('iterations')} · loss {float(e['loss']):.4f} · "
-                                f"ETA {format_seconds(e.get('eta_s'))} · {e.get('images_per_s', 0):.1f} img/s")
-        elif kind == "validation":
-            it, miou = int(e["iteration"]), float(e["miou"])
-            if it == 0 and self.miou_before is None:
-                self.miou_before = miou
-            self._miou[0].append(it)
-            self._miou[1].append(miou)
+            self.status.setText(f"iteration {it} / {e.iterations} · loss {e.loss:.4f} · "
+                                f"ETA {format_seconds(e.eta_s)} · {e.images_per_s:.1f} img/s")
+        elif isinstance(e, ValidationEvent):
+            if e.miou is None:
+                return
+            if e.iteration == 0 and self.miou_before is None:
+                self.miou_before = e.miou
+            self._miou[0].append(e.iteration)
+            self._miou[1].append(e.miou)
             self.miou_curve.setData(*self._miou)
-        elif kind == "done":
-            self.progress.setValue(int(e.get("iteration", self.progress.value())))
+        elif isinstance(e, DoneEvent):
+            self.progress.setValue(e.iteration)
 
-    def show_outcome(self, done: dict | None, message: str | None = None) -> None:
-        """After a run: the mIoU before and after, or why it failed."""
+    def show_outcome(self, done: DoneEvent | None, message: str | None = None, *, parent: str | None = None,
+                     adopted: bool = True, headline: str = "Training failed") -> None:
+        """After a run: the new version's score and its parent's on the same images, whether it is used, or
+        why the run failed (`headline`: or that it was stopped). `parent` names the version it was fine-tuned
+        from; `adopted=False` says it scored below its parent and is kept unused (with "Use it anyway")."""
         self.set_running(False)
         self.result.setVisible(True)
+        self.use_button.setVisible(False)
+        self._rejected = None
         if done is None:
-            self.result.setText("Training failed")
+            self.result.setText(headline)
             self.status.setText(message or "")
             return
-        after, best = done.get("last_miou"), done.get("best_miou")
-        before = self.miou_before
-        if after is None:
-            text = "Trained (no validation images)"
-        elif before is None:
-            text = f"mIoU {after:.3f}"
+        name, n = Path(done.model_path).stem, len(done.val_names)
+        if done.miou is None:
+            text = f"{name}: {score_text(None, n)}"
+        elif parent is not None and done.parent_miou is not None:
+            new, old = pair_text(done.miou, done.parent_miou)
+            if adopted:
+                text = f"{name} {new} against {parent} {old} on the same {n} images; {name} is used"
+            else:
+                text = f"{name} {new} is worse than {parent} {old} on the same {n} images; {parent} stays"
+                self._rejected = done.model_path
+                self.use_button.setVisible(True)
         else:
-            text = f"mIoU {before:.3f} → {after:.3f}"
-        if best is not None and after is not None and best > after + 1e-9:
-            text += f"  (best {best:.3f} during the run)"
-        self.result.setText(text + ("  (stopped early)" if done.get("stopped") else ""))
-        self.status.setText(f"{done.get('iteration')} iterations in {format_seconds(done.get('wall_time_s'))}; "
-                            f"saved {done.get('model_path')}")
+            text = f"{name}: {score_text(done.miou, n)}"
+        self.result.setText(text + ("  (stopped early)" if done.stopped else ""))
+        self.status.setText(f"{done.iteration} iterations in {format_seconds(done.wall_time_s)}; "
+                            f"saved {done.model_path}")
+
+    def set_validation(self, names: Sequence[str]) -> None:
+        """The validation images every version is scored on (fewer than 2: not measurable)."""
+        if len(names) < 2:
+            self.validation.setText(NOT_MEASURABLE)
+        else:
+            self.validation.setText(f"{len(names)} reviewed images")
+        self.validation.setToolTip("\n".join(names) or self.validation.toolTip())
+
+    def set_corrections(self, by_version: Mapping) -> None:
+        """Plot the share of pixels the person changed per reviewed image, one colour per model version the
+        proposal came from (`LoopRecord.by_version()`), in review order."""
+        plot = self.corrections_plot
+        plot.clear()
+        self.corrections_legend.clear()
+        order = sorted(((c.reviewed, name, version, c) for version, items in by_version.items()
+                        for name, c in items), key=lambda t: (t[0], t[1]))
+        position = {(t[1]): i + 1 for i, t in enumerate(order)}
+        self.correction_series: dict[str, tuple[list, list]] = {}
+        top = 0.0
+        for k, (version, items) in enumerate(by_version.items()):
+            label = Path(version).stem if version else "by hand"
+            xs = [position[name] for name, _ in items]
+            ys = [100.0 * (c.changed_fraction if version else 1.0) for _, c in items]
+            color = VERSION_COLORS[k % len(VERSION_COLORS)]
+            plot.plot(xs, ys, pen=None, symbol="o", symbolSize=7, symbolBrush=color, name=label)
+            self.correction_series[label] = (xs, ys)
+            top = max(top, *ys)
+        plot.setYRange(0, max(top * 1.1, 1.0))
+        plot.setXRange(0.5, max(len(order), 1) + 0.5)
 
     def append_log(self, line: str) -> None:
         self.log.appendPlainText(line)

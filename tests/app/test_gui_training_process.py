@@ -1,17 +1,22 @@
-"""The training runner against a child that prints the documented JSON lines (and one that crashes)."""
+"""The training runner against a child that prints real `training.events` (and one that crashes)."""
 
 import sys
 from pathlib import Path
 
-import pytest
-
-from app.training_process import TrainingProcess, TrainingSettings
+from app.training_process import TrainingProcess
+from training.config import TrainConfig
+from training.events import DoneEvent, StepEvent, ValidationEvent
 
 FAKE = Path(__file__).with_name("fake_training.py")
 
 
+def config(tmp_path, iterations=4) -> TrainConfig:
+    return TrainConfig(images=tmp_path, labels=tmp_path / "labels", out=tmp_path / "m.safetensors",
+                       classes=("a", "b"), arch="ccnet", iterations=iterations)
+
+
 def run_fake(qtbot, mode, tmp_path, stop_after_steps=None):
-    proc = TrainingProcess([mode, str(tmp_path / "m.safetensors")], program=[sys.executable, str(FAKE)])
+    proc = TrainingProcess(config(tmp_path), program=[sys.executable, str(FAKE), mode])
     events, logs, outcome = [], [], {}
     proc.event.connect(events.append)
     proc.log.connect(logs.append)
@@ -19,7 +24,7 @@ def run_fake(qtbot, mode, tmp_path, stop_after_steps=None):
     proc.failed.connect(lambda why: outcome.setdefault("failed", why))
     if stop_after_steps:
         def stop_at(e):
-            if e["event"] == "step" and e["iteration"] == stop_after_steps:
+            if isinstance(e, StepEvent) and e.iteration == stop_after_steps:
                 proc.stop()
 
         proc.event.connect(stop_at)
@@ -28,14 +33,19 @@ def run_fake(qtbot, mode, tmp_path, stop_after_steps=None):
     return proc, events, logs, outcome
 
 
-def test_events_are_parsed_in_order_and_done_reported(qtbot, tmp_path):
+def test_events_are_parsed_into_dataclasses_in_order_and_done_reported(qtbot, tmp_path):
     proc, events, logs, outcome = run_fake(qtbot, "ok", tmp_path)
-    kinds = [e["event"] for e in events]
+    kinds = [e.kind for e in events]
     assert kinds == ["start", "validation"] + ["step"] * 4 + ["validation", "checkpoint", "done"]
-    assert [e["iteration"] for e in events if e["event"] == "step"] == [1, 2, 3, 4]
-    assert outcome == {"done": events[-1]}
-    assert outcome["done"]["model_path"].endswith("m.safetensors")
+    assert events[0].arch == "ccnet" and events[0].classes == ["a", "b"]  # the config reached the child
+    assert events[1] == ValidationEvent(iteration=0, miou=0.25, pixel_accuracy=0.5, per_class_iou=[0.2, 0.3],
+                                        confusion=[])  # its extra key from a newer trainer ignored
+    assert [e.iteration for e in events if isinstance(e, StepEvent)] == [1, 2, 3, 4]
+    done = outcome["done"]
+    assert isinstance(done, DoneEvent) and done is events[-1] and proc.done_event is done
+    assert done.model_path == str(tmp_path / "m.safetensors") and done.last_miou == 0.75
     assert "this line is not an event" in logs and "warming up" in logs
+    assert any(line.startswith('{"event": "epoch"') and "not understood" in line for line in logs)
 
 
 def test_error_event_fails_with_its_message(qtbot, tmp_path):
@@ -48,33 +58,26 @@ def test_crash_without_done_fails_and_names_the_exit(qtbot, tmp_path):
     _, events, logs, outcome = run_fake(qtbot, "crash", tmp_path)
     assert "done" not in outcome
     assert "exited with code 3" in outcome["failed"] and "something broke" in outcome["failed"]
-    assert [e["iteration"] for e in events if e["event"] == "step"] == [1, 2]  # the half line is not an event
+    assert [e.iteration for e in events if isinstance(e, StepEvent)] == [1, 2]  # the half line is not an event
     assert any(line.startswith('{"event": "step"') for line in logs)
 
 
 def test_stop_sends_sigterm_and_the_child_still_reports_done(qtbot, tmp_path):
     proc, events, _, outcome = run_fake(qtbot, "slow", tmp_path, stop_after_steps=3)
     assert proc.stop_requested
-    assert outcome["done"]["stopped"] is True
-    assert outcome["done"]["iteration"] >= 3
+    assert outcome["done"].stopped is True
+    assert outcome["done"].iteration >= 3
 
 
 def test_program_that_cannot_start_fails(qtbot, tmp_path):
-    proc = TrainingProcess([], program=[str(tmp_path / "no-such-python")])
+    proc = TrainingProcess(config(tmp_path), program=[str(tmp_path / "no-such-python")])
     with qtbot.waitSignal(proc.failed, timeout=10000) as blocker:
         proc.start()
     assert "could not start" in blocker.args[0]
 
 
-@pytest.mark.parametrize("init", [None, Path("models/v1.safetensors")])
-def test_settings_arguments(init):
-    s = TrainingSettings(images=Path("p"), labels=Path("p/labels"), classes=Path("c.json"), out=Path("o"), init=init,
-                         arch="ccnet", backbone="resnet18", crop=128, batch=2, iters=10)
-    args = s.arguments()
-    assert args[args.index("--events") + 1] == "-"
-    assert args[args.index("--iters") + 1] == "10"
-    if init is None:
-        assert args[args.index("--arch") + 1] == "ccnet" and "--init" not in args
-    else:
-        assert args[args.index("--init") + 1] == str(init.resolve()) and "--arch" not in args
-    assert all(Path(args[args.index(k) + 1]).is_absolute() for k in ("--images", "--labels", "--classes", "--out"))
+def test_the_command_line_is_the_config_and_json_events():
+    cfg = TrainConfig(images=Path("/p"), labels=Path("/p/labels"), out=Path("/p/o"), classes=("a",), iterations=10)
+    proc = TrainingProcess(cfg)
+    assert proc.program[1:] == ["-m", "training"]
+    assert proc.arguments[-2:] == ["--events", "-"] and TrainConfig.from_args(proc.arguments[:-2]) == cfg

@@ -52,7 +52,10 @@ def test_sigterm_stops_and_writes_the_model_json_only_on_stdout(shapes, tmp_path
     validation = next(e for e in events if e["event"] == "validation")
     assert validation["iteration"] == 5 and len(validation["confusion"]) == 3
     assert done["event"] == "done" and done["stopped"] is True and 5 <= done["iteration"] < 100000
-    assert done["last_miou"] == validation["miou"] and done["best_path"].endswith("m.best.safetensors")
+    final = [e for e in events if e["event"] == "validation"][-1]  # a stopped run scores the model it writes
+    assert final["iteration"] == done["iteration"] and done["miou"] == done["last_miou"] == final["miou"]
+    assert done["parent_miou"] is None and len(done["val_names"]) == 2  # (no --init: no parent)
+    assert done["best_path"].endswith("m.best.safetensors")
     for e in events:
         event_from_dict(e)  # each maps back onto its dataclass
     loaded = engine.load_model(done["model_path"])
@@ -105,10 +108,10 @@ def test_events_to_a_file_and_batch_one_refused(shapes, tmp_path, capsys):
 
 
 def test_bf16_autocast_on_cpu(shapes, tmp_path, capsys):
-    from training.distributed import cpu_has_fast_bf16
+    from engine.precision import cpu_supports_bf16
 
-    if not cpu_has_fast_bf16():
-        pytest.skip("this CPU has no native bf16")
+    if not cpu_supports_bf16():
+        pytest.skip("this CPU has no native bf16 (AMX or AVX512-BF16), so 'auto' means fp32 here")
     argv = ["--images", str(shapes[0]), "--labels", str(shapes[1]), "--classes", "a,b,c", *TINY_ARGS,
             "--crop", "32", "--batch", "2", "--iters", "3", "--out", str(tmp_path / "m.safetensors"),
             "--events", "-", "--device", "cpu", "--precision", "auto"]

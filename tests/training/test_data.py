@@ -5,7 +5,7 @@ import pytest
 
 import engine
 from training.augment import augment, random_resized_crop
-from training.data import DataError, IterationBatches, load_dataset, split_validation
+from training.data import DataError, IterationBatches, load_dataset, split_named, split_validation
 
 from .conftest import label_file
 
@@ -75,12 +75,20 @@ def test_missing_folders_and_shared_stems(shapes, tmp_path):
 
 def test_validation_split_is_deterministic_and_never_empty(shapes):
     data = load_dataset(*shapes, 3)
-    train, val = split_validation(data.samples, 0.2)
-    assert len(val) == 1 and len(train) == 5
-    assert [s.name for s in split_validation(data.samples[::-1], 0.2)[1]] == [s.name for s in val]
-    assert len(split_validation(data.samples, 0.01)[1]) == 1
-    assert split_validation(data.samples[:1], 0.5) == (data.samples[:1], [])
+    train, val = split_validation(data.samples, 0.5)
+    assert len(val) == 3 and len(train) == 3
+    assert sorted(s.name for s in split_validation(data.samples[::-1], 0.5)[1]) == [s.name for s in val]
+    assert len(split_validation(data.samples, 0.01)[1]) == 2  # never a one-image validation set
+    assert split_validation(data.samples[:2], 0.5) == (data.samples[:2], [])  # two held out would leave none
     assert len(split_validation(data.samples, 0.99)[0]) == 1  # at least one image left to train on
+
+
+def test_named_validation_images_are_held_out_by_file_name_or_stem(shapes):
+    data = load_dataset(*shapes, 3)
+    train, val, missing = split_named(data.samples, ["001.png", "004", "nope.png"])
+    assert [s.name for s in val] == ["001", "004"] and len(train) == 4 and missing == ["nope.png"]
+    with pytest.raises(DataError, match="nothing is left to train on"):
+        split_named(data.samples, [s.image_path.name for s in data.samples])
 
 
 def test_crops_pad_labels_with_255_and_keep_classes():
@@ -138,3 +146,26 @@ def test_data_order_resumes_and_ranks_share_it_out():
                                                            for batch in IterationBatches(5, 4, 6, seed=7)]
     keys = [k[1] for batch in full for k in batch]
     assert len(set(keys)) == len(keys)  # every crop its own augmentation seed
+
+
+def test_focus_sampling_follows_the_weights_and_resumes():
+    weights = [1.0, 1.0, 3.0, 1.0, 2.5]
+    batches = list(IterationBatches(5, 4, 2000, seed=3, weights=weights))
+    drawn = np.bincount([k[0] for batch in batches for k in batch], minlength=5)
+    assert np.allclose(drawn / drawn.sum(), np.array(weights) / sum(weights), atol=0.01)
+    assert list(IterationBatches(5, 4, 40, seed=3, weights=weights, start=17)) == batches[17:40]
+    first = [k[0] for batch in batches for k in batch][:8]  # an epoch: 1+1+3+1+2 or 3 positions
+    assert set(first[:8]) == set(range(5))  # every sample at least once an epoch
+    unweighted = list(IterationBatches(5, 4, 30, seed=3))
+    assert list(IterationBatches(5, 4, 30, seed=3, weights=[2.0] * 5)) == unweighted  # equal weights: same order
+    with pytest.raises(ValueError, match="positive"):
+        IterationBatches(3, 2, 4, seed=0, weights=[1.0, 0.0, 1.0])
+
+
+def test_focus_names_match_file_names_or_stems(shapes):
+    from training.data import focus_weights
+
+    data = load_dataset(*shapes, 3)
+    assert focus_weights(data.samples, ("001.png", "004"), 4.0) == [1.0, 4.0, 1.0, 1.0, 4.0, 1.0]
+    assert focus_weights(data.samples, (), 4.0) is None
+    assert focus_weights(data.samples, ("not-there.png",), 4.0) is None

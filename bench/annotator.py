@@ -1,0 +1,482 @@
+"""A simulated annotator: the whole loop, headless, through the code the app runs, on data with a known truth.
+
+    python -m bench.annotator --images DIR --labels DIR [--images DIR --labels DIR ...] --classes a,b,...
+    python -m bench.annotator --sample            # the sample project's scenes and their hidden dense truth
+    python -m bench.annotator --quick             # a few tiny synthetic scenes and a tiny model: seconds
+
+The images go into a fresh project folder (`app.core.project.Project`, linked, never modified). Image
+after image, in `--order` (file, random, or uncertain: the app's "next uncertain", highest mean
+entropy of the cached proposal first), the current model's proposal (none before the first model: the
+person labels by hand) is compared with the truth; the person accepts the proposal and corrects it,
+written through the project's document and save as the app does, and marks the image reviewed. The
+effort (`app.core.effort.effort`, one `--min-region` for assisted and manual work) is the regions
+the person must draw and their boundary length. After every `--retrain-every` reviewed images, a new
+version is trained exactly as the Training panel starts it (`plan_training(...).to_args()` through
+`python -m training` in a child process): a fine-tune of the current version, or (`--strategy
+scratch`) a new model, loaded with `engine.Predictor`. Training wall time counts.
+
+Prints a per-image table and a summary ending in `assisted/manual effort: R` (summed boundary pixels);
+with `--out DIR` writes `images.csv`, `trainings.csv`, `summary.json`, `effort.png` and the trainers'
+logs there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from app.core import tools
+from app.core.effort import Effort, effort
+from app.core.predictions import project_labels
+from app.core.project import Project
+from app.core.training_plan import TrainingChoice, changed_since, plan_training
+from bench.line_plot import line_plot
+from engine.classes import SegClass
+from engine.images import list_images, read_label
+from training.arguments import parse_classes, parse_option
+from training.events import DoneEvent, ErrorEvent, EventParseError, parse_event
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ORDERS = ("file", "random", "uncertain")
+STRATEGIES = ("finetune", "scratch")
+MIN_REGION = 25  # pixels: a 5 x 5 speck is not worth a stroke, by hand or after the model
+QUICK_OPTIONS = {"output_stride": 8, "channels": 16, "c1_channels": 8, "aux_channels": 8}
+
+
+@dataclass
+class Source:
+    """One image of the data set and its truth (a label file, or an array when generated)."""
+
+    name: str
+    image: Path
+    truth: Path | np.ndarray
+
+    def read_truth(self, num_classes: int) -> np.ndarray:
+        return self.truth if isinstance(self.truth, np.ndarray) else read_label(self.truth, num_classes)
+
+
+@dataclass
+class Row:
+    """One image as the person met it: the proposal's effort beside labelling it by hand."""
+
+    step: int
+    image: str
+    labelled_before: int
+    model: str
+    wrong_px: int
+    labelled_px: int
+    regions: int
+    boundary_px: int
+    manual_regions: int
+    manual_boundary_px: int
+    predict_s: float
+
+    @property
+    def wrong_pct(self) -> float:
+        return 100.0 * self.wrong_px / self.labelled_px if self.labelled_px else 0.0
+
+
+@dataclass
+class Training:
+    """One training run of the loop."""
+
+    after: int  # reviewed images when it started
+    version: str
+    mode: str
+    parent: str
+    iterations: int
+    focus: int
+    wall_s: float
+    miou: float | None
+    adopted: bool
+    error: str | None = None
+    parent_miou: float | None = None  # the parent's score on the same images, in the same run
+
+
+@dataclass
+class Result:
+    rows: list[Row] = field(default_factory=list)
+    trainings: list[Training] = field(default_factory=list)
+    wall_s: float = 0.0
+    predict_s: float = 0.0
+
+    @property
+    def assisted(self) -> Effort:
+        return sum((Effort(r.regions, r.boundary_px, r.wrong_px, r.labelled_px) for r in self.rows), Effort(0, 0, 0, 0))
+
+    @property
+    def manual(self) -> Effort:
+        return sum((Effort(r.manual_regions, r.manual_boundary_px, r.labelled_px, r.labelled_px) for r in self.rows),
+                   Effort(0, 0, 0, 0))
+
+    @property
+    def ratio(self) -> float:
+        return self.assisted.boundary_px / max(self.manual.boundary_px, 1)
+
+    @property
+    def training_s(self) -> float:
+        return sum(t.wall_s for t in self.trainings)
+
+
+# ---- the data set ----------------------------------------------------------------------------------------
+
+
+def folder_sources(pairs: Sequence[tuple[Path, Path]]) -> list[Source]:
+    """Images paired with the label file of the same stem, over several (images, labels) folders."""
+    sources, seen = [], set()
+    for i, (images, labels) in enumerate(pairs):
+        for folder, what in ((images, "images"), (labels, "labels")):
+            if not Path(folder).is_dir():
+                raise SystemExit(f"{folder}: the {what} folder does not exist")
+        truth = {p.stem: p for p in list_images(labels)}
+        for image in list_images(images):
+            if image.stem not in truth:
+                continue
+            name = image.name if image.name not in seen else f"{i}_{image.name}"
+            seen.add(name)
+            sources.append(Source(name, image, truth[image.stem]))
+    if not sources:
+        raise SystemExit("no image has a label file of the same name in the folders given")
+    return sources
+
+
+def make_project(folder: Path, sources: Sequence[Source], classes: Sequence[SegClass]) -> Project:
+    """A new project of the images (linked, copied where links are refused), no label yet."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for s in sources:
+        target = folder / s.name
+        try:
+            target.symlink_to(s.image.resolve())
+        except OSError:
+            shutil.copy2(s.image, target)
+    return Project.open(folder, classes=list(classes))
+
+
+def sample_sources(folder: Path, n: int, size: int, seed: int) -> tuple[Project, list[Source], list[SegClass]]:
+    """The sample project (written by `resources.sample_project`, nothing labelled) and its hidden truth."""
+    from resources.sample_project import SAMPLE_CLASSES, make_sample_project
+    from resources.synthetic import make_shapes
+
+    make_sample_project(folder, seed, n=n, size=size, dense=0, scribbled=0)
+    project = Project.open(folder)
+    truths = [labels for _, labels in make_shapes(n, size, seed, classes=SAMPLE_CLASSES)]
+    sources = [Source(e.name, e.path, t) for e, t in zip(project.images, truths, strict=True)]
+    return project, sources, list(project.classes)
+
+
+# ---- the loop --------------------------------------------------------------------------------------------
+
+
+class Trainer:
+    """Runs `python -m training` with a config's arguments, as the app's training process does."""
+
+    def __init__(self, log: Path | None):
+        self.log = log
+
+    def __call__(self, cfg, cwd: Path) -> tuple[DoneEvent | None, str | None]:
+        cmd = [sys.executable, "-m", "training", *cfg.to_args(), "--events", "-"]
+        path = os.environ.get("PYTHONPATH", "")
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + (os.pathsep + path if path else ""),
+               "PYTHONUNBUFFERED": "1"}
+        with open(self.log or os.devnull, "a", encoding="utf-8") as err:
+            err.write(f"\n$ {' '.join(cmd)}\n")
+            err.flush()
+            proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+        done, error = None, None
+        for line in proc.stdout.splitlines():
+            try:
+                event = parse_event(json.loads(line))
+            except (json.JSONDecodeError, EventParseError, TypeError):
+                continue
+            if isinstance(event, DoneEvent):
+                done = event
+            elif isinstance(event, ErrorEvent):
+                error = event.message
+        if done is None:
+            error = error or f"the training process exited with code {proc.returncode} without a model"
+        return done, error
+
+
+def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice, *, order: str = "file",
+             retrain_every: int = 5, strategy: str = "finetune", min_region: int = MIN_REGION, seed: int = 0,
+             device: str = "cpu", precision: str = "auto", trainer: Callable | None = None,
+             report: Callable[[str], None] = print) -> Result:
+    """Label every source image in `order`, training a version after every `retrain_every` of them."""
+    import engine
+
+    if order not in ORDERS or strategy not in STRATEGIES:
+        raise ValueError(f"order must be one of {ORDERS} and strategy one of {STRATEGIES}")
+    trainer = trainer or Trainer(None)
+    by_name = {s.name: s for s in sources}
+    k = len(project.classes)
+    entries = [project.entry(s.name) for s in sources]
+    if order == "random":
+        entries = [entries[i] for i in np.random.default_rng(seed).permutation(len(entries))]
+    result, started = Result(), time.perf_counter()
+    model: Path | None = None
+    predictor = None
+    val_names: list[str] = []
+    report(_header())
+
+    proposed: dict[str, str] = {}  # image -> the version whose proposal is cached
+
+    def propose(entry) -> float:
+        """The current version's proposal, cached in the project as the app's segmenting does."""
+        if predictor is None or proposed.get(entry.name) == model.name:
+            return 0.0
+        t = time.perf_counter()
+        p = predictor.predict(entry.path)
+        project.save_prediction(entry, project_labels(p.labels, k), p.confidence, p.entropy, model=model.name)
+        proposed[entry.name] = model.name
+        return time.perf_counter() - t
+
+    pending = list(entries)
+    while pending:
+        entry = _next(project, pending, order)
+        pending.remove(entry)
+        predict_s = propose(entry)
+        doc = project.load_document(entry)
+        truth = by_name[entry.name].read_truth(k)
+        assisted = effort(truth, doc.proposal, min_region=min_region)
+        manual = effort(truth, None, min_region=min_region)
+        _label(doc, truth)
+        project.save_document(entry, doc)
+        project.set_status(entry, "reviewed")
+        row = Row(len(result.rows) + 1, entry.name, len(result.rows), model.stem if model else "-", assisted.wrong_px,
+                  assisted.labelled_px, assisted.regions, assisted.boundary_px, manual.regions, manual.boundary_px,
+                  round(predict_s, 3))
+        result.rows.append(row)
+        result.predict_s += predict_s
+        report(_format(row))
+        if not pending or len(result.rows) % retrain_every:
+            continue
+        mode = "finetune" if model is not None and strategy == "finetune" else "new"
+        reviewed = [e for e in project.images if e.status == "reviewed"]
+        val_names = project.run_validation_names()  # the app's rule: 2 or more, one left to train on
+        arch = choice.arch or "deeplabv3plus"
+        out = project.next_model_path(arch if mode == "new" else model.stem.rsplit("-v", 1)[0])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cfg = plan_training(
+            TrainingChoice(**{**asdict(choice), "mode": mode}), images=project.folder, labels=project.labels_dir,
+            classes=project.classes, out=out, labelled=len(reviewed), init=model if mode == "finetune" else None,
+            val_names=val_names,
+            focus_names=changed_since([project.label_path(e) for e in reviewed], model) if mode == "finetune" else ())
+        t = time.perf_counter()
+        done, error = trainer(cfg, project.folder)
+        wall = time.perf_counter() - t
+        run = Training(len(reviewed), out.stem, mode, model.stem if model else "-", cfg.iterations,
+                       len(cfg.focus_names), round(wall, 1), done.miou if done else None, done is not None, error,
+                       done.parent_miou if done else None)
+        result.trainings.append(run)
+        if done is not None:
+            project.add_model_version(out, miou=done.miou, val_images=len(done.val_names),
+                                      parent=model.name if model else None)
+        if run.adopted:
+            model = out
+            predictor = engine.Predictor(model, device=device, precision=precision)
+            if order == "uncertain":  # the app segments every unlabelled image with a new version
+                result.predict_s += sum(propose(e) for e in pending)
+        report(_format_training(run))
+    result.wall_s = time.perf_counter() - started
+    return result
+
+
+def _next(project: Project, pending: list, order: str):
+    """The next image: in order, or (uncertain) the one the app's Next uncertain opens."""
+    if order == "uncertain":
+        scored = [e for e in pending if e.status != "reviewed" and e.mean_entropy is not None]
+        ranked = project.most_uncertain(scored)
+        if ranked:
+            return ranked[0]
+    return pending[0]
+
+
+def _label(doc, truth: np.ndarray) -> None:
+    """The person: accept the proposal where nothing is labelled, then paint every pixel that is wrong."""
+    if doc.proposal is not None:
+        accepted = tools.accept_proposal(doc.proposal, doc.labels, None, only_unlabelled=True)
+        if accepted is not None:
+            doc.paint(*accepted)
+    wrong = doc.labels != truth
+    if wrong.any():
+        doc.paint((0, 0), wrong, truth)
+
+
+# ---- reporting -------------------------------------------------------------------------------------------
+
+COLUMNS = ("#", "image", "labelled", "model", "wrong %", "regions", "boundary px", "manual regions",
+           "manual boundary px")
+
+
+def _header() -> str:
+    return (f"{'#':>4}  {'image':<24} {'labelled':>8}  {'model':<22} {'wrong %':>7} {'regions':>7} "
+            f"{'boundary px':>11} {'manual regions':>14} {'manual boundary px':>18}")
+
+
+def _format(r: Row) -> str:
+    return (f"{r.step:>4}  {r.image[:24]:<24} {r.labelled_before:>8}  {r.model[:22]:<22} {r.wrong_pct:>7.2f} "
+            f"{r.regions:>7} {r.boundary_px:>11} {r.manual_regions:>14} {r.manual_boundary_px:>18}")
+
+
+def _format_training(t: Training) -> str:
+    how = "new model" if t.mode == "new" else f"fine-tune of {t.parent}"
+    if t.error:
+        return f"      training after {t.after} images failed ({how}): {t.error}"
+    miou = "n/a" if t.miou is None else f"{t.miou:.3f}"
+    parent = "" if t.parent_miou is None else f" (parent {t.parent_miou:.3f})"
+    return (f"      trained {t.version}: {how}, {t.iterations} iterations on {t.after} reviewed images "
+            f"({t.focus} in focus), {t.wall_s:.1f} s, validation mIoU {miou}{parent}")
+
+
+def summary(result: Result) -> list[str]:
+    a, m = result.assisted, result.manual
+    with_model = [r for r in result.rows if r.model != "-"]
+    wa = sum(r.boundary_px for r in with_model)
+    wm = sum(r.manual_boundary_px for r in with_model)
+    lines = [
+        f"images: {len(result.rows)} ({len(with_model)} with a model's proposal), "
+        f"trainings: {len(result.trainings)} ({sum(t.adopted for t in result.trainings)} adopted)",
+        f"assisted: {a.regions} regions, {a.boundary_px} boundary px, {a.wrong_px} wrong px "
+        f"({100 * a.wrong_fraction:.2f}% of the labelled pixels)",
+        f"manual:   {m.regions} regions, {m.boundary_px} boundary px, {m.labelled_px} px to label",
+        f"regions assisted/manual: {a.regions / max(m.regions, 1):.3f}",
+        f"boundary assisted/manual on the images with a proposal: {wa / max(wm, 1):.3f}",
+        f"total training time: {result.training_s:.1f} s; proposals {result.predict_s:.1f} s; "
+        f"wall time: {result.wall_s:.1f} s",
+        f"assisted/manual effort: {result.ratio:.3f}",
+    ]
+    return lines
+
+
+def write_outputs(out: Path, result: Result, settings: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "images.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["step", "image", "labelled_before", "model", "wrong_pct", "wrong_px", "labelled_px", "regions",
+                    "boundary_px", "manual_regions", "manual_boundary_px", "predict_s"])
+        for r in result.rows:
+            w.writerow([r.step, r.image, r.labelled_before, r.model, f"{r.wrong_pct:.4f}", r.wrong_px, r.labelled_px,
+                        r.regions, r.boundary_px, r.manual_regions, r.manual_boundary_px, r.predict_s])
+    with open(out / "trainings.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        names = list(Training.__dataclass_fields__)
+        w.writerow(names)
+        for t in result.trainings:
+            w.writerow([getattr(t, n) for n in names])
+    (out / "summary.json").write_text(json.dumps({
+        "settings": settings, "ratio": result.ratio, "training_s": result.training_s, "wall_s": result.wall_s,
+        "assisted": result.assisted.to_json(), "manual": result.manual.to_json(), "summary": summary(result),
+    }, indent=2) + "\n", encoding="utf-8")
+    line_plot(out / "effort.png", [r.step for r in result.rows],
+              {"assisted boundary px": [r.boundary_px for r in result.rows],
+               "manual boundary px": [r.manual_boundary_px for r in result.rows]},
+              title=f"effort per image (assisted/manual {result.ratio:.3f})", xlabel="images labelled",
+              ylabel="boundary px to draw", marks=[t.after + 0.5 for t in result.trainings if t.adopted],
+              mark_label="new model version")
+
+
+# ---- command line ----------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.annotator", description=__doc__.split("\n\n")[0])
+    data = p.add_argument_group("data")
+    data.add_argument("--images", type=Path, action="append", default=[], help="folder of images (repeatable)")
+    data.add_argument("--labels", type=Path, action="append", default=[],
+                      help="folder of truth labels for the --images folder in the same place (repeatable)")
+    data.add_argument("--classes", help="class names a,b,c or a JSON file of classes (with --images)")
+    data.add_argument("--sample", action="store_true", help="the sample project's scenes and their hidden truth")
+    data.add_argument("--sample-images", type=int, default=36, help="scenes of the sample project (default 36)")
+    data.add_argument("--limit", type=int, help="the first N images only")
+    data.add_argument("--quick", action="store_true", help="six tiny scenes, a tiny model: a smoke run in seconds")
+    loop = p.add_argument_group("loop")
+    loop.add_argument("--order", choices=ORDERS, default="file")
+    loop.add_argument("--retrain-every", type=int, default=5, help="reviewed images between trainings (default 5)")
+    loop.add_argument("--strategy", choices=STRATEGIES, default="finetune",
+                      help="after the first model: fine-tune the current version, or train a new one from scratch")
+    loop.add_argument("--min-region", type=int, default=MIN_REGION,
+                      help=f"smallest region that counts, in pixels, by hand and assisted (default {MIN_REGION})")
+    loop.add_argument("--seed", type=int, default=0, help="of --order random")
+    model = p.add_argument_group("training (as the Training panel's settings)")
+    model.add_argument("--arch", default="deeplabv3plus")
+    model.add_argument("--backbone", default="mobilenetv3_large_100")
+    model.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
+    model.add_argument("--iters", type=int, help="iterations of every run (default: sized to the data, as 'auto')")
+    model.add_argument("--crop", type=int, default=192)
+    model.add_argument("--batch", type=int, default=8)
+    model.add_argument("--lr", type=float)
+    model.add_argument("--focus-weight", type=float, default=TrainingChoice().focus_weight)
+    model.add_argument("--device", default="cpu")
+    model.add_argument("--precision", default="auto")
+    run = p.add_argument_group("run")
+    run.add_argument("--out", type=Path, help="folder for images.csv, trainings.csv, summary.json, effort.png")
+    run.add_argument("--work", type=Path, help="where to build the project folder (default: a temporary one)")
+    run.add_argument("--threads", type=int, help="torch threads of the predictor (default: torch's)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> Result:
+    args = build_parser().parse_args(argv)
+    if args.quick:
+        args.sample, args.sample_images = True, 6
+        args.backbone, args.crop, args.batch, args.iters = "test_resnet", 32, 2, args.iters or 6
+        args.option = [f"{k}={v}" for k, v in QUICK_OPTIONS.items()] + args.option
+        args.retrain_every = min(args.retrain_every, 2)
+        args.precision = "fp32"
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    work = args.work or Path(tempfile.mkdtemp(prefix="segassist-annotator-"))
+    folder = work / "project"
+    if folder.exists():
+        raise SystemExit(f"{folder}: exists; give an empty --work folder")
+    if args.sample:
+        project, sources, classes = sample_sources(folder, args.sample_images, 64 if args.quick else 256, 0)
+    else:
+        if not args.images or len(args.images) != len(args.labels) or not args.classes:
+            raise SystemExit("give --images and --labels folders in pairs and --classes (or --sample / --quick)")
+        classes = parse_classes(args.classes)
+        sources = folder_sources(list(zip(args.images, args.labels, strict=True)))
+        sources = sources[:args.limit] if args.limit else sources
+        project = make_project(folder, sources, classes)
+    if args.limit and args.sample:
+        sources = sources[:args.limit]
+    choice = TrainingChoice(arch=args.arch, backbone=args.backbone, options=dict(map(parse_option, args.option)),
+                            iters=args.iters, crop=args.crop, batch=args.batch, lr=args.lr, device=args.device,
+                            precision=args.precision, focus_weight=args.focus_weight)
+    log = args.out / "training.log" if args.out else work / "training.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    print(f"{len(sources)} images, {len(classes)} classes, order {args.order}, {args.strategy} every "
+          f"{args.retrain_every}, {args.arch}/{args.backbone} crop {args.crop} batch {args.batch}, "
+          f"min region {args.min_region} px; project {folder}", flush=True)
+    result = simulate(project, sources, choice, order=args.order, retrain_every=args.retrain_every,
+                      strategy=args.strategy, min_region=args.min_region, seed=args.seed, device=args.device,
+                      precision=args.precision, trainer=Trainer(log),
+                      report=lambda line: print(line, flush=True))
+    for line in summary(result):
+        print(line)
+    if args.out:
+        settings = {k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) else v)
+                    for k, v in vars(args).items()}
+        write_outputs(args.out, result, settings)
+        print(f"wrote {args.out}/images.csv, trainings.csv, summary.json, effort.png", file=sys.stderr)
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()
