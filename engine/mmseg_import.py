@@ -205,7 +205,10 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     not_tensors = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if not_tensors:
         raise MMSegImportError(f"{path}: the state dict holds non-tensor entries: {', '.join(not_tensors[:4])}")
-    meta = plain(meta)
+    try:
+        meta = plain(meta)
+    except CheckpointReadError as exc:
+        raise MMSegImportError(f"{path}: {exc}") from exc
     return _strip_module_prefix(dict(state)), meta if isinstance(meta, dict) else {}
 
 

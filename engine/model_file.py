@@ -145,6 +145,8 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Loade
     document_normalization(path, doc)
     name = config.pop("name", None)
     try:
+        if not isinstance(name, str):
+            raise ValueError(f"the config's architecture name must be a string, got {name!r:.80}")
         architecture_class(name)
     except ValueError as exc:
         raise ModelFileError(f"{path}: {exc}") from exc
@@ -156,7 +158,8 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Loade
     config = {k: _tuples(v) for k, v in config.items()}  # as the constructors expect them
     try:
         model = create_model(name, num_classes, **config)
-    except (ValueError, TypeError, KeyError, RuntimeError, AssertionError) as exc:
+    except (ValueError, TypeError, KeyError, RuntimeError, AssertionError, AttributeError, RecursionError,
+            IndexError, OverflowError, MemoryError) as exc:
         raise ModelFileError(f"{path}: cannot build the {name} model from its config: {exc}") from exc
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
@@ -249,6 +252,11 @@ def _guess_class_tensors(own: dict, state: dict, wrong: list[str], num_classes: 
 def _check_state(path: Path, model: SegModel, state: dict[str, torch.Tensor], num_classes: int, name: str,
                  config: dict) -> None:
     own = model.state_dict()
+    for k, t in state.items():
+        if k in own and (t.layout != torch.strided or t.is_floating_point() != own[k].is_floating_point()
+                         or t.is_complex() or t.dtype == torch.bool):
+            raise ModelFileError(f"{path}: tensor {k} is {t.dtype} ({t.layout}); the model needs "
+                                 f"{own[k].dtype} values")
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
