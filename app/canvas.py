@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QKeyEvent, QMouseEvent, QPainter, QPainterPath, QPen, QWheelEvent
 from PySide6.QtWidgets import QFrame, QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QGraphicsView
 
 from app.tiles import HeatLayer, IndexLayer, Region, TiledLayer, image_layer, rgba_lut, scale_to_unit
 
 MIN_ZOOM, MAX_ZOOM = 1 / 64, 64.0
+GRID_FROM = 8.0  # from this zoom on, a grid outlines every image pixel
 HEAT_MODES = ("none", "uncertainty", "entropy")
 
 
@@ -49,7 +50,7 @@ class Canvas(QGraphicsView):
         self.attention: HeatLayer | None = None
         self.heat_mode = "none"
         self.label_opacity = 0.55
-        self.proposal_opacity = 0.35
+        self.proposal_opacity = 0.6  # half its pixels are hatched out
         self.proposal_visible = True
         self.attention_opacity = 0.7
         self._pan_from: QPointF | None = None
@@ -81,7 +82,8 @@ class Canvas(QGraphicsView):
         self.image = image_layer(doc.image)
         self.image.setZValue(0)
         lut = self._class_lut()
-        self.proposal = IndexLayer((h, w), lambda: self.doc.proposal, lut, mask=lambda: self.doc.labels)
+        self.proposal = IndexLayer((h, w), lambda: self.doc.proposal, self._proposal_lut(),
+                                   mask=lambda: self.doc.labels, hatch=True)
         self.proposal.setZValue(1)
         self.labels = IndexLayer((h, w), lambda: self.doc.labels, lut)
         self.labels.setZValue(2)
@@ -97,12 +99,16 @@ class Canvas(QGraphicsView):
     def set_classes(self, classes: Sequence) -> None:
         self.classes = list(classes)
         if self.labels is not None:
-            lut = self._class_lut()
-            self.labels.set_lut(lut)
-            self.proposal.set_lut(lut)
+            self.labels.set_lut(self._class_lut())
+            self.proposal.set_lut(self._proposal_lut())
 
     def _class_lut(self) -> np.ndarray:
         return rgba_lut([tuple(c.color) for c in self.classes])
+
+    def _proposal_lut(self) -> np.ndarray:
+        """The proposal's colours: the classes' lightened towards white (and hatched by the layer), so what is
+        only proposed never looks like an accepted label."""
+        return rgba_lut([tuple(round(v + (255 - v) * 0.35) for v in c.color) for c in self.classes])
 
     def _on_region(self, region: Region) -> None:
         if self.doc is None:
@@ -360,6 +366,26 @@ class Canvas(QGraphicsView):
         """What the empty canvas says (no image open, an image loading, an image that cannot be read)."""
         self.placeholder = text
         self.viewport().update()
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        """At high zoom, a faint grid between image pixels (over the layers, under nothing else)."""
+        super().drawForeground(painter, rect)
+        if self.doc is None or self.zoom < GRID_FROM:
+            return
+        h, w = self.doc.shape
+        area = QRectF(0, 0, w, h).intersected(rect)
+        if area.isEmpty():
+            return
+        x0, x1 = max(0, int(area.left())), min(w, int(np.ceil(area.right())))
+        y0, y1 = max(0, int(area.top())), min(h, int(np.ceil(area.bottom())))
+        pen = QPen(QColor(0, 0, 0, 70), 1)
+        pen.setCosmetic(True)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        painter.setPen(pen)
+        lines = [QLineF(x, y0, x, y1) for x in range(x0, x1 + 1)] + [QLineF(x0, y, x1, y) for y in range(y0, y1 + 1)]
+        painter.drawLines(lines)
+        painter.restore()
 
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
         super().drawBackground(painter, rect)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -75,7 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     window, shot = open_window(folder, args.model, size, args.screenshot, on_done=app.quit, image=args.image)
     _install_excepthook(window)
     code = app.exec()
-    return 1 if shot is not None and shot.error is not None else code
+    code = 1 if shot is not None and shot.error is not None else code
+    if window.models.stuck:
+        # A model call that never returns (a forward pass cannot be interrupted) would keep the process
+        # alive forever: the labels are saved by now, so leave without waiting for it.
+        logging.getLogger(__name__).warning("a model job did not finish; exiting without waiting for it")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def open_window(folder: Path | None, model: Path | None, size: tuple[int, int] = (1440, 900),
@@ -141,8 +150,8 @@ class Screenshot:
         w = self.window
         if self.done:
             return
-        if w.editor.doc is None or w.models.active is None:
-            QTimer.singleShot(300, self.capture)
+        if w.editor.doc is None or w.models.active is None or w.model_flow.class_table() is None:
+            QTimer.singleShot(300, self.capture)  # nothing to segment, or the question about classes is the view
             return
         w.predictionsDone.connect(lambda: QTimer.singleShot(300, self.capture))
         w.segmenting.current()
@@ -171,12 +180,17 @@ class Screenshot:
 
 
 def _install_excepthook(window) -> None:
-    """An exception in a slot is logged and shown in the status bar instead of ending the app."""
+    """An exception in a slot is logged and shown in the status bar instead of ending the app.
+
+    A hook installed before (a test harness's) still hears of it."""
     log = logging.getLogger("segassist")
+    previous = sys.excepthook
 
     def hook(kind, value, tb):
         log.error("unexpected error:\n%s", "".join(traceback.format_exception(kind, value, tb)))
         with contextlib.suppress(Exception):  # the window may be gone
             window.say(f"Unexpected error: {value}", 15000)
+        if previous is not sys.__excepthook__:
+            previous(kind, value, tb)
 
     sys.excepthook = hook

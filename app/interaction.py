@@ -1,28 +1,35 @@
-"""What the mouse does on the canvas: one small class per tool, each a press/move/release sequence.
+"""The canvas's side of the tools: Qt mouse and key events in, a gesture's preview drawn.
 
-A tool turns mouse positions (continuous image coordinates: scene x, y) into calls on the document
-through the pure functions of `app.core.tools`, and draws its own preview (brush outline, polygon,
-box). It reaches the rest of the app through its `editor` (the current document, the class to paint,
-the brush radius, background jobs and messages).
+What a tool does lives in `app.core.gestures` (Qt-free, tested without a QApplication); a `Tool` here
+only converts events (scene positions, buttons, keys) for its gesture and mirrors `preview()` with
+graphics items above the layers.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QKeyEvent, QMouseEvent, QPainterPath, QPen
-from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem, QGraphicsRectItem
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem
 
-from app.core import tools
+from app.core import gestures
 
 ERASE = 255
+BUTTONS = {Qt.MouseButton.LeftButton: gestures.LEFT, Qt.MouseButton.RightButton: gestures.RIGHT}
+KEYS = {Qt.Key.Key_Return: "enter", Qt.Key.Key_Enter: "enter", Qt.Key.Key_Escape: "escape",
+        Qt.Key.Key_Backspace: "backspace"}
 
 
-def _point(pos: QPointF) -> tuple[float, float]:
+def _point(pos: QPointF) -> gestures.Point:
     return (pos.y(), pos.x())
 
 
+def _qt(p: gestures.Point) -> QPointF:
+    return QPointF(p[1], p[0])
+
+
 def _preview_pen(color: QColor | None = None, dashed: bool = False, width: float = 1.5) -> QPen:
-    pen = QPen(color if color is not None else QColor(255, 255, 255), width)
+    """A screen-width pen for preview items (white unless `color`)."""
+    pen = QPen(color if color is not None else QColor(255, 255, 255, 230), width)
     pen.setCosmetic(True)
     if dashed:
         pen.setStyle(Qt.PenStyle.DashLine)
@@ -30,16 +37,19 @@ def _preview_pen(color: QColor | None = None, dashed: bool = False, width: float
 
 
 class Tool:
-    """The default does nothing; subclasses override what they use."""
+    """One gesture on the canvas of `editor` (which is also the gesture's context)."""
 
-    shortcut = ""
-    title = ""
-    hint = ""
-    sized = False
+    gesture_class: type[gestures.Gesture] = gestures.Gesture
     cursor = Qt.CursorShape.CrossCursor
 
     def __init__(self, editor):
         self.editor = editor
+        self.gesture = self.gesture_class(editor)
+        self._item: QGraphicsItem | None = None
+        self._kind: str | None = None
+
+    shortcut = title = hint = ""
+    sized = False
 
     @property
     def canvas(self):
@@ -49,267 +59,97 @@ class Tool:
     def doc(self):
         return self.editor.doc
 
-    def press(self, pos: QPointF, event: QMouseEvent) -> None: ...
-    def move(self, pos: QPointF, event: QMouseEvent) -> None: ...
-    def release(self, pos: QPointF, event: QMouseEvent) -> None: ...
-    def double_click(self, pos: QPointF, event: QMouseEvent) -> None: ...
-    def leave(self) -> None: ...
+    @property
+    def points(self) -> list[QPointF]:
+        """The polygon's corners so far (polygon tools)."""
+        return [_qt(p) for p in getattr(self.gesture, "points", [])]
+
+    def press(self, pos: QPointF, event: QMouseEvent) -> None:
+        button = BUTTONS.get(event.button())
+        if button is not None:
+            self.gesture.press(_point(pos), button)
+        self._show()
+
+    def move(self, pos: QPointF, event: QMouseEvent) -> None:
+        self.gesture.move(_point(pos))
+        self._show()
+
+    def release(self, pos: QPointF, event: QMouseEvent) -> None:
+        button = BUTTONS.get(event.button())
+        if button is not None:
+            self.gesture.release(_point(pos), button)
+        self._show()
+
+    def double_click(self, pos: QPointF, event: QMouseEvent) -> None:
+        button = BUTTONS.get(event.button())
+        if button is not None:
+            self.gesture.double_click(_point(pos), button)
+        self._show()
+
+    def leave(self) -> None:
+        self.gesture.leave()
+        self._show()
 
     def key(self, event: QKeyEvent) -> bool:
-        return False
+        name = KEYS.get(Qt.Key(event.key()))
+        used = name is not None and self.gesture.key(name)
+        self._show()
+        return used
 
     def cancel(self) -> None:
-        """Drop any half-made gesture (switching tool or image)."""
+        self.gesture.cancel()
+        self._show()
 
-
-class BrushTool(Tool):
-    """Paint the current class along the mouse path; right button (or the eraser) writes 255."""
-
-    shortcut = "B"
-    title = "Brush"
-    hint = "Drag to paint the selected class; right-drag erases. [ and ] change the size."
-    sized = True
-    erase = False
-
-    def __init__(self, editor):
-        super().__init__(editor)
-        self._last: tuple[float, float] | None = None
-        self._value = 0
-        self._outline: QGraphicsEllipseItem | None = None
-
-    def press(self, pos, event):
-        if self.doc is None:
+    # -- preview --------------------------------------------------------------------------------------
+    def _show(self) -> None:
+        preview = self.gesture.preview()
+        if preview is None or (self._item is not None and (self._item.scene() is None or self._kind != preview.kind)):
+            self._drop()
+        if preview is None:
             return
-        erase = self.erase or event.button() == Qt.MouseButton.RightButton
-        self._value = ERASE if erase else self.editor.current_class
-        if self._value is None:
-            self.editor.message("Pick a class first (keys 1-9 or the class list)")
-            return
-        self.doc.begin_stroke()
-        self._last = _point(pos)
-        self._paint(self._last, self._last)
-        self._show_outline(pos)
+        if self._item is None:
+            self._item = {"circle": QGraphicsEllipseItem, "polygon": QGraphicsPathItem,
+                          "box": QGraphicsRectItem}[preview.kind]()
+            self._item.setPen(_preview_pen(dashed=preview.kind == "box"))
+            if preview.kind == "polygon":
+                self._item.setBrush(QBrush(QColor(255, 255, 255, 40)))
+            self._kind = preview.kind
+            self.canvas.add_preview(self._item)
+        if preview.kind == "circle":
+            (y, x), r = preview.points[0], preview.radius
+            self._item.setRect(QRectF(x - r, y - r, 2 * r, 2 * r))
+        elif preview.kind == "box":
+            self._item.setRect(QRectF(_qt(preview.points[0]), _qt(preview.points[1])).normalized())
+        else:
+            path = QPainterPath(_qt(preview.points[0]))
+            for p in preview.points[1:]:
+                path.lineTo(_qt(p))
+            self._item.setPath(path)
 
-    def move(self, pos, event):
-        self._show_outline(pos)
-        if self._last is None:
-            return
-        p = _point(pos)
-        self._paint(self._last, p)
-        self._last = p
+    def _drop(self) -> None:
+        if self._item is not None and self._item.scene() is not None:
+            self._item.scene().removeItem(self._item)
+        self._item = self._kind = None
 
-    def release(self, pos, event):
-        if self._last is None:
-            return
-        self._paint(self._last, _point(pos))
-        self._last = None
-        self.doc.end_stroke()
-
-    def _paint(self, p0, p1) -> None:
-        crop = tools.brush_segment(self.doc.shape, p0, p1, self.editor.brush_radius)
-        if crop is not None:
-            self.doc.apply(crop[0], crop[1], self._value)
-
-    def _show_outline(self, pos: QPointF) -> None:
-        r = self.editor.brush_radius
-        if self._outline is None or self._outline.scene() is None:
-            self._outline = QGraphicsEllipseItem()
-            self._outline.setPen(_preview_pen(QColor(255, 255, 255, 220)))
-            self.canvas.add_preview(self._outline)
-        self._outline.setRect(QRectF(pos.x() - r, pos.y() - r, 2 * r, 2 * r))
-        self._outline.setVisible(True)
-
-    def leave(self):
-        if self._outline is not None and self._outline.scene() is not None:
-            self._outline.setVisible(False)
-
-    def cancel(self):
-        if self._last is not None and self.doc is not None:
-            self.doc.end_stroke()
-        self._last = None
-        if self._outline is not None and self._outline.scene() is not None:
-            self._outline.scene().removeItem(self._outline)
-        self._outline = None
+    @property
+    def _path(self) -> QGraphicsItem | None:
+        """The preview item now shown, if any (for tests)."""
+        return self._item
 
 
-class EraserTool(BrushTool):
-    shortcut = "E"
-    title = "Eraser"
-    hint = "Drag to clear labels back to 'not labelled'. [ and ] change the size."
-    erase = True
+def _tool(gesture: type[gestures.Gesture], cursor=Qt.CursorShape.CrossCursor) -> type[Tool]:
+    attrs = {"gesture_class": gesture, "cursor": cursor, "shortcut": gesture.shortcut, "title": gesture.title,
+             "hint": gesture.hint, "sized": gesture.sized, "__doc__": gesture.__doc__}
+    return type(gesture.__name__ + "Tool", (Tool,), attrs)
 
 
-class FillTool(Tool):
-    """Flood-fill the 4-connected region under the click with the current class (right click: erase)."""
-
-    shortcut = "F"
-    title = "Fill"
-    hint = "Click to fill the connected region of equal labels with the selected class; right-click clears it."
-
-    def press(self, pos, event):
-        if self.doc is None:
-            return
-        value = ERASE if event.button() == Qt.MouseButton.RightButton else self.editor.current_class
-        crop = tools.flood_fill(self.doc.labels, _point(pos))
-        if crop is not None and value is not None:
-            self.doc.paint(crop[0], crop[1], value)
-
-
-class PolygonTool(Tool):
-    """Click corners; double-click, Enter or right-click closes and fills; Esc cancels; Backspace undoes a corner."""
-
-    shortcut = "P"
-    title = "Polygon"
-    hint = ("Click to add corners; double-click, Enter or right-click closes and fills with the selected class. "
-            "Esc cancels, Backspace removes the last corner.")
-
-    def __init__(self, editor):
-        super().__init__(editor)
-        self.points: list[QPointF] = []
-        self._path: QGraphicsPathItem | None = None
-        self._hover: QPointF | None = None
-
-    def press(self, pos, event):
-        if self.doc is None:
-            return
-        if event.button() == Qt.MouseButton.RightButton:
-            self.close()
-            return
-        self.points.append(QPointF(pos))
-        self._update()
-
-    def double_click(self, pos, event):
-        if not self.points or (self.points[-1] - pos).manhattanLength() > 1e-6:
-            self.points.append(QPointF(pos))
-        self.close()
-
-    def move(self, pos, event):
-        self._hover = QPointF(pos)
-        if self.points:
-            self._update()
-
-    def key(self, event):
-        k = event.key()
-        if k in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.points:
-            self.close()
-            return True
-        if k == Qt.Key.Key_Escape and self.points:
-            self.cancel()
-            return True
-        if k == Qt.Key.Key_Backspace and self.points:
-            self.points.pop()
-            self._update()
-            return True
-        return False
-
-    def close(self) -> None:
-        pts = [(p.y(), p.x()) for p in self.points]
-        self.cancel()
-        if len(pts) >= 3 and self.doc is not None:
-            crop = tools.polygon_mask(self.doc.shape, pts)
-            if crop is not None:
-                self.fill(crop)
-
-    def fill(self, crop) -> None:
-        value = self.editor.current_class
-        if value is not None:
-            self.doc.paint(crop[0], crop[1], value)
-
-    def _update(self) -> None:
-        if self._path is None or self._path.scene() is None:
-            self._path = QGraphicsPathItem()
-            self._path.setPen(_preview_pen(QColor(255, 255, 255)))
-            self._path.setBrush(QBrush(QColor(255, 255, 255, 40)))
-            self.canvas.add_preview(self._path)
-        path = QPainterPath()
-        if self.points:
-            path.moveTo(self.points[0])
-            for p in self.points[1:]:
-                path.lineTo(p)
-            if self._hover is not None:
-                path.lineTo(self._hover)
-        self._path.setPath(path)
-
-    def cancel(self):
-        self.points = []
-        if self._path is not None and self._path.scene() is not None:
-            self._path.scene().removeItem(self._path)
-        self._path = None
-
-
-class AcceptRegionTool(PolygonTool):
-    """Draw a polygon; the model's proposal is accepted as labels inside it."""
-
-    shortcut = "R"
-    title = "Accept proposal in region"
-    hint = "Draw a polygon around the part of the proposal you agree with; closing it writes those labels."
-
-    def fill(self, crop) -> None:
-        if self.doc.proposal is None:
-            self.editor.message("This image has no proposal yet: segment it first (Ctrl+R)")
-            return
-        values = tools.accept_proposal(self.doc.proposal, self.doc.labels, crop)
-        if values is not None:
-            self.doc.paint(*values)
-
-
-class GrabCutTool(Tool):
-    """Drag a box around an object; GrabCut finds it and paints it with the current class."""
-
-    shortcut = "G"
-    title = "GrabCut"
-    hint = "Drag a box around one object; it is cut out and painted with the selected class."
-
-    def __init__(self, editor):
-        super().__init__(editor)
-        self._start: QPointF | None = None
-        self._rect: QGraphicsRectItem | None = None
-
-    def press(self, pos, event):
-        if self.doc is None or event.button() != Qt.MouseButton.LeftButton:
-            return
-        self._start = QPointF(pos)
-        self._rect = QGraphicsRectItem()
-        self._rect.setPen(_preview_pen(QColor(255, 255, 255), dashed=True))
-        self.canvas.add_preview(self._rect)
-        self._rect.setRect(QRectF(pos, pos))
-
-    def move(self, pos, event):
-        if self._start is not None:
-            self._rect.setRect(QRectF(self._start, pos).normalized())
-
-    def release(self, pos, event):
-        if self._start is None:
-            return
-        r = QRectF(self._start, pos).normalized()
-        self.cancel()
-        h, w = self.doc.shape
-        box = (max(0, int(r.top())), max(0, int(r.left())), min(h, int(r.bottom()) + 1), min(w, int(r.right()) + 1))
-        if box[2] - box[0] < 3 or box[3] - box[1] < 3:
-            self.editor.message("Drag a larger box around the object")
-            return
-        self.editor.run_grabcut(box)
-
-    def cancel(self):
-        self._start = None
-        if self._rect is not None and self._rect.scene() is not None:
-            self._rect.scene().removeItem(self._rect)
-        self._rect = None
-
-
-class AttentionTool(Tool):
-    """Click a pixel: the model's explanation maps for it appear in the attention panel and on the canvas."""
-
-    shortcut = "A"
-    title = "Attention"
-    hint = "Click a pixel to see where the model looks when it labels it (CAM, attention layers, codewords)."
-    cursor = Qt.CursorShape.PointingHandCursor
-
-    def press(self, pos, event):
-        pixel = self.canvas.pixel_at(pos)
-        if pixel is not None and event.button() == Qt.MouseButton.LeftButton:
-            self.editor.explain_at(pixel)
-
+BrushTool = _tool(gestures.Brush)
+EraserTool = _tool(gestures.Eraser)
+FillTool = _tool(gestures.Fill)
+PolygonTool = _tool(gestures.Polygon)
+AcceptRegionTool = _tool(gestures.AcceptRegion)
+GrabCutTool = _tool(gestures.GrabCut)
+AttentionTool = _tool(gestures.Attention, Qt.CursorShape.PointingHandCursor)
 
 TOOLS: tuple[type[Tool], ...] = (BrushTool, EraserTool, FillTool, PolygonTool, AcceptRegionTool, GrabCutTool,
                                  AttentionTool)

@@ -16,11 +16,13 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QFrame, QLabel, QMainWin
 import engine
 from app.actions import build_actions
 from app.canvas import HEAT_MODES, Canvas
+from app.core.ui_state import Facts, enabled
 from app.editor import Editor
 from app.interaction import TOOLS
 from app.label_transfer_flow import TransferFlow
 from app.model_flow import ModelFlow
 from app.model_service import ModelService
+from app.project_saver import ProjectSaver
 from app.segmenting import AutoSegment
 from app.smart_interaction import SMART_TOOLS
 from app.smart_tools import SmartTools
@@ -31,6 +33,7 @@ from app.widgets.classes_panel import ClassesPanel
 from app.widgets.images_panel import ImagesPanel, entry_status
 from app.widgets.model_panel import ModelPanel
 from app.widgets.new_model_dialog import quick_backbone, suggested_backbones
+from app.widgets.save_failed_dialog import SaveFailedDialog
 from app.widgets.tool_options import ToolOptions
 from app.widgets.training_panel import TrainingPanel
 from app.workers import JobRunner
@@ -50,7 +53,12 @@ class MainWindow(QMainWindow):
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
         self.project = None
         self.last_warning: str | None = None
+        self._save_box: SaveFailedDialog | None = None
+        self.last_notice: str | None = None  # the last message box's text (warnings and notices)
+        self.quit_question: QMessageBox | None = None  # while closing asks about a running training
         self.io_jobs = JobRunner(1, self)
+        self.project_saver = ProjectSaver(self)
+        self.project_saver.failed.connect(lambda why: self.say(why, 15000))
 
         self.canvas = Canvas(self)
         self.setCentralWidget(self.canvas)
@@ -63,8 +71,8 @@ class MainWindow(QMainWindow):
         self.training_panel = TrainingPanel()
         self.attention_panel = AttentionPanel()
         self._build_docks()
-        self.model_flow = ModelFlow(self)
-        self.segmenting = AutoSegment(self)
+        self.model_flow = ModelFlow(self.editor, self.models, self, self)
+        self.segmenting = AutoSegment(self.editor, self.models, self.model_flow, self)
         self.training = TrainingFlow(self)
         self.transfer = TransferFlow(self)
         self.smart = SmartTools(self.editor, self.canvas, self)
@@ -153,6 +161,8 @@ class MainWindow(QMainWindow):
         cp.addRequested.connect(self.add_class)
         cp.renameRequested.connect(self.rename_class)
         cp.recolorRequested.connect(self.recolor_class)
+        cp.deleteRequested.connect(self.ask_delete_class)
+        cp.moveRequested.connect(self.ask_move_class)
         to = self.tool_options
         to.brushRadiusChanged.connect(lambda r: setattr(self.editor, "brush_radius", r))
         to.labelOpacityChanged.connect(canvas.set_label_opacity)
@@ -171,14 +181,54 @@ class MainWindow(QMainWindow):
         mp.cancelRequested.connect(self.models.cancel)
         mp.versionChosen.connect(lambda path: mf.open(path))
         self.models.busyChanged.connect(lambda _: self.update_enabled())
-        self.segmenting.finished.connect(lambda _: self.predictionsDone.emit())
+        sg = self.segmenting
+        sg.message.connect(self.say)
+        sg.failed.connect(self.warn)
+        sg.busy.connect(self.model_panel.set_busy)
+        sg.predicted.connect(lambda i: (self.images_panel.update_entry(i), self.update_enabled()))
+        sg.finished.connect(lambda _: (self.update_enabled(), self.predictionsDone.emit()))
         tp = self.training_panel
         tp.startRequested.connect(self.training.start)
         tp.stopRequested.connect(self.training.stop)
         self.training.finished.connect(self.trainingFinished)
+        mf.message.connect(self.say)
+        mf.failed.connect(self.warn)
+        mf.modelShown.connect(self._show_model)
+        mf.versionsChanged.connect(self.model_panel.set_versions)
+        mf.classesChanged.connect(self._classes_changed)
+        mf.attentionCleared.connect(self._clear_attention)
+        mf.explaining.connect(lambda text: (self.attention_dock.raise_(), self.attention_panel.set_busy(text)))
+        mf.explained.connect(self._show_explanation)
+        mf.attentionShown.connect(lambda values, origin: canvas.set_attention(values, origin=origin))
+        mf.fineTuneRequested.connect(self._fine_tune_copy)
+        mf.enabledChanged.connect(self.update_enabled)
         ap = self.attention_panel
         ap.mapSelected.connect(mf.show_attention_map)
         ap.cleared.connect(lambda: (canvas.set_attention(None), canvas.set_marker(None)))
+
+    # -- what the flows report -----------------------------------------------------------------------
+    def _show_model(self, info: dict) -> None:
+        self.model_panel.set_model(info)
+        self.status_model.setText(f"{info['name']} · {info['device']}")
+        self.training_panel.set_can_finetune(True)
+
+    def _classes_changed(self) -> None:
+        self.editor.classes_changed()
+        self.classes_panel.set_classes(self.project.classes)
+        self.canvas.set_classes(self.project.classes)
+
+    def _clear_attention(self) -> None:
+        self.canvas.set_attention(None)
+        self.canvas.set_marker(None)
+        self.attention_panel.clear()
+
+    def _show_explanation(self, maps: dict, crop, caption: str, pixel: tuple) -> None:
+        self.canvas.set_marker(pixel)
+        self.attention_panel.set_maps(maps, crop, caption)
+
+    def _fine_tune_copy(self) -> None:
+        self.training_dock.raise_()
+        self.training.start({**self.training_panel.settings(), "mode": "finetune"})
 
     # -- feedback -------------------------------------------------------------------------------------
     def say(self, text: str, ms: int = 6000) -> None:
@@ -186,29 +236,33 @@ class MainWindow(QMainWindow):
 
     def warn(self, title: str, text: str) -> None:
         """A message box that does not block the caller (tests and --screenshot keep running)."""
+        self.inform(title, text, warning=True)
+
+    def inform(self, title: str, text: str, *, warning: bool = False) -> QMessageBox:
+        """A message box that stays until read and does not block the caller."""
         self.say(text.splitlines()[0], 15000)
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        icon = QMessageBox.Icon.Warning if warning else QMessageBox.Icon.Information
+        box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
-        self.last_warning = text
+        if warning:
+            self.last_warning = text
+        self.last_notice = text
+        return box
 
     def update_enabled(self) -> None:
-        doc, acts = self.editor.doc, self.acts
-        has_doc, has_model, has_project = doc is not None, self.models.active is not None, self.project is not None
-        acts.undo.setEnabled(has_doc and doc.can_undo)
-        acts.redo.setEnabled(has_doc and doc.can_redo)
-        acts.accept.setEnabled(has_doc and doc.proposal is not None)
-        acts.segment.setEnabled(has_doc and has_model)
-        acts.segment_all.setEnabled(has_project and has_model)
-        acts.cancel.setEnabled(self.models.busy)
-        acts.export_onnx.setEnabled(has_model)
-        acts.adopt_classes.setEnabled(has_model and has_project)
-        acts.reviewed.setEnabled(has_doc)
-        acts.export_labels.setEnabled(has_project)
-        acts.import_labels.setEnabled(has_project)
-        acts.undo_import.setEnabled(self.transfer.last_import() is not None)
-        self.model_panel.segment_button.setEnabled(has_doc and has_model)
-        self.model_panel.segment_all_button.setEnabled(has_project and has_model)
+        """Apply `app.core.ui_state.enabled` to the actions and the model panel's buttons."""
+        doc = self.editor.doc
+        facts = Facts(project=self.project is not None, document=doc is not None,
+                      can_undo=doc is not None and doc.can_undo, can_redo=doc is not None and doc.can_redo,
+                      proposal=doc is not None and doc.proposal is not None, model=self.models.active is not None,
+                      model_busy=self.models.busy, training=self.training.running,
+                      import_to_undo=self.transfer.last_import() is not None)
+        state = enabled(facts)
+        for name, on in state.items():
+            getattr(self.acts, name).setEnabled(on)
+        self.model_panel.segment_button.setEnabled(state["segment"])
+        self.model_panel.segment_all_button.setEnabled(state["segment_all"])
 
     def _show_save_state(self) -> None:
         if self.editor.save_error:
@@ -220,7 +274,20 @@ class MainWindow(QMainWindow):
 
     def _on_save_failed(self, why: str) -> None:
         self._show_save_state()
-        self.warn("Labels not saved", why)
+        self.say(why.splitlines()[0], 15000)
+        self.last_warning = why
+        if self._save_box is None:
+            self._save_box = SaveFailedDialog(self)
+            self._save_box.retryRequested.connect(self.editor.retry)
+            self._save_box.overwriteRequested.connect(lambda: self.editor.retry(force=True))
+            self._save_box.elsewhereRequested.connect(self.ask_save_elsewhere)
+            self._save_box.exportRequested.connect(self.ask_export_labels)
+        self._save_box.show_problem(why)
+
+    def ask_save_elsewhere(self) -> bool:
+        """Choose a folder that labels, journal and project file are written to from now on."""
+        folder = QFileDialog.getExistingDirectory(self, "Save labels to another folder", str(Path.home()))
+        return bool(folder) and self.editor.save_elsewhere(folder)
 
     def _show_cursor(self, pixel) -> None:
         doc = self.editor.doc
@@ -235,25 +302,40 @@ class MainWindow(QMainWindow):
 
         text = f"x {x}  y {y}  ·  {name(int(doc.labels[y, x]))}"
         if doc.proposal is not None:
-            text += f"  ·  proposal {name(int(doc.proposal[y, x]))}"
-            if doc.confidence is not None:
-                text += f" {doc.confidence[y, x] * 100:.0f}%"
+            proposed = int(doc.proposal[y, x])
+            if proposed == 255:  # the model left it out, or proposed a class the project does not have
+                text += "  ·  no proposal"
+            else:
+                text += f"  ·  proposal {name(proposed)}"
+                if doc.confidence is not None:
+                    text += f" {doc.confidence[y, x] * 100:.0f}%"
         self.status_cursor.setText(text)
 
     # -- project and images ---------------------------------------------------------------------------
+    def start_folder(self) -> str:
+        """Where file dialogs start: the project's folder, else the folder the app was started in."""
+        return str(self.project.folder if self.project is not None else Path.cwd())
+
     def ask_open_project(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", self.start_folder())
         if folder:
             self.open_project(folder)
 
     def open_project(self, folder: str | Path) -> bool:
         """Open (or create) the project in `folder`, restore journalled edits, show the first image."""
         from app.core.project import Project, ProjectFileError
+        from app.core.project_lock import ProjectLockedError
 
         self.editor.close_image()
         try:
             try:
                 project = Project.open(folder)
+            except ProjectLockedError as exc:
+                answer = QMessageBox.question(self, "Project in use", f"{exc}\n\nOpen it read-only? Nothing is "
+                                              "written to this folder; edits can be saved to another folder.")
+                if answer != QMessageBox.StandardButton.Yes:
+                    return False
+                project = Project.open(folder, read_only=True)
             except ProjectFileError as exc:
                 answer = QMessageBox.question(
                     self, "Broken project file",
@@ -265,21 +347,34 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001 - any reason to refuse a folder is shown to the person
             self.warn("Cannot open the folder", f"{folder}: {exc}")
             return False
+        if self.project is not None and self.project is not project:
+            self.project.close()
+        from app.core.class_edit import finish_pending
+
+        try:
+            if finish_pending(project):
+                self.say("Completed a class change that was interrupted", 12000)
+        except (OSError, ValueError) as exc:
+            self.warn("Class change not completed", f"{exc}")
         self.project = project
+        self.project_saver.attach(project)
         self.editor.set_project(project)
-        self.setWindowTitle(f"{project.folder.name} — SegAssist")
+        self.setWindowTitle(f"{project.folder.name} — SegAssist" + (" (read-only)" if project.read_only else ""))
         self.images_panel.set_entries(project.images)
-        self.classes_panel.set_classes(project.classes, 0)
+        self.classes_panel.set_classes(project.classes, self.editor.current_class)
         self.canvas.set_classes(project.classes)
         self.model_flow.refresh_versions()
-        restored = self._restore_journal()
+        recovery = self._restore_journal()
         first = next((i for i, e in enumerate(project.images) if not e.error), None)
         if first is not None:
             self.open_image(first)
         n = len(project.images)
         msg = f"Opened {project.folder}: {n} image{'s' if n != 1 else ''}"
-        if restored:
-            msg += f"; restored unsaved edits of {restored} from the recovery journal"
+        if recovery.restored:
+            msg += (f"; recovered {recovery.strokes} unsaved stroke{'s' if recovery.strokes != 1 else ''} on "
+                    f"{len(recovery.restored)} image{'s' if len(recovery.restored) != 1 else ''}")
+        if project.note:
+            msg += f"; {project.note}"
         self.say(msg, 12000)
         if project.current_model is not None and self.models.active is None and project.current_model.is_file():
             self.model_flow.open(project.current_model, remember=False)
@@ -288,27 +383,21 @@ class MainWindow(QMainWindow):
         self.projectOpened.emit()
         return True
 
-    def _restore_journal(self) -> int:
-        """Replay the recovery journal of every image that has one and save the result; returns how many
-        images got edits back. A save that fails leaves the edits in the journal for next time."""
-        project = self.project
-        restored, problems = 0, []
-        for entry in project.pending_recovery():
-            try:
-                doc = project.load_document(entry)
-                if doc.dirty:
-                    project.save_document(entry, doc)
-                    restored += 1
-                doc.stroke_listeners.clear()
-            except Exception as exc:  # noqa: BLE001 - report, keep the journal, go on with the rest
-                problems.append(f"{entry.name}: {exc}")
-            if entry.note and "could not be restored" in entry.note:
-                problems.append(f"{entry.name}: {entry.note}")
+    def _restore_journal(self):
+        """Replay journalled edits (`app.core.recovery`) and tell the person what came back, in a box
+        that stays until read (the status bar would be overwritten at once)."""
+        from app.core.recovery import restore_journals
+
+        recovery = restore_journals(self.project)
         self.images_panel.refresh()
-        if problems:
-            self.warn("Recovery journal", "Some unsaved edits from an earlier session could not be restored:\n"
-                      + "\n".join(problems))
-        return restored
+        text = recovery.summary()
+        if recovery.problems:
+            text += ("\n\n" if text else "") + ("Some unsaved edits from an earlier session could not be restored:\n"
+                                                + "\n".join(recovery.problems))
+        if text:
+            self.inform("Recovered edits" if not recovery.problems else "Recovery journal", text,
+                        warning=bool(recovery.problems))
+        return recovery
 
     def open_image(self, index: int) -> None:
         if self.project is None:
@@ -388,6 +477,7 @@ class MainWindow(QMainWindow):
         except (ValueError, OSError) as exc:
             self.warn(f"Class not {what}", str(exc))
             return
+        self.editor.classes_changed()
         self.classes_panel.set_classes(self.project.classes)
         self.canvas.set_classes(self.project.classes)
 
@@ -400,6 +490,72 @@ class MainWindow(QMainWindow):
 
     def recolor_class(self, index: int, color: tuple) -> None:
         self._change_classes("recoloured", lambda: self.project.recolor_class(index, tuple(color)))
+
+    def ask_delete_class(self, index: int) -> QMessageBox | None:
+        classes = self.project.classes if self.project is not None else []
+        if not 0 <= index < len(classes) or len(classes) < 2:
+            return None
+        name = classes[index].name
+        n = len(self.project.labelled())
+        order = [i for i in range(len(classes)) if i != index]
+        return self.confirm(
+            "Delete a class", f"Delete the class “{name}”?\n\nEvery pixel labelled {name} in the {n} labelled "
+            f"image{'s' if n != 1 else ''} becomes “not labelled”, and the classes after it move up one number. "
+            "This cannot be undone.", "Delete", lambda: self.reorder_classes(order, f"Deleted {name}"))
+
+    def ask_move_class(self, index: int, delta: int) -> QMessageBox | None:
+        classes = self.project.classes if self.project is not None else []
+        j = index + delta
+        if not (0 <= index < len(classes) and 0 <= j < len(classes)):
+            return None
+        order = list(range(len(classes)))
+        order[index], order[j] = order[j], order[index]
+        done = f"{classes[index].name} is class {j + 1} now"
+        if not self.project.labelled():
+            self.reorder_classes(order, done)
+            return None
+        return self.confirm(
+            "Reorder classes", f"Swap “{classes[index].name}” and “{classes[j].name}”?\n\nEvery label file is "
+            "rewritten so each pixel keeps its class; the keys 1-9 follow the new order.", "Reorder",
+            lambda: self.reorder_classes(order, done))
+
+    def confirm(self, title: str, text: str, yes: str, on_yes) -> QMessageBox:
+        """Ask without blocking; `on_yes()` runs when the person agrees."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.Cancel, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        ok = box.addButton(yes, QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.buttonClicked.connect(lambda b: on_yes() if b is ok else None)
+        box.open()
+        return box
+
+    def reorder_classes(self, order: list[int], done: str = "Classes changed") -> bool:
+        """New class order (old indices; a class left out is deleted), label files remapped as one change."""
+        from app.core.class_edit import reorder_classes
+
+        if not self.editor.save_all():
+            self.warn("Classes not changed", "The current labels could not be saved; nothing was changed.")
+            return False
+        index, chosen = self.editor.index, self.editor.current_class
+        self.editor.close_image()
+        try:
+            lut = reorder_classes(self.project, order)
+        except (ValueError, OSError) as exc:
+            self.warn("Classes not changed", f"{exc}\n\nThe classes and labels are as they were.")
+            lut = None
+        self.editor.classes_changed()
+        self.classes_panel.set_classes(self.project.classes)
+        self.canvas.set_classes(self.project.classes)
+        if lut is not None and chosen is not None:
+            new = int(lut[chosen])
+            self.editor.current_class = new if new != 255 else 0
+        self.classes_panel.set_current(self.editor.current_class or 0)
+        if index is not None:
+            self.open_image(index)
+        if lut is not None:
+            self.say(done)
+        self.update_enabled()
+        return lut is not None
 
     # -- tools and view -------------------------------------------------------------------------------
     def select_tool(self, key: str) -> None:
@@ -420,44 +576,81 @@ class MainWindow(QMainWindow):
     def ask_export_labels(self) -> None:
         if self.project is None:
             return
-        folder = QFileDialog.getExistingDirectory(self, "Export labels to a folder", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Export labels to a folder", self.start_folder())
         if folder:
             self.export_labels(Path(folder))
 
     def export_labels(self, folder: Path):
-        """Every saved label map as a palette PNG coloured by the project's classes, into `folder`."""
-        if not self.editor.save_all():
-            return None
-        project = self.project
-        pairs = [(project.label_path(e), folder / f"{e.stem}.png") for e in project.images
-                 if e.error is None and project.label_path(e).exists()]
-        classes = list(project.classes)
+        """Every label map as a palette PNG coloured by the project's classes, into `folder`; edits that
+        could not be saved are exported as they are in memory."""
+        self.editor.save_all()
+        from app.core.label_export import export_labels, export_plan
+
+        pairs = export_plan(self.project, folder, self.editor.documents())
+        classes = list(self.project.classes)
 
         def work(job):
-            for i, (src, dst) in enumerate(pairs):
-                job.check()
-                engine.write_label(dst, engine.read_label(src), classes)
-                job.progress(i + 1, len(pairs))
-            return len(pairs)
+            return export_labels(pairs, classes, check=job.check, progress=job.progress)
 
         return self.io_jobs.start("exporting labels", work,
                                   on_result=lambda n: self.say(f"Exported {n} label maps to {folder}"),
                                   on_failed=lambda msg: self.warn("Export failed", msg))
 
     # -- closing --------------------------------------------------------------------------------------
+    def quit_text(self) -> str:
+        """What quitting now would cost, as the quit dialog says it."""
+        in_journal, in_memory = self.editor.unsaved_report()
+        parts = ["Some labels could not be saved."]
+        if in_journal:
+            parts.append(f"The edits of {', '.join(in_journal)} are in the recovery journal and come back the next "
+                         "time you open this folder.")
+        if in_memory:
+            parts.append(f"The edits of {', '.join(in_memory)} are in memory only: the recovery journal could not "
+                         "be written either, so quitting now loses them.")
+        if not in_journal and not in_memory and self.editor.save_error:
+            parts.append(self.editor.save_error)
+        return "\n\n".join(parts)
+
+    def _confirm_quit_unsaved(self) -> bool:
+        """Ask before quitting with unsaved labels; True to quit."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Labels not saved", self.quit_text(),
+                          QMessageBox.StandardButton.NoButton, self)
+        elsewhere = box.addButton("Save to another folder…", QMessageBox.ButtonRole.ActionRole)
+        quit_button = box.addButton("Quit anyway", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        if box.clickedButton() is elsewhere:
+            return self.ask_save_elsewhere()
+        return box.clickedButton() is quit_button
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.editor.save_all():
-            answer = QMessageBox.question(
-                self, "Labels not saved",
-                "Some labels could not be saved. They are in the recovery journal and will be restored the next "
-                "time you open this folder.\n\nQuit anyway?")
-            if answer != QMessageBox.StandardButton.Yes:
+        keep = True
+        if self.training.running:
+            box = QMessageBox(QMessageBox.Icon.Question, "Training is running",
+                              "A model is being trained. Quit anyway?", QMessageBox.StandardButton.NoButton, self)
+            stop = box.addButton("Stop and keep the model so far", QMessageBox.ButtonRole.AcceptRole)
+            discard = box.addButton("Cancel the training", QMessageBox.ButtonRole.DestructiveRole)
+            box.addButton("Keep working", QMessageBox.ButtonRole.RejectRole)
+            box.setDefaultButton(stop)
+            self.quit_question = box
+            box.exec()
+            self.quit_question = None
+            if box.clickedButton() not in (stop, discard):
                 event.ignore()
                 return
-        self.training.shutdown()
+            keep = box.clickedButton() is stop
+        if not self.editor.save_all() and not self._confirm_quit_unsaved():
+            event.ignore()
+            return
+        if self.training.running:
+            self.say("Stopping the training run and keeping the model so far…" if keep else
+                     "Cancelling the training run…", 0)
+        self.training.shutdown(keep)
         self.smart.shutdown()
         self.models.cancel()
         for runner in (self.models.runner, self.editor.grabcut_jobs, self.editor.save_jobs, self.editor.loader,
                        self.io_jobs, self.transfer.jobs):
             runner.wait(10000)
+        self.project_saver.flush()
+        if self.project is not None:
+            self.project.close()
         event.accept()

@@ -1,30 +1,60 @@
-"""Choosing the model: open, create, import, select a version, export; and asking it why (attention)."""
+"""Choosing the model: open, create, import, select a version, export; and asking it why (attention).
+
+The flow gets its dependencies explicitly (the editor, which holds the project; the model service; a
+widget to parent its dialogs) and reports through signals; the window wires them to its panels.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import cv2
-from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QFileDialog
+import numpy as np
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from app.core.class_match import ClassMatch, match_classes
 from app.model_service import ActiveModel
 from app.widgets.new_model_dialog import NewModelDialog
 
 
 class ModelFlow(QObject):
-    """What the model panel and menu ask for, done with main window `w`'s `ModelService`."""
+    """What the model panel and menu ask for, done with the `ModelService`."""
 
-    def __init__(self, w):
-        super().__init__(w)
-        self.w = w
+    message = Signal(str, int)       # a line for the status bar, and for how long (ms; 0 = until replaced)
+    failed = Signal(str, str)        # (title, text) worth a message box
+    modelShown = Signal(dict)        # the active model's info (name, arch, backbone, device, ...)
+    versionsChanged = Signal(list, object)  # the project's model versions and the current one
+    classesChanged = Signal()        # the project's classes changed (the model's were adopted)
+    attentionCleared = Signal()      # the explanation on screen no longer applies
+    explaining = Signal(str)         # an explanation is being computed (what for)
+    explained = Signal(dict, object, str, tuple)  # maps, the image crop they cover, a caption, the pixel
+    attentionShown = Signal(object, tuple)  # one map and its origin (y, x) to draw on the canvas
+    fineTuneRequested = Signal()     # the person chose to fine-tune a copy with the project's classes
+    enabledChanged = Signal()
+
+    def __init__(self, editor, models, dialog_parent, parent: QObject | None = None):
+        super().__init__(parent)
+        self.editor, self.models, self.dialog_parent = editor, models, dialog_parent
         self.attention: tuple[dict, tuple] | None = None  # (maps, region) of the last explanation
-        w.models.changed.connect(self._on_changed)
-        w.models.failed.connect(self._on_failed)
+        self._tables: dict[tuple, np.ndarray] = {}  # (model, project classes) -> the person's choice
+        self.class_question: QMessageBox | None = None
+        models.changed.connect(self._on_changed)
+        models.failed.connect(self._on_failed)
+
+    @property
+    def project(self):
+        return self.editor.project
+
+    def _say(self, text: str, ms: int = 6000) -> None:
+        self.message.emit(text, ms)
+
+    def start_folder(self) -> str:
+        return str(self.project.folder if self.project is not None else Path.cwd())
 
     # -- which model ----------------------------------------------------------------------------------
     def next_path(self, stem: str) -> Path:
-        project = self.w.project
+        project = self.project
         path = project.next_model_path(stem) if project is not None else Path(f"{stem}.safetensors")
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
@@ -32,19 +62,19 @@ class ModelFlow(QObject):
     def open(self, path: str | Path, remember: bool = True, then=None) -> None:
         """Load a model file in the background; the current model stays until it is ready."""
         path = Path(path)
-        self.w.say(f"Loading {path.name}…", 0)
+        self._say(f"Loading {path.name}…", 0)
 
         def loaded(active: ActiveModel) -> None:
-            if remember and self.w.project is not None:
+            if remember and self.project is not None:
                 self.remember(path, active)
             if then is not None:
                 then(active)
 
-        self.w.models.load(path, on_loaded=loaded)
+        self.models.load(path, on_loaded=loaded)
 
     def remember(self, path: Path, active: ActiveModel) -> None:
         """Make `path` the project's current model (a new version when it is not listed yet)."""
-        project = self.w.project
+        project = self.project
         try:
             if any(Path(v.path).resolve() == path.resolve() for v in project.models):
                 project.set_current_model(path)
@@ -53,50 +83,121 @@ class ModelFlow(QObject):
                 project.add_model_version(path, arch=cfg.get("name"), backbone=cfg.get("backbone"),
                                           miou=active.info().get("miou"), val_images=active.info().get("val_images"))
         except OSError as exc:
-            self.w.warn("Project not saved", f"Could not record the model in segassist.json: {exc}")
+            self.failed.emit("Project not saved", f"Could not record the model in segassist.json: {exc}")
         self.refresh_versions()
 
     def refresh_versions(self) -> None:
-        project = self.w.project
+        project = self.project
         if project is not None:
-            self.w.model_panel.set_versions(project.models, project.current_model)
+            self.versionsChanged.emit(list(project.models), project.current_model)
 
     def _on_changed(self, active: ActiveModel) -> None:
-        w = self.w
         info = active.info()
-        w.model_panel.set_model(info)
-        w.status_model.setText(f"{info['name']} · {info['device']}")
-        w.say(f"Model {info['name']} ready ({info['arch']}, {info['backbone']}, on {info['device']})")
-        w.training_panel.set_can_finetune(True)
-        if w.project is not None and [c.name for c in active.classes] != [c.name for c in w.project.classes]:
-            w.say(f"The model's {len(active.classes)} classes differ from the project's {len(w.project.classes)}: "
-                  "proposals use the project's class numbers (Model → Use the model's classes)", 20000)
+        self.modelShown.emit(info)
+        self._say(f"Model {info['name']} ready ({info['arch']}, {info['backbone']}, on {info['device']})")
+        self.attentionCleared.emit()  # the old model's explanation no longer applies
+        self.attention = None
         self.refresh_versions()
-        w.update_enabled()
+        self.enabledChanged.emit()
+        self.close_class_question()  # it asked about the model before this one
+        if self.project is not None and self.class_table() is None:
+            self.ensure_classes()
+
+    def close_class_question(self) -> None:
+        if self.class_question is not None:
+            box, self.class_question = self.class_question, None
+            box.close()
+
+    # -- the model's classes against the project's ----------------------------------------------------
+    def class_match(self) -> ClassMatch | None:
+        active, project = self.models.active, self.project
+        if active is None or project is None:
+            return None
+        return match_classes(active.classes, project.classes)
+
+    def _key(self) -> tuple:
+        active = self.models.active
+        return (str(active.path) if active.path else id(active), tuple(c.name for c in self.project.classes))
+
+    def class_table(self) -> np.ndarray | None:
+        """Model index -> project index for the active model's proposals; None until the person has chosen
+        how to use a model whose classes differ from the project's."""
+        match = self.class_match()
+        if match is None:
+            return None
+        if match.same:
+            return match.by_index()
+        return self._tables.get(self._key())
+
+    def ensure_classes(self, then=None) -> None:
+        """Call `then()` once the active model's classes fit the project's: at once when they are the same
+        (or the person has chosen already), else after asking: use the model's classes, map by name, or
+        fine-tune a copy with the project's classes."""
+        if self.class_table() is not None:
+            if then is not None:
+                then()
+            return
+        match = self.class_match()
+        if match is None:
+            return
+        self.close_class_question()
+        box = QMessageBox(QMessageBox.Icon.Question, "The model's classes differ",
+                          match.describe() + "\n\nHow should its proposals be used?", QMessageBox.StandardButton.Cancel,
+                          self.dialog_parent)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        adopt = box.addButton("Use the model's classes", QMessageBox.ButtonRole.AcceptRole)
+        adopt.setToolTip("Give the project the model's class names and colours (only before labelling)")
+        by_name = box.addButton("Map by name", QMessageBox.ButtonRole.AcceptRole)
+        by_name.setToolTip("Show the model's classes as the project's classes of the same name; others are left out")
+        tune = box.addButton("Fine-tune a copy…", QMessageBox.ButtonRole.AcceptRole)
+        tune.setToolTip("Train a copy of the model on this project's labels, with the project's classes")
+        can_tune = len(match.project) >= len(match.model)
+        tune.setEnabled(can_tune)
+        if not can_tune:
+            tune.setToolTip("Fine-tuning keeps the model's classes and adds new ones: the project has fewer")
+        key = self._key()
+
+        def answered(button) -> None:
+            self.class_question = None
+            if button is adopt:
+                if self.adopt_classes() and then is not None:
+                    then()
+            elif button is by_name:
+                self._tables[key] = match.by_name()
+                self._say("Proposals show the model's classes under the project's classes of the same name")
+                if then is not None:
+                    then()
+            elif button is tune:
+                self.fineTuneRequested.emit()
+
+        box.buttonClicked.connect(answered)
+        self.class_question = box
+        self._say(match.describe(), 20000)
+        box.open()
 
     def _on_failed(self, why: str) -> None:
-        prev = self.w.models.active
+        prev = self.models.active
         keep = f"\n\nThe model in use stays {prev.info()['name']}." if prev else ""
-        self.w.warn("Model not loaded", why + keep)
-        self.w.update_enabled()
+        self.failed.emit("Model not loaded", why + keep)
+        self.enabledChanged.emit()
 
     def adopt_classes(self) -> bool:
         """Make the project's classes the active model's (names and colours, in the model's order).
 
         Refused when labels already use a class whose name would change: relabelling is not guessed."""
-        w = self.w
-        active, project = w.models.active, w.project
+        active, project = self.models.active, self.project
         if active is None or project is None:
             return False
         model_classes, mine = active.classes, list(project.classes)
         changed = [i for i, c in enumerate(mine) if i >= len(model_classes) or c.name != model_classes[i].name]
         if changed and project.labelled():
-            w.warn("Classes kept", "Labels already use the project's classes, and the model numbers them differently "
-                   f"({', '.join(mine[i].name for i in changed[:5])}…). Rename or add classes by hand instead.")
+            self.failed.emit("Classes kept", "Labels already use the project's classes, and the model numbers them "
+                             f"differently ({', '.join(mine[i].name for i in changed[:5])}…). Rename or add classes "
+                             "by hand instead.")
             return False
         if len(mine) > len(model_classes):
-            w.warn("Classes kept", f"The project has more classes ({len(mine)}) than the model "
-                   f"({len(model_classes)}).")
+            self.failed.emit("Classes kept", f"The project has more classes ({len(mine)}) than the model "
+                             f"({len(model_classes)}).")
             return False
         try:
             for i, c in enumerate(model_classes):
@@ -107,82 +208,78 @@ class ModelFlow(QObject):
                 else:
                     project.add_class(c.name, tuple(c.color))
         except (ValueError, OSError) as exc:
-            w.warn("Classes not changed", str(exc))
+            self.failed.emit("Classes not changed", str(exc))
             return False
-        w.classes_panel.set_classes(project.classes)
-        w.canvas.set_classes(project.classes)
-        w.say(f"The project now has the model's {len(project.classes)} classes")
+        self.classesChanged.emit()
+        self._say(f"The project now has the model's {len(project.classes)} classes")
         return True
 
     def settings_changed(self, settings: dict) -> None:
-        if self.w.models.set_options(settings) is not None:
-            self.w.say("Preparing the model for the new settings…", 0)
+        if self.models.set_options(settings) is not None:
+            self._say("Preparing the model for the new settings…", 0)
 
     def ask_new(self) -> None:
-        w = self.w
-        if w.project is None:
-            w.say("Open a project first")
+        if self.project is None:
+            self._say("Open a project first")
             return
-        dialog = NewModelDialog(w.project.classes, w)
+        dialog = NewModelDialog(self.project.classes, self.dialog_parent)
         if dialog.exec():
             v = dialog.values()
             self.new(v["arch"], v["backbone"], pretrained=v["pretrained"])
 
     def new(self, arch: str, backbone: str | None, pretrained=False, **options) -> None:
         path = self.next_path(arch)
-        self.w.say(f"Creating a new {arch} model…", 0)
-        self.w.models.create(arch, backbone, list(self.w.project.classes), path, pretrained=pretrained,
+        self._say(f"Creating a new {arch} model…", 0)
+        self.models.create(arch, backbone, list(self.project.classes), path, pretrained=pretrained,
                              on_created=lambda active: self.remember(path, active), **options)
 
     def ask_open(self) -> None:
-        start = str(self.w.project.models_dir if self.w.project is not None else Path.cwd())
-        path, _ = QFileDialog.getOpenFileName(self.w, "Open a model", start, "SegAssist models (*.safetensors)")
+        start = str(self.project.models_dir if self.project is not None else Path.cwd())
+        path, _ = QFileDialog.getOpenFileName(self.dialog_parent, "Open a model", start,
+                                              "SegAssist models (*.safetensors)")
         if path:
             self.open(path)
 
     def ask_import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.w, "Import an mmsegmentation checkpoint", str(Path.home()),
-                                              "Checkpoints (*.pth *.pt *.ckpt);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self.dialog_parent, "Import an mmsegmentation checkpoint",
+                                              self.start_folder(), "Checkpoints (*.pth *.pt *.ckpt);;All files (*)")
         if path:
             self.import_mmseg(Path(path))
 
     def import_mmseg(self, source: Path) -> None:
         out = self.next_path(source.stem.split(".")[0][:40] or "imported")
-        self.w.say(f"Importing {source.name}…", 0)
-        self.w.models.import_mmseg(source, out, on_imported=lambda active: self.remember(out, active)
-                                   if self.w.project is not None else None)
+        self._say(f"Importing {source.name}…", 0)
+        self.models.import_mmseg(source, out, on_imported=lambda active: self.remember(out, active)
+                                   if self.project is not None else None)
 
     def ask_export_onnx(self) -> None:
-        active = self.w.models.active
+        active = self.models.active
         if active is None:
             return
-        default = str((active.path or Path("model")).with_suffix(".onnx"))
-        path, _ = QFileDialog.getSaveFileName(self.w, "Export the model to ONNX", default, "ONNX (*.onnx)")
+        default = str((active.path or Path(self.start_folder()) / "model").with_suffix(".onnx"))
+        path, _ = QFileDialog.getSaveFileName(self.dialog_parent, "Export the model to ONNX", default, "ONNX (*.onnx)")
         if path:
             self.export_onnx(Path(path))
 
     def export_onnx(self, path: Path) -> None:
-        self.w.say("Exporting to ONNX…", 0)
-        self.w.models.export_onnx(path, on_result=lambda p: self.w.say(f"Exported {p}"),
-                                  on_failed=lambda msg: self.w.warn("ONNX export failed", msg))
+        self._say("Exporting to ONNX…", 0)
+        self.models.export_onnx(path, on_result=lambda p: self._say(f"Exported {p}"),
+                                  on_failed=lambda msg: self.failed.emit("ONNX export failed", msg))
 
     # -- attention ------------------------------------------------------------------------------------
     def explain_at(self, pixel: tuple[int, int]) -> None:
-        w = self.w
-        doc = w.editor.doc
+        doc = self.editor.doc
         if doc is None:
             return
-        if w.models.active is None:
-            w.say("Attention needs a model: open or train one first")
+        if self.models.active is None:
+            self._say("Attention needs a model: open or train one first")
             return
-        w.attention_dock.raise_()
-        w.attention_panel.set_busy(f"Explaining pixel x {pixel[1]}, y {pixel[0]}…")
-        w.models.explain(doc.image, pixel, on_result=lambda r: self._show_explanation(doc, pixel, *r),
-                         on_failed=lambda msg: w.attention_panel.set_busy(f"Could not explain: {msg}"))
+        self.explaining.emit(f"Explaining pixel x {pixel[1]}, y {pixel[0]}…")
+        self.models.explain(doc.image, pixel, on_result=lambda r: self._show_explanation(doc, pixel, *r),
+                            on_failed=lambda msg: self.explaining.emit(f"Could not explain: {msg}"))
 
     def _show_explanation(self, doc, pixel, maps: dict, region: tuple) -> None:
-        w = self.w
-        if doc is not w.editor.doc:
+        if doc is not self.editor.doc:
             return  # the person moved on to another image
         y0, x0, y1, x1 = region
         fitted = {}
@@ -193,15 +290,14 @@ class ModelFlow(QObject):
                 m = cv2.resize(m, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
             fitted[key] = m
         self.attention = (fitted, region)
-        w.canvas.set_marker(pixel)
-        names = [c.name for c in w.models.active.classes]
+        names = [c.name for c in self.models.active.classes]
         cls = int(doc.proposal[pixel]) if doc.proposal is not None else None
         what = f" (proposal: {names[cls]})" if cls is not None and cls < len(names) else ""
-        w.attention_panel.set_maps(fitted, doc.image[y0:y1, x0:x1],
-                                   f"Pixel x {pixel[1]}, y {pixel[0]}{what}: {len(fitted)} maps")
+        self.explained.emit(fitted, doc.image[y0:y1, x0:x1], f"Pixel x {pixel[1]}, y {pixel[0]}{what}: "
+                            f"{len(fitted)} maps", tuple(pixel))
 
     def show_attention_map(self, key: str) -> None:
         if self.attention is None or key not in self.attention[0]:
             return
         maps, (y0, x0, _, _) = self.attention
-        self.w.canvas.set_attention(maps[key], origin=(y0, x0))
+        self.attentionShown.emit(maps[key], (y0, x0))

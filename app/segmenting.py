@@ -1,7 +1,10 @@
 """Auto-segmenting: the current image, all images, or the unlabelled ones, on the model's worker thread.
 
 Each proposal is cached on disk by the worker (the file half of `Project.save_prediction`), recorded
-in the project on the GUI thread, and shown at once when it belongs to the open image.
+in the project on the GUI thread, and shown at once when it belongs to the open image. The flow gets
+its dependencies explicitly (the editor, which holds the project and the open document; the model
+service; the model flow, which knows how the model's classes map onto the project's) and reports
+through signals; it never reaches into the window.
 """
 
 from __future__ import annotations
@@ -12,29 +15,43 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 import engine
-from app.core.predictions import project_labels
+from app.core.class_match import relabel
 
 
 class AutoSegment(QObject):
-    """Runs the active model over images of main window `w`; one run at a time."""
+    """Runs the active model over the project's images; one run at a time."""
 
-    finished = Signal(str)  # how the run ended: "done", "cancelled" or "failed"
+    finished = Signal(str)        # how the run ended: "done", "cancelled" or "failed"
+    message = Signal(str, int)    # a line for the status bar, and for how long (ms; 0 = until replaced)
+    failed = Signal(str, str)     # (title, text) of a failure worth a message box
+    busy = Signal(object, int, int)  # (text or None when idle, done, total)
+    predicted = Signal(int)       # image index whose proposal was just recorded
 
-    def __init__(self, w):
-        super().__init__(w)
-        self.w = w
+    def __init__(self, editor, models, model_flow, parent: QObject | None = None):
+        super().__init__(parent)
+        self.editor, self.models, self.model_flow = editor, models, model_flow
         self.job = None
+        self.table = None  # model index -> project index for the run in progress
+
+    @property
+    def project(self):
+        return self.editor.project
 
     @property
     def running(self) -> bool:
         return self.job is not None
 
+    def _say(self, text: str, ms: int = 6000) -> None:
+        self.message.emit(text, ms)
+
     def current(self) -> None:
-        if self.w.editor.doc is not None:
-            self.run([self.w.editor.index])
+        if self.editor.doc is None:
+            self._say("Open an image first")
+            return
+        self.run([self.editor.index])
 
     def all(self) -> None:
-        project, index = self.w.project, self.w.editor.index
+        project, index = self.project, self.editor.index
         if project is None:
             return
         order = [i for i, e in enumerate(project.images) if not e.error]
@@ -45,21 +62,31 @@ class AutoSegment(QObject):
 
     def unlabelled(self) -> None:
         """The open image and the images nobody has labelled yet (after training a new model version)."""
-        project, index = self.w.project, self.w.editor.index
+        project, index = self.project, self.editor.index
         if project is not None:
             order = [i for i, e in enumerate(project.images)
                      if not e.error and e.status in ("unlabelled", "predicted") and i != index]
-            self.run(([index] if self.w.editor.doc is not None else []) + order)
+            self.run(([index] if self.editor.doc is not None else []) + order)
 
     def run(self, indices: list[int]) -> None:
-        w = self.w
-        active = w.models.active
-        if active is None or not indices:
+        """Segment `indices`, once the model's classes fit the project's (the person is asked when not)."""
+        if self.models.active is None:
+            self._say("No model yet: train one (Training panel), or open or create one (Model panel)")
+            return
+        if not indices:
+            self._say("No image to segment")
             return
         if self.job is not None:
-            w.say("Already segmenting; cancel first to start again")
+            self._say("Already segmenting; cancel first to start again")
             return
-        project, editor = w.project, w.editor
+        self.model_flow.ensure_classes(lambda: self._run(indices))
+
+    def _run(self, indices: list[int]) -> None:
+        active, table = self.models.active, self.model_flow.class_table()
+        if active is None or table is None or self.job is not None:
+            return
+        self.table = table
+        project, editor = self.project, self.editor
         items = []
         for i in indices:
             if i == editor.index and editor.doc is not None:
@@ -67,51 +94,48 @@ class AutoSegment(QObject):
             else:
                 items.append((i, lambda path=project.images[i].path: engine.read_image(path)))
         model_name = active.path.name if active.path else None
-        num_classes = len(project.classes)
 
         def cache(index: int, prediction) -> tuple[np.ndarray, float | None]:  # on the worker thread
-            labels = project_labels(prediction.labels, num_classes)
+            labels = relabel(prediction.labels, table)
             entropy = project.write_prediction(project.images[index], labels, prediction.confidence,
                                                prediction.entropy, model=model_name)
             return labels, entropy
 
         started = time.perf_counter()
-        w.model_panel.set_busy("Starting…", 0, len(items))
+        self.busy.emit("Starting…", 0, len(items))
 
         def progress(done: int, total: int, text: str) -> None:
-            w.model_panel.set_busy(text, done, total)
-            w.say(text.capitalize() + "…", 0)
+            self.busy.emit(text, done, total)
+            self._say(text.capitalize() + "…", 0)
 
         def end(outcome: str, detail: str) -> None:
             self.job = None
-            w.model_panel.set_busy(None)
-            w.update_enabled()
-            w.say(f"Segmenting {detail} ({time.perf_counter() - started:.1f} s)")
+            self.busy.emit(None, 0, 0)
+            self._say(f"Segmenting {detail} ({time.perf_counter() - started:.1f} s)")
             self.finished.emit(outcome)
 
         def failed(msg: str) -> None:
             end("failed", "failed")
-            w.warn("Segmentation failed", f"{msg}\n\nNo label was changed.")
+            self.failed.emit("Segmentation failed", f"{msg}\n\nNo label was changed.")
 
-        self.job = w.models.predict_images(
+        self.job = self.models.predict_images(
             items, after=cache, on_each=self._on_prediction, on_progress=progress,
             on_done=lambda n: end("done", f"done: {n} image{'s' if n != 1 else ''}"), on_failed=failed,
             on_cancelled=lambda: end("cancelled", "cancelled"))
 
     def _on_prediction(self, item) -> None:
-        w = self.w
         index, prediction, cached, error = item
-        entry = w.project.images[index]
+        project = self.project
+        entry = project.images[index]
         if prediction is None:
-            w.say(f"{entry.name}: {error}", 10000)
+            self._say(f"{entry.name}: {error}", 10000)
             return
         if error is not None:  # predicted, but the cache could not be written
-            w.say(f"Could not cache the proposal of {entry.name}: {error}", 10000)
-            labels = project_labels(prediction.labels, len(w.project.classes))
+            self._say(f"Could not cache the proposal of {entry.name}: {error}", 10000)
+            labels = relabel(prediction.labels, self.table)
             mean_entropy = float(prediction.entropy.mean())
         else:
             labels, mean_entropy = cached
-        w.project.record_prediction(entry, mean_entropy)
-        w.editor.show_prediction(index, labels, prediction.confidence, prediction.entropy)
-        w.images_panel.update_entry(index)
-        w.update_enabled()
+        project.record_prediction(entry, mean_entropy)
+        self.editor.show_prediction(index, labels, prediction.confidence, prediction.entropy)
+        self.predicted.emit(index)

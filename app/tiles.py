@@ -19,6 +19,7 @@ from PySide6.QtGui import QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
 
 TILE = 256
+CRISP_FROM = 4.0  # from this zoom on, even photos show their pixels as squares (nearest neighbour)
 Region = tuple[int, int, int, int]  # y0, x0, y1, x1 (half-open), image pixels
 
 
@@ -71,12 +72,13 @@ class TiledLayer(QGraphicsItem):
     """A layer of the size of the image, painted from cached tiles.
 
     `render(level, y0, x0, y1, x1)` returns the QImage of image pixels [y0:y1, x0:x1] sampled every
-    2^level pixels. `smooth`: interpolate when magnified (photos) or show crisp pixels (labels)."""
+    2^level pixels. `smooth`: interpolate when magnified a little (photos; from `CRISP_FROM` on every
+    layer shows crisp pixels) or never (labels)."""
 
     def __init__(self, shape: tuple[int, int], render: Callable[[int, int, int, int, int], QImage | None],
                  *, smooth: bool = False, max_tiles: int = 512, parent: QGraphicsItem | None = None):
         super().__init__(parent)
-        self.shape = shape
+        self.extent = shape  # (h, w); never `shape`, which would hide QGraphicsItem.shape()
         self._render = render
         self._smooth = smooth
         self._cache: OrderedDict[tuple[int, int, int], QPixmap | None] = OrderedDict()
@@ -87,7 +89,7 @@ class TiledLayer(QGraphicsItem):
         self.tiles_rendered = 0  # for tests and benchmarks
 
     def boundingRect(self) -> QRectF:
-        return QRectF(0, 0, self.shape[1], self.shape[0])
+        return QRectF(0, 0, self.extent[1], self.extent[0])
 
     def level_for_scale(self, scale: float) -> int:
         """The coarsest level whose pixels are still at least one screen pixel."""
@@ -126,7 +128,7 @@ class TiledLayer(QGraphicsItem):
             self._cache.move_to_end(key)
             return pix
         span = TILE << level
-        h, w = self.shape
+        h, w = self.extent
         y0, x0 = ty * span, tx * span
         img = self._render(level, y0, x0, min(h, y0 + span), min(w, x0 + span))
         pix = QPixmap.fromImage(img) if img is not None else None
@@ -141,11 +143,12 @@ class TiledLayer(QGraphicsItem):
         level = self.level_for_scale(scale)
         step = 1 << level
         span = TILE << level
-        h, w = self.shape
+        h, w = self.extent
         exposed = option.exposedRect.intersected(self.boundingRect())
         if exposed.isEmpty():
             return
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._smooth or scale < 1.0)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform,
+                              scale < 1.0 or (self._smooth and scale < CRISP_FROM))
         ex0, ey0 = max(0, int(exposed.left())), max(0, int(exposed.top()))
         ex1, ey1 = min(w, math.ceil(exposed.right())), min(h, math.ceil(exposed.bottom()))
         for ty in range(ey0 // span, (ey1 - 1) // span + 1):
@@ -199,15 +202,19 @@ def image_layer(image: np.ndarray) -> TiledLayer:
     return layer
 
 
+HATCH_PERIOD = 6  # screen-ish pixels between the proposal's stripes (in pixels of the tile's level)
+
+
 class IndexLayer(TiledLayer):
     """Class indices (labels or the proposal) through a colour table; 255 is transparent.
 
     `source()` returns the current index array, `mask()` (optional) an array whose pixels other than
-    255 hide this layer (the proposal is shown only where nothing is labelled)."""
+    255 hide this layer (the proposal is shown only where nothing is labelled). With `hatch`, every
+    other diagonal band is left out, so a proposal never looks like accepted labels."""
 
     def __init__(self, shape: tuple[int, int], source: Callable[[], np.ndarray | None],
-                 lut: np.ndarray, mask: Callable[[], np.ndarray | None] | None = None):
-        self._source, self._mask, self.lut = source, mask, lut
+                 lut: np.ndarray, mask: Callable[[], np.ndarray | None] | None = None, *, hatch: bool = False):
+        self._source, self._mask, self.lut, self.hatch = source, mask, lut, hatch
         super().__init__(shape, self._render_indices, smooth=False)
 
     def release(self) -> None:
@@ -227,6 +234,10 @@ class IndexLayer(TiledLayer):
         mask = self._mask() if self._mask is not None else None
         if mask is not None:
             idx = np.where(mask[y0:y1:s, x0:x1:s] == 255, idx, np.uint8(255))
+        if self.hatch:
+            rows = np.arange(idx.shape[0])[:, None] + y0 // s
+            cols = np.arange(idx.shape[1])[None, :] + x0 // s
+            idx = np.where((rows + cols) % HATCH_PERIOD < HATCH_PERIOD // 2, idx, np.uint8(255))
         argb = self.lut[idx]
         if not argb.any():  # nothing visible here: no pixmap, nothing to draw
             return None

@@ -12,6 +12,7 @@ fine-tune on, a fine-tune starts by itself after every K images marked reviewed.
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +42,8 @@ class TrainingFlow(QObject):
         w.editor.reviewed.connect(self._reviewed)
         w.images_panel.validationToggled.connect(self.set_validation)
         w.training_panel.useAnyway.connect(self.use_anyway)
+        self._out: Path | None = None
+        self._quitting = False  # the window is closing: record the outcome, load and segment nothing
 
     def start(self, settings: dict) -> None:
         w = self.w
@@ -75,6 +78,7 @@ class TrainingFlow(QObject):
             w.warn("Training not started", str(exc))
             return
         self._parent = active.path if finetune else None
+        self._out = cfg.out
         self.process = TrainingProcess(cfg, cwd=project.folder, parent=self)
         self.process.event.connect(w.training_panel.on_event)
         self.process.log.connect(w.training_panel.append_log)
@@ -106,6 +110,8 @@ class TrainingFlow(QObject):
                                         parent=parent.name if parent else None)
         except Exception as exc:  # noqa: BLE001 - the model is on disk; the version list is bookkeeping
             log.warning("cannot record model version %s: %s", path, exc)
+        if self._quitting:
+            return
         w.model_flow.refresh_versions()
         if worse:
             w.say(f"{path.stem} scored below {parent.stem} on the same {len(done.val_names)} images: kept as a "
@@ -190,17 +196,45 @@ class TrainingFlow(QObject):
 
     def _failed(self, why: str) -> None:
         w = self.w
-        w.training_panel.show_outcome(None, why)
         prev = w.models.active
-        w.warn("Training failed", why + (f"\n\nThe model in use stays {prev.info()['name']}." if prev else ""))
+        keep = f"The model in use stays {prev.info()['name']}." if prev else ""
+        if self._quitting:
+            return
+        if self.process is not None and self.process.stop_requested:  # the person stopped it: not a failure
+            w.training_panel.show_outcome(None, f"Stopped before a model was written. {keep}",
+                                          headline="Training stopped")
+            w.say(f"Training stopped before a model was written. {keep}")
+        else:
+            w.training_panel.show_outcome(None, why)
+            w.warn("Training failed", why + (f"\n\n{keep}" if keep else ""))
         self.finished.emit(False)
 
     def _ended(self) -> None:
+        if self._out is not None:  # resumable checkpoints: the app never resumes from them
+            shutil.rmtree(self._out.with_name(self._out.name + ".ckpt"), ignore_errors=True)
         self.process.deleteLater()
         self.process = None
 
-    def shutdown(self) -> None:
-        """On quit: a running child is asked to stop (it keeps the model so far)."""
-        if self.process is not None:
-            self.process.stop()
-            self.process.wait(10000)
+    @property
+    def running(self) -> bool:
+        return self.process is not None
+
+    def shutdown(self, keep: bool = True, wait_ms: int = 60000) -> None:
+        """On quit: stop a running child and wait for it (no process outlives the window). With `keep` it
+        writes the model so far, recorded as a version; without, the run and its files are removed."""
+        process, out = self.process, self._out
+        if process is None:
+            return
+        self._quitting = True
+        if keep:
+            process.stop()
+        else:
+            process.kill()
+        if not process.wait(wait_ms):
+            process.kill()
+            process.wait(5000)
+        if self.process is not None:  # finished was not delivered while waiting
+            self._ended()
+        if not keep and out is not None:
+            out.unlink(missing_ok=True)
+            out.with_name(f"{out.stem}.best{out.suffix}").unlink(missing_ok=True)

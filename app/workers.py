@@ -15,18 +15,13 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from engine.cancel import Cancelled  # the engine's and the app's one class (imports no torch)
+
 log = logging.getLogger(__name__)
 
 
-class Cancelled(Exception):
-    """Raised inside a job function to stop early (the engine's own `Cancelled` works the same)."""
-
-
 def _is_cancel(exc: BaseException) -> bool:
-    import engine
-
-    engine_cancelled = getattr(engine, "Cancelled", None)
-    return isinstance(exc, Cancelled) or (engine_cancelled is not None and isinstance(exc, engine_cancelled))
+    return isinstance(exc, Cancelled)
 
 
 class JobSignals(QObject):

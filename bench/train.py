@@ -26,11 +26,11 @@ import torch
 
 import engine
 from bench.timing import median_seconds
+from engine.precision import autocast
 from training import TrainConfig, train
 from training.distributed import Runtime
 from training.losses import segmentation_loss
 from training.schedule import build_optimizer, family, recipe
-from training.tensors import autocast
 
 SMALL_BACKBONES = {"cnn": "resnet18", "setr": "vit_tiny_patch16_384", "segmenter": "vit_tiny_patch16_384"}
 # camvid-mini sits beside the project's checkout (../shared/data); worktrees are one level deeper.
@@ -54,7 +54,7 @@ def step_seconds(arch: str, backbone: str | None, crop: int, batch: int, steps: 
     y = torch.randint(0, 11, (batch, crop, crop), device=device)
 
     def step() -> None:
-        with autocast(rt):
+        with autocast(rt.device, rt.precision):
             outputs = model.forward_train(x)
         loss, _ = segmentation_loss(outputs, y)
         loss.backward()

@@ -57,7 +57,7 @@ class _Editor:
     def __init__(self, canvas, doc, radius):
         self.canvas, self.doc, self.current_class, self.brush_radius = canvas, doc, 1, radius
 
-    def message(self, text):
+    def say(self, text):
         pass
 
 

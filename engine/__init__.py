@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
+    "engine.cancel": ("Cancelled",),
     "engine.classes": ("SegClass", "as_classes", "default_color", "palette"),
     "engine.explanations": ("explain",),
     "engine.images": ("IGNORE_INDEX", "ImageReadError", "image_size", "is_image_file", "list_images", "read_image",
@@ -17,7 +18,8 @@ _EXPORTS = {
     "engine.model_file": ("LoadedModel", "ModelFileError", "load_model", "read_model_metadata", "save_model"),
     "engine.models.base": ("SegModel",),
     "engine.onnx_export": ("export_onnx", "onnx_relative_error"),
-    "engine.predictor": ("Cancelled", "Prediction", "Predictor"),
+    "engine.predictor": ("Prediction", "Predictor"),
+    "engine.preprocessing": ("preprocess",),
     "engine.registry": ("architecture_options", "create_model", "list_architectures", "register_architecture"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

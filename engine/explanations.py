@@ -14,11 +14,7 @@ import torch.nn.functional as F
 from timm.layers import Attention
 from torch import nn
 
-from engine.models.base import SegModel, check_input
-from engine.models.ccnet import CCHead
-from engine.models.encnet import EncHead
-from engine.models.segmenter import SegmenterMaskTransformerHead
-from engine.vit import ViTEncoder
+from engine.models.base import Probe, SegModel, check_input
 
 
 @dataclass(frozen=True)
@@ -31,14 +27,18 @@ class Frame:
     divisor: int
     row: int
     col: int
+    pad_rule: str = "crop"  # the model's: how its logits come back from the padded size
 
     def to_image(self, grid_map: torch.Tensor, mode: str) -> torch.Tensor:
         """A map over the padded input's feature grid `[h, w]` as float32 `[H, W]` on the CPU.
 
-        `mode` "nearest" keeps every cell a constant block (patches, criss-cross cells); "bilinear" resizes
-        as the model resizes its logits.
+        `mode` "nearest" keeps every cell a constant block where it lies on the padded input (patches,
+        criss-cross cells); "bilinear" resizes as the model resizes its logits.
         """
         m = grid_map.detach().float()[None, None]
+        if mode != "nearest" and self.pad_rule == "mmseg":
+            m = F.interpolate(m, size=(self.height, self.width), mode="bilinear", align_corners=False)
+            return m[0, 0].cpu().contiguous()
         if mode == "nearest":
             m = F.interpolate(m, size=self.padded, mode="nearest")
         else:
@@ -113,24 +113,13 @@ def _frame(model: SegModel, x: torch.Tensor, point: tuple[int, int]) -> Frame:
     if not (0 <= row < h and 0 <= col < w):
         raise ValueError(f"point (row, col) = ({row}, {col}) lies outside the image of {h}x{w} (height x width)")
     d = model.size_divisor
-    return Frame(h, w, (math.ceil(h / d) * d, math.ceil(w / d) * d), d, row, col)
+    return Frame(h, w, (math.ceil(h / d) * d, math.ceil(w / d) * d), d, row, col, model.pad_rule)
 
 
 def _probes(model: SegModel, frame: Frame) -> list:
-    probes = []
-    if isinstance(model.backbone, ViTEncoder):
-        enc = model.backbone
-        probes += [_TokenAttention(f"attention/layer{i}", b.attn, enc.prefix_tokens, enc.patch_size, frame)
-                   for i, b in enumerate(enc.blocks)]
-        head = model.decode_head
-        if isinstance(head, SegmenterMaskTransformerHead):
-            probes += [_TokenAttention(f"attention/decoder{j}", layer.attn, 0, enc.patch_size, frame)
-                       for j, layer in enumerate(head.layers)]
-    if isinstance(getattr(model, "decode_head", None), CCHead):
-        probes.append(_CrissCross(model.decode_head.cca, frame))
-    if isinstance(getattr(model, "decode_head", None), EncHead):
-        probes.append(_Codewords(model.decode_head.enc_module.encoding[0], frame))
-    return probes
+    """The readers of the model's own probes (`SegModel.probes`)."""
+    readers = {"token_attention": _TokenAttention, "criss_cross": _CrissCross, "codewords": _Codewords}
+    return [readers[p.kind](p, frame) for p in model.probes()]
 
 
 @contextmanager
@@ -184,11 +173,12 @@ class _ClassActivation:
 class _TokenAttention:
     """Head-averaged attention of the point's patch token in one timm `Attention`, from its own q and k."""
 
-    def __init__(self, key: str, attn: Attention, prefix: int, patch_size: int, frame: Frame):
-        self.key, self.attn, self.prefix, self.frame = key, attn, prefix, frame
-        self.grid = (frame.padded[0] // patch_size, frame.padded[1] // patch_size)
+    def __init__(self, probe: Probe, frame: Frame):
+        self.attn: Attention = probe.module
+        self.key, self.prefix, self.frame = probe.key, probe.prefix_tokens, frame
+        self.grid = (frame.padded[0] // probe.patch_size, frame.padded[1] // probe.patch_size)
         r, c = frame.cell(self.grid)
-        self.token = prefix + r * self.grid[1] + c
+        self.token = self.prefix + r * self.grid[1] + c
         self.rows: dict[str, torch.Tensor] = {}
 
     def attach(self) -> list:
@@ -212,8 +202,8 @@ class _TokenAttention:
 class _CrissCross:
     """The criss-cross attention of every pass, composed from the point backwards."""
 
-    def __init__(self, cca: nn.Module, frame: Frame):
-        self.cca, self.frame = cca, frame
+    def __init__(self, probe: Probe, frame: Frame):
+        self.cca, self.key, self.frame = probe.module, probe.key, frame
         self.inputs: list[torch.Tensor] = []
 
     def attach(self) -> list:
@@ -231,15 +221,15 @@ class _CrissCross:
             s[r, :] += w_row[r, c]
             for w_col, w_row in reversed(weights[:k]):  # s <- s A_j: spread each cell's share over its cross
                 s = torch.einsum("hw,hwg->gw", s, w_col) + torch.einsum("hw,hwv->hv", s, w_row)
-            maps[f"attention/pass{k + 1}"] = self.frame.to_image(s, "nearest")
+            maps[f"{self.key}{k + 1}"] = self.frame.to_image(s, "nearest")
         return maps
 
 
 class _Codewords:
     """Soft-assignment maps of EncNet's Encoding layer."""
 
-    def __init__(self, encoding: nn.Module, frame: Frame):
-        self.encoding, self.frame = encoding, frame
+    def __init__(self, probe: Probe, frame: Frame):
+        self.encoding, self.key, self.frame = probe.module, probe.key, frame
         self.inputs: list[torch.Tensor] = []
 
     def attach(self) -> list:
@@ -251,4 +241,4 @@ class _Codewords:
         with torch.autocast(x.device.type, enabled=False):
             a = self.encoding.assignments(x.float().flatten(2).transpose(1, 2))[0]  # [N, K]
         a = a.transpose(0, 1).reshape(-1, *grid)
-        return {f"codeword{k}": self.frame.to_image(a[k], "bilinear") for k in range(a.shape[0])}
+        return {f"{self.key}{k}": self.frame.to_image(a[k], "bilinear") for k in range(a.shape[0])}

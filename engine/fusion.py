@@ -6,6 +6,7 @@ import copy
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 
 def fold_batch_norms(model: nn.Module, example: torch.Tensor, *, tolerance: float = 1e-4) -> nn.Module | None:
@@ -80,17 +81,16 @@ def _after_norm(bn: nn.BatchNorm2d) -> nn.Module:
 
 
 def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+    """The norm folded into the convolution (torch's `fuse_conv_bn_weights`, computed in float32)."""
+    def f32(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t.detach().float()
+
     with torch.no_grad():
-        scale = bn.running_var.float().add(bn.eps).rsqrt()
-        if bn.weight is not None:
-            scale = scale * bn.weight.float()
-        shift = -bn.running_mean.float() * scale
-        if bn.bias is not None:
-            shift = shift + bn.bias.float()
-        bias = conv.bias.float() * scale + shift if conv.bias is not None else shift
-        weight = conv.weight.float() * scale.view(-1, *([1] * (conv.weight.dim() - 1)))
-    conv.weight = nn.Parameter(weight.to(conv.weight.dtype), requires_grad=False)
-    conv.bias = nn.Parameter(bias.to(conv.weight.dtype), requires_grad=False)
+        weight, bias = fuse_conv_bn_weights(f32(conv.weight), f32(conv.bias), f32(bn.running_mean),
+                                            f32(bn.running_var), bn.eps, f32(bn.weight), f32(bn.bias))
+    dtype = conv.weight.dtype
+    conv.weight = nn.Parameter(weight.detach().to(dtype), requires_grad=False)
+    conv.bias = nn.Parameter(bias.detach().to(dtype), requires_grad=False)
 
 
 def _replace(root: nn.Module, name: str, new: nn.Module) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.cancel import Cancelled
 from engine.classes import SegClass, as_classes
 from engine.fusion import fold_batch_norms
 from engine.images import read_image
@@ -20,6 +21,7 @@ from engine.model_file import LoadedModel, load_model
 from engine.models.base import SegModel
 from engine.onnx_backend import OnnxRunner, onnx_cuda_available
 from engine.precision import autocast, resolve_device, resolve_precision
+from engine.preprocessing import preprocess
 from engine.tiling import BandAccumulator, chunk_rows, tile_grid, tile_weights
 
 # The scales of the papers' multi-scale testing.
@@ -30,10 +32,6 @@ AUTO_TILE_PIXELS = 2048 * 2048
 AUTO_TILE = 1024
 # The smallest height and width a network is given (smaller images and tiles are padded).
 MIN_SIDE = 32
-
-
-class Cancelled(Exception):
-    """`Predictor.predict` stopped because its `should_stop` callable said so."""
 
 
 @dataclass
@@ -102,8 +100,8 @@ class Predictor:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size!r}")
         mean, std = self.normalization
-        self._mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        self._mean = torch.tensor(mean, dtype=torch.float32, device=self.device)
+        self._std = torch.tensor(std, dtype=torch.float32, device=self.device)
 
     def _init_torch(self, source, device, precision: str, channels_last: bool, fuse: bool) -> None:
         loaded = load_model(source) if isinstance(source, str | Path) else source
@@ -201,8 +199,8 @@ class Predictor:
                 raise Cancelled("prediction cancelled")
             batch = grid[start:start + self.batch_size]
             crops = np.stack([image[y:y + th, x:x + tw] for y, x in batch])
-            x = torch.from_numpy(crops).to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()
-            probs = self._probs((x - self._mean) / self._std)
+            probs = self._probs(preprocess(torch.from_numpy(crops).to(self.device, non_blocking=True), self._mean,
+                                           self._std))
             if single:
                 out.write(probs[0], 0)
                 continue

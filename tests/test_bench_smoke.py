@@ -1,7 +1,24 @@
-"""The benchmark scripts still run (at their smallest settings; no timing is asserted)."""
+"""The benchmark scripts run at their smallest settings and print figures that are consistent (timings are
+not asserted; counts are checked against arithmetic done here)."""
+
+import re
+
+import pytest
 
 from bench import cca, latency
 from bench.memory import peak_memory
+
+
+def table_rows(out: str) -> list[list[str]]:
+    """The rows of the plain-text table in `out` (below the dashed rule), split into cells."""
+    lines = out.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.startswith("--"))
+    rows = []
+    for line in lines[rule + 1:]:
+        if not line.strip():
+            break
+        rows.append(re.split(r"\s{2,}", line.strip()))
+    return rows
 
 
 def test_peak_memory_sees_a_large_temporary():
@@ -16,16 +33,30 @@ def test_peak_memory_sees_a_large_temporary():
     assert 15 * 2**20 < peak < 64 * 2**20
 
 
-def test_cca_bench_runs(capsys):
+def test_cca_bench_counts_the_multiply_adds_of_both_blocks(capsys):
     cca.main(["--size", "9", "--channels", "16", "--runs", "1"])
     out = capsys.readouterr().out
-    assert "criss-cross x2" in out and "non-local" in out and "fewer" in out
+    rows = {r[0]: r[1:] for r in table_rows(out)}
+    n, c = 9 * 9, 16
+    # non-local (C/2 inner): theta, phi, g and out 1x1 convs, then two N x N products
+    non_local = 4 * n * c * (c // 2) + 2 * n * n * (c // 2)
+    # one criss-cross pass: q and k (C/8), v (C) 1x1 convs, energies over H+W entries, aggregation; two passes
+    criss_cross = 2 * (2 * n * c * (c // 8) + n * c * c + n * 18 * (c // 8) + n * 18 * c)
+    assert float(rows["non-local"][0]) == pytest.approx(non_local / 1e9, rel=5e-3)
+    assert float(rows["criss-cross x2"][0]) == pytest.approx(criss_cross / 1e9, rel=5e-3)
+    fewer = float(re.search(r"criss-cross uses ([\d.]+)% fewer", out).group(1))
+    assert fewer == pytest.approx(100 * (1 - criss_cross / non_local), abs=0.05)
+    assert all(float(v) > 0 for r in rows.values() for v in r[1:])  # peak MiB and ms were measured
 
 
-def test_latency_bench_runs(capsys, monkeypatch):
+def test_latency_bench_reports_each_ratio_of_its_timings(capsys, monkeypatch):
     monkeypatch.setitem(latency.SMALL_BACKBONES, "encnet", "test_resnet")
     latency.main(["--archs", "encnet", "--small-only", "--size", "64", "--runs", "1"])
-    assert "test_resnet" in capsys.readouterr().out
+    (row,) = table_rows(capsys.readouterr().out)
+    arch, backbone, fp32, backbone_fp32, ratio, *_ = row
+    assert (arch, backbone) == ("encnet", "test_resnet")
+    assert float(fp32) > float(backbone_fp32) > 0  # the whole model takes longer than its backbone
+    assert float(ratio) == pytest.approx(float(fp32) / float(backbone_fp32), rel=0.02)
 
 
 def test_superpixels_bench_runs(capsys):

@@ -45,3 +45,12 @@ def test_dependencies_point_one_way():
         for path in (ROOT / package).rglob("*.py"):
             bad = {m for m in imported_modules(path) if m.split(".")[0] in forbidden}
             assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_import_linter_contracts_in_pyproject_are_kept(monkeypatch):
+    """pyproject.toml's import-linter contracts: app -> training -> engine, no Qt in engine, training, app.core."""
+    from importlinter.cli import lint_imports
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.syspath_prepend(str(ROOT))
+    assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True) == 0

@@ -24,9 +24,10 @@ import torch
 from torch import nn
 
 from engine import SegModel
+from engine.precision import autocast
+from engine.preprocessing import preprocess
 from training.data import Sample
 from training.distributed import Runtime
-from training.tensors import autocast, normalize
 from training.validate import whole_view_limit
 
 
@@ -100,8 +101,8 @@ def recalibrate_batchnorm(model: SegModel, samples: list[Sample], rt: Runtime, m
         # at most the pixels of four training batches at once (whole images can be far larger than crops)
         for batch in view_batches(samples, batch_size, whole_view_limit(model, window), limit, seed,
                                   max_pixels=4 * max(2, batch_size) * window * window):
-            with autocast(rt):
-                model(normalize(torch.from_numpy(batch).to(rt.device), mean, std))
+            with autocast(rt.device, rt.precision):
+                model(preprocess(torch.from_numpy(batch).to(rt.device), mean, std))
             used += len(batch)
     finally:
         for h in hooks:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from engine.precision import autocast_dtype, resolve_device, resolve_precision
+
 
 @dataclass(frozen=True)
 class Runtime:
@@ -29,7 +31,7 @@ class Runtime:
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
-        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        return autocast_dtype(self.precision)
 
 
 def start_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
@@ -50,51 +52,6 @@ def start_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
 def stop_runtime(rt: Runtime) -> None:
     if rt.distributed and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def resolve_device(device: str, local_rank: int | None = None) -> torch.device:
-    """"auto" = CUDA when present, else CPU. "cuda" under torchrun means the local rank's GPU."""
-    name = device.strip().lower()
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(name)
-    except RuntimeError as exc:
-        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r}: CUDA is not available on this machine (use --device cpu)")
-        index = local_rank if local_rank is not None and dev.index is None else dev.index or 0
-        if index >= torch.cuda.device_count():
-            raise ValueError(f"device cuda:{index}: only {torch.cuda.device_count()} GPU(s) here")
-        dev = torch.device("cuda", index)
-    elif dev.type != "cpu":
-        raise ValueError(f"device {device!r} is not supported for training; use auto, cpu, cuda or cuda:N")
-    return dev
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """"auto" = bf16 on GPUs that have it (else fp16) and on CPUs with native bf16 (AVX512-BF16/AMX), else
-    fp32. An explicit bf16/fp16 the device cannot run is an error."""
-    if device.type == "cuda":
-        bf16 = torch.cuda.is_bf16_supported()
-        if precision == "auto":
-            return "bf16" if bf16 else "fp16"
-        if precision == "bf16" and not bf16:
-            raise ValueError(f"precision bf16: {torch.cuda.get_device_name(device)} lacks bf16; use fp16 or fp32")
-        return precision
-    if precision == "auto":
-        return "bf16" if cpu_has_fast_bf16() else "fp32"
-    if precision == "fp16":
-        raise ValueError("precision fp16 is for GPUs; on a CPU use bf16 or fp32")
-    return precision
-
-
-def cpu_has_fast_bf16() -> bool:
-    try:
-        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
-    except AttributeError:  # older torch
-        return False
 
 
 def any_true(rt: Runtime, *flags: bool) -> list[bool]:

@@ -62,6 +62,7 @@ def initial_model(cfg: TrainConfig) -> Start:
         name = config.pop("name")
         config.pop("num_classes")
         model = create_model(name, len(classes), **config)
+        model.backbone_weights = getattr(old, "backbone_weights", None)
         model.load_state_dict(widen_state(old.state_dict(), model.state_dict(), old.num_classes, len(classes)))
     mean, std = loaded.normalization
     parent = {"name": cfg.init.name, "sha256": file_sha256(cfg.init)}
@@ -97,8 +98,5 @@ def widen_state(old: dict[str, torch.Tensor], new: dict[str, torch.Tensor], k_ol
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()

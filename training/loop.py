@@ -20,6 +20,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from engine import SegModel, save_model
+from engine.precision import autocast
+from engine.preprocessing import preprocess
 from training.batchnorm import recalibrate_batchnorm
 from training.checkpoint import check_fingerprint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from training.config import TrainConfig
@@ -37,7 +39,6 @@ from training.events import CheckpointEvent, DoneEvent, ErrorEvent, Event, Start
 from training.finetune import Start, initial_model
 from training.losses import segmentation_loss
 from training.schedule import build_optimizer, lr_factor, recipe, set_lr
-from training.tensors import autocast, normalize
 from training.validate import MIN_VAL_IMAGES, evaluate
 
 log = logging.getLogger("training")
@@ -221,9 +222,9 @@ def _run(cfg: TrainConfig, rt: Runtime, emit: Callable[[Event], None], should_st
     for images, labels in loader:
         it = progress.iteration
         set_lr(optimizer, lr_factor(it, cfg.iterations, r) * progress.lr_scale)
-        x = normalize(images.to(rt.device, non_blocking=True), mean, std)
+        x = preprocess(images.to(rt.device, non_blocking=True), mean, std)
         y = labels.to(rt.device, non_blocking=True)
-        with autocast(rt):
+        with autocast(rt.device, rt.precision):
             outputs = net(x)
         loss, _ = segmentation_loss(outputs, y)
         loss_value = loss.item()

@@ -8,14 +8,13 @@ import torch
 from torch import nn
 
 from engine import SegModel
+from engine.registry import architecture_class
 from training.config import TrainConfig
 
-# Base learning rates with SGD, from the papers and mmsegmentation's configs. SETR is known to diverge
-# (NaN) above these; the loop's non-finite guard lowers the rate if it happens anyway.
-SGD_LR = {"setr_naive": 0.01, "setr_pup": 0.001, "setr_mla": 0.002, "segmenter": 0.001, "cnn": 0.01}
+# SGD defaults live on each model class (`optimizer_defaults`, from the papers and mmsegmentation's configs;
+# SETR is known to diverge above its rates, and the loop's non-finite guard lowers the rate if it happens).
 ADAMW_LR = 1e-4
 ADAMW_WEIGHT_DECAY = 0.01
-CNN_WEIGHT_DECAY = 5e-4
 MAX_WARMUP = 1500
 NO_DECAY_NAMES = ("pos_embed", "cls_token", "cls_emb")
 
@@ -35,29 +34,24 @@ class Recipe:
 
 
 def family(arch: str) -> str:
-    """"setr", "segmenter" (ViT encoders) or "cnn", by the architecture name's prefix."""
-    for prefix in ("setr", "segmenter"):
-        if arch.startswith(prefix):
-            return prefix
-    return "cnn"
+    """"setr", "segmenter" (ViT encoders) or "cnn": the architecture class's `family`."""
+    return architecture_class(arch).family
 
 
 def recipe(cfg: TrainConfig, arch: str) -> Recipe:
-    """The settings `cfg` asks for, filled with the papers' values for `arch`.
+    """The settings `cfg` asks for, filled with the architecture's `optimizer_defaults`.
 
     CNNs: SGD lr 0.01, momentum 0.9, weight decay 5e-4, poly 0.9, no warm-up. SETR: weight decay 0, the
     head's rate x10, lr 0.01 (naive) / 0.001 (PUP) / 0.002 (MLA), linear warm-up. Segmenter: lr 0.001,
     weight decay 0, one rate for all, warm-up. AdamW: lr 1e-4, weight decay 0.01, warm-up.
     """
-    fam = family(arch)
-    vit = fam != "cnn"
+    defaults = architecture_class(arch).optimizer_defaults
     if cfg.optimizer == "adamw":
         lr, wd = ADAMW_LR, ADAMW_WEIGHT_DECAY
     else:
-        lr = SGD_LR.get(arch, SGD_LR.get(fam, SGD_LR["cnn"]))
-        wd = 0.0 if vit else CNN_WEIGHT_DECAY
-    head_mult = 10.0 if fam == "setr" else 1.0
-    warmup = min(MAX_WARMUP, cfg.iterations // 10) if vit or cfg.optimizer == "adamw" else 0
+        lr, wd = defaults.sgd_lr, defaults.weight_decay
+    head_mult = defaults.head_lr_mult
+    warmup = min(MAX_WARMUP, cfg.iterations // 10) if defaults.warmup or cfg.optimizer == "adamw" else 0
     return Recipe(
         optimizer=cfg.optimizer,
         lr=cfg.lr if cfg.lr is not None else lr,

@@ -42,7 +42,7 @@ class LabelDocument:
     """
 
     def __init__(self, image: np.ndarray, labels: np.ndarray | None = None, *,
-                 max_history_bytes: int = DEFAULT_MAX_HISTORY_BYTES):
+                 max_history_bytes: int = DEFAULT_MAX_HISTORY_BYTES, num_classes: int | None = None):
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be uint8 [H, W, 3], got {image.dtype} {image.shape}")
@@ -65,6 +65,9 @@ class LabelDocument:
         self.listeners: list[Callable[[Region], None]] = []
         self.stroke_listeners: list[Callable[[Stroke, int], None]] = []
         self.max_history_bytes = max_history_bytes
+        # Values a write may put: 0..num_classes-1 and 255 (None: any). The project sets it, so no
+        # label outside the project's classes is ever written, whatever a tool asks for.
+        self.num_classes = num_classes
         self.revision = 0  # counts committed writes (strokes, undos, redos); the journal's sequence number
         self._undo: deque[tuple[Stroke, int]] = deque()  # (stroke, state id after it)
         self._redo: deque[tuple[Stroke, int]] = deque()
@@ -179,8 +182,11 @@ class LabelDocument:
     def paint(self, origin: tuple[int, int], mask: np.ndarray, value: int | np.ndarray) -> Stroke | None:
         """One `apply` as a whole stroke (fill, polygon, GrabCut, accept-proposal)."""
         self.begin_stroke()
-        self.apply(origin, mask, value)
-        return self.end_stroke()
+        try:
+            self.apply(origin, mask, value)
+        finally:
+            stroke = self.end_stroke()
+        return stroke
 
     def replay(self, stroke: Stroke) -> Region | None:
         """Write a recorded stroke's new values again as one undo step (journal recovery)."""
@@ -239,6 +245,7 @@ class LabelDocument:
             value = int(value)
             if not 0 <= value <= 255:
                 raise ValueError(f"label value {value} outside 0-255")
+            self._check_value(value)
         oy, ox = int(origin[0]), int(origin[1])
         y0, x0 = max(oy, 0), max(ox, 0)
         y1, x1 = min(oy + mask.shape[0], self.shape[0]), min(ox + mask.shape[1], self.shape[1])
@@ -270,8 +277,17 @@ class LabelDocument:
         else:
             vals = vals[r0:r1, c0:c1]
             new = vals[changed]
+            if self.num_classes is not None and new.size:
+                bad = new[(new >= self.num_classes) & (new != IGNORE_INDEX)]
+                if bad.size:
+                    self._check_value(int(bad[0]))
             np.copyto(view, vals, where=changed)
         return Atom((y0 + r0, x0 + c0, y0 + r1, x0 + c1), changed, old, new)
+
+    def _check_value(self, value: int) -> None:
+        if self.num_classes is not None and value != IGNORE_INDEX and value >= self.num_classes:
+            raise ValueError(f"label value {value} is not a class: the project has {self.num_classes} "
+                             f"(0-{self.num_classes - 1}, 255 = not labelled)")
 
     def _put(self, region: Region, mask: np.ndarray, values: int | np.ndarray) -> None:
         y0, x0, y1, x1 = region

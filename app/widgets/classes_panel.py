@@ -1,4 +1,4 @@
-"""The class list: colour swatches, names, keys 1-9; add, rename and recolour."""
+"""The class list: colour swatches, names, keys 1-9; add, rename, recolour, reorder and delete."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ class ClassesPanel(QWidget):
     addRequested = Signal(str)
     renameRequested = Signal(int, str)
     recolorRequested = Signal(int, tuple)
+    deleteRequested = Signal(int)
+    moveRequested = Signal(int, int)  # class index, -1 (up) or +1 (down)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -43,12 +45,32 @@ class ClassesPanel(QWidget):
         rename.clicked.connect(lambda: self.rename(self.list.currentRow()))
         recolor = QPushButton("Colour…")
         recolor.clicked.connect(lambda: self.recolor(self.list.currentRow()))
+        self.up = QPushButton("▲")
+        self.up.setToolTip("Move the class up (its number and key change; labels follow)")
+        self.up.clicked.connect(lambda: self._move(-1))
+        self.down = QPushButton("▼")
+        self.down.setToolTip("Move the class down (its number and key change; labels follow)")
+        self.down.clicked.connect(lambda: self._move(1))
+        self.delete = QPushButton("✕")
+        self.delete.setToolTip("Delete the class…; its labelled pixels become 'not labelled' (asks first)")
+        self.delete.clicked.connect(lambda: self._delete(self.list.currentRow()))
+        side = QVBoxLayout()  # beside the list, so the list keeps its height on small screens
+        side.setContentsMargins(0, 0, 0, 0)
+        for b in (self.up, self.down):
+            side.addWidget(b)
+        side.addStretch(1)
+        side.addWidget(self.delete)
+        for b in (self.up, self.down, self.delete):
+            b.setFixedWidth(b.fontMetrics().horizontalAdvance("▲") + 22)
+        row = QHBoxLayout()
+        row.addWidget(self.list, 1)
+        row.addLayout(side)
         buttons = QHBoxLayout()
         for b in (add, rename, recolor):
             buttons.addWidget(b)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.list, 1)
+        layout.addLayout(row, 1)
         layout.addLayout(buttons)
 
     def set_classes(self, classes: Sequence, current: int | None = None) -> None:
@@ -74,6 +96,15 @@ class ClassesPanel(QWidget):
     def _on_row(self, row: int) -> None:
         if row >= 0:
             self.selected.emit(row)
+
+    def _move(self, delta: int) -> None:
+        row = self.list.currentRow()
+        if 0 <= row < len(self.classes) and 0 <= row + delta < len(self.classes):
+            self.moveRequested.emit(row, delta)
+
+    def _delete(self, row: int) -> None:
+        if 0 <= row < len(self.classes) and len(self.classes) > 1:
+            self.deleteRequested.emit(row)
 
     def _ask_add(self) -> None:
         name, ok = QInputDialog.getText(self, "Add class", "Name of the new class:")

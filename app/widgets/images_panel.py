@@ -3,6 +3,7 @@ form the validation set (a marker, and a context-menu action to add or remove on
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 from PySide6.QtCore import QPoint, Qt, Signal
@@ -33,11 +34,11 @@ def entry_status(entry) -> str:
 
 def entry_tooltip(entry, validation: bool = False) -> str:
     status = entry_status(entry)
-    lines = [f"<b>{entry.path.name}</b>", f"status: {status}"]
+    lines = [f"<b>{entry.path.name}</b>", f"status: {'unreadable' if status == 'error' else status}"]
     if validation:
         lines.append("validation image: every model version is scored on it, none is trained on it")
     if status == "error":
-        lines.append(f"<span style='color:#e5534b'>{entry.error}</span>")
+        lines.append(f"<span style='color:#e5534b'>{html.escape(str(entry.error))}</span>")
     if getattr(entry, "mean_entropy", None) is not None:
         lines.append(f"mean entropy: {entry.mean_entropy:.3f}")
     return "<br>".join(lines)

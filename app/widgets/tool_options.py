@@ -72,7 +72,7 @@ class ToolOptions(QWidget):
         self.show_proposal.setChecked(True)
         self.show_proposal.setToolTip("Show the model's proposal where nothing is labelled yet  [Shift+P]")
         self.show_proposal.toggled.connect(self.proposalVisibleChanged)
-        self.proposal_opacity = _slider(35)
+        self.proposal_opacity = _slider(60)
         self.proposal_opacity.setToolTip("Opacity of the proposal")
         self.proposal_opacity.valueChanged.connect(lambda v: self.proposalOpacityChanged.emit(v / 100))
         self.heat = QComboBox()

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from app.core.loop_record import NOT_MEASURABLE, score_text
 from app.icons import icon
+from app.widgets.backbone_weights import BackboneWeightsChoice
 from training.events import DoneEvent, Event, StartEvent, StepEvent, ValidationEvent
 
 pg.setConfigOptions(antialias=True, background=(32, 34, 38), foreground=(170, 176, 184))
@@ -81,6 +82,8 @@ class TrainingPanel(QWidget):
         self.backbone = QComboBox()
         self.backbone.setEditable(True)
         self.backbone.setToolTip("timm backbone name of the new model")
+        self.weights = BackboneWeightsChoice()
+        self.backbone.currentTextChanged.connect(self.weights.set_backbone)
         self.options = QLineEdit()
         self.options.setPlaceholderText("e.g. output_stride=8 channels=128")
         self.options.setToolTip("Architecture options of the new model, as key=value pairs separated by spaces")
@@ -88,7 +91,7 @@ class TrainingPanel(QWidget):
         self.iters = _spin(0, 1_000_000, 0, 50, "Training iterations (optimizer steps); 'auto' sizes the run to "
                            "the labelled images (and a fine-tune to the ones corrected since the model was trained)")
         self.iters.setSpecialValueText("auto")
-        self.crop = _spin(32, 4096, 256, 32, "Side of the square crops trained on, in pixels")
+        self.crop = _spin(32, 4096, 128, 32, "Side of the square crops trained on, in pixels")
         self.batch = _spin(1, 256, 4, 1, "Crops per step")
         self.lr = QDoubleSpinBox()
         self.lr.setDecimals(5)
@@ -118,6 +121,7 @@ class TrainingPanel(QWidget):
         form.addRow(self.new)
         form.addRow("Architecture", self.arch)
         form.addRow("Backbone", self.backbone)
+        form.addRow("Backbone weights", self.weights)
         form.addRow("Options", self.options)
         form.addRow("Iterations", self.iters)
         form.addRow("Crop", self.crop)
@@ -140,7 +144,7 @@ class TrainingPanel(QWidget):
         self.start_button = QPushButton(icon("train"), "Train")
         self.start_button.setProperty("accent", True)
         self.start_button.setToolTip("Train on the labelled images in a separate process")
-        self.start_button.clicked.connect(lambda: self.startRequested.emit(self.settings()))
+        self.start_button.clicked.connect(self._start_clicked)
         self.stop_button = QPushButton(icon("stop"), "Stop")
         self.stop_button.setToolTip("Stop after the current iteration and keep the model so far")
         self.stop_button.setEnabled(False)
@@ -226,9 +230,16 @@ class TrainingPanel(QWidget):
             self.backbone.setCurrentText(self._default_backbone[name])
 
     def _mode_changed(self, new: bool) -> None:
-        for w in (self.arch, self.backbone, self.options):
+        for w in (self.arch, self.backbone, self.weights, self.options):
             w.setEnabled(new)
             self._form.labelForField(w).setEnabled(new)
+
+    def _start_clicked(self) -> None:
+        # A new model from ImageNet weights waits for them (downloaded here, with progress and cancel).
+        if self.new.isChecked():
+            self.weights.ensure_ready(lambda: self.startRequested.emit(self.settings()))
+        else:
+            self.startRequested.emit(self.settings())
 
     def set_can_finetune(self, can: bool) -> None:
         """With a model in use, fine-tuning it is the default; without one, only a new model can be trained."""
@@ -244,6 +255,7 @@ class TrainingPanel(QWidget):
             "mode": "new" if self.new.isChecked() else "finetune",
             "arch": self.arch.currentText() or None,
             "backbone": self.backbone.currentText().strip() or None,
+            "pretrained": self.weights.value() if self.new.isChecked() else False,
             "options": self.options.text().split(),
             "iters": self.iters.value() or None, "crop": self.crop.value(), "batch": self.batch.value(),
             "lr": self.lr.value() or None,
@@ -253,6 +265,8 @@ class TrainingPanel(QWidget):
     def set_settings(self, s: dict) -> None:
         if s.get("mode") == "new":
             self.new.setChecked(True)
+        if "pretrained" in s:
+            self.weights.set_value(s["pretrained"])
         for key, spin in (("iters", self.iters), ("crop", self.crop), ("batch", self.batch)):
             if s.get(key):
                 spin.setValue(int(s[key]))
@@ -308,16 +322,16 @@ class TrainingPanel(QWidget):
             self.progress.setValue(e.iteration)
 
     def show_outcome(self, done: DoneEvent | None, message: str | None = None, *, parent: str | None = None,
-                     adopted: bool = True) -> None:
+                     adopted: bool = True, headline: str = "Training failed") -> None:
         """After a run: the new version's score and its parent's on the same images, whether it is used, or
-        why the run failed. `parent` names the version it was fine-tuned from; `adopted=False` says it scored
-        below its parent and is kept unused (with "Use it anyway")."""
+        why the run failed (`headline`: or that it was stopped). `parent` names the version it was fine-tuned
+        from; `adopted=False` says it scored below its parent and is kept unused (with "Use it anyway")."""
         self.set_running(False)
         self.result.setVisible(True)
         self.use_button.setVisible(False)
         self._rejected = None
         if done is None:
-            self.result.setText("Training failed")
+            self.result.setText(headline)
             self.status.setText(message or "")
             return
         name, n = Path(done.model_path).stem, len(done.val_names)

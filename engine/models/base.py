@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -23,21 +24,62 @@ def check_input(x: object) -> None:
         raise ValueError(f"expected a non-empty image batch [B, 3, H, W], got shape {list(x.shape)}")
 
 
+@dataclass(frozen=True)
+class OptimizerDefaults:
+    """An architecture's training recipe with SGD, from its paper and mmsegmentation's configs."""
+
+    sgd_lr: float
+    weight_decay: float
+    head_lr_mult: float = 1.0  # the heads' rate over the backbone's
+    warmup: bool = False  # a linear warm-up (transformers)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A module whose own computation `engine.explain` reads: `kind` is "token_attention" (a timm
+    `Attention`; `prefix_tokens` before the patch tokens, patches of `patch_size`), "criss_cross" (a
+    `CrissCrossAttention`) or "codewords" (an `Encoding`); `key` names the maps it gives."""
+
+    kind: Literal["token_attention", "criss_cross", "codewords"]
+    key: str
+    module: nn.Module
+    prefix_tokens: int = 0
+    patch_size: int = 1
+
+
+# How logits of a padded input come back to the input size.
+# "crop": resized to the padded size, then the padding cropped off (SegAssist's own models);
+# "mmseg": resized straight to the input size, padding included (mmsegmentation's rule, kept by imported models
+# so that they compute mmseg's logits at every input size).
+PadRule = Literal["crop", "mmseg"]
+PAD_RULES: tuple[str, ...] = ("crop", "mmseg")
+
+
 class SegModel(nn.Module):
     """A segmentation network: an encoder (`backbone`) and heads.
 
     Subclasses build `self.backbone` (returns a list of features) and implement `heads`. The base class
-    checks the input, pads it to `size_divisor`, and brings every spatial output back to the input size.
+    checks the input, pads it bottom-right to `size_divisor`, and brings every spatial output back to the
+    input size by `pad_rule` (see `PAD_RULES`).
     """
 
     arch: ClassVar[str] = ""  # set by @register_architecture
     default_backbone: ClassVar[str] = ""
+    # The architecture's facts, for the code around the models (no one branches on names or head types):
+    family: ClassVar[str] = ""  # "cnn", "setr", "segmenter": what shares a recipe and an encoder
+    encoder_family: ClassVar[str] = ""  # "cnn" or "vit"
+    small_backbones: ClassVar[tuple[str, ...]] = ()  # small real backbones (quick runs, the new-model dialog)
+    test_config: ClassVar[dict] = {}  # a tiny configuration (timm's test_* backbones) that runs in seconds
+    optimizer_defaults: ClassVar[OptimizerDefaults]
+    # (mmseg key prefix, our key prefix) renaming rules of the heads; `{i}` stands for a block index
+    mmseg_key_rules: ClassVar[tuple[tuple[str, str], ...]] = ()
     config: dict
 
     def __init__(self, num_classes: int):
         super().__init__()
         self.num_classes = num_classes
         self.size_divisor = 1
+        self.pad_rule: PadRule = "crop"
         self.normalization: tuple[tuple[float, ...], tuple[float, ...]] = ((0.0,) * 3, (1.0,) * 3)
 
     def heads(self, feats: list[torch.Tensor], train: bool) -> dict[str, torch.Tensor]:
@@ -46,7 +88,11 @@ class SegModel(nn.Module):
 
     def cam_layer(self) -> nn.Module:
         """The module whose input is the decoder's last feature map (for class-activation maps)."""
-        raise NotImplementedError
+        return self.decode_head.conv_seg
+
+    def probes(self) -> list[Probe]:
+        """The modules of the architecture's own attention (or assignments) that `engine.explain` maps."""
+        return []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits `[B, num_classes, H, W]` for normalised images `[B, 3, H, W]`."""
@@ -63,5 +109,7 @@ class SegModel(nn.Module):
         if d > 1:
             x = F.pad(x, (0, (d - w % d) % d, 0, (d - h % d) % d))
         outs = self.heads(self.backbone(x), train)
+        if self.pad_rule == "mmseg":
+            return {k: resize(v, (h, w)) if v.dim() == 4 else v for k, v in outs.items()}
         size = x.shape[-2:]
         return {k: resize(v, size)[..., :h, :w] if v.dim() == 4 else v for k, v in outs.items()}

@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.backbones import backbone_normalization, create_cnn_backbone
-from engine.layers import ConvBNReLU, DecodeHead, FCNHead
-from engine.models.base import SegModel
+from engine.layers import ConvBNReLU, DecodeHead
+from engine.models.base import Probe
+from engine.models.cnn import CNNSegModel
 from engine.registry import register_architecture
 
 # Aggregation runs over this many value channels at a time, bounding the temporaries it needs.
@@ -115,28 +115,25 @@ class CCHead(DecodeHead):
 
 
 @register_architecture("ccnet")
-class CCNet(SegModel):
+class CCNet(CNNSegModel):
     """CCNet. Options: `output_stride`, `channels` (512), `recurrence` (R, 2), `aux`."""
 
     default_backbone = "resnet101c"
+    test_config = dict(backbone="test_resnet", channels=16, aux_channels=8)
+    # mmcv's Scale module keeps criss-cross attention's gamma as `gamma.scale`.
+    mmseg_key_rules = (("decode_head.cca.gamma.scale", "decode_head.cca.gamma"),)
 
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False,
                  output_stride: int = 8, channels: int = 512, recurrence: int = 2, aux: bool = True,
                  aux_channels: int = 256, dropout: float = 0.1):
-        super().__init__(num_classes)
         if recurrence < 1:
             raise ValueError(f"recurrence must be >= 1, got {recurrence}")
-        self.backbone, self.spec = create_cnn_backbone(backbone, output_stride, pretrained)
-        self.normalization = backbone_normalization(self.backbone)
-        c = self.spec.channels
-        self.decode_head = CCHead(c[self.spec.last], num_classes, channels, recurrence, dropout)
-        self.auxiliary_head = FCNHead(c[self.spec.aux], num_classes, aux_channels, dropout=dropout) if aux else None
+        super().__init__(num_classes, backbone, pretrained=pretrained, output_stride=output_stride, aux=aux,
+                         aux_channels=aux_channels, dropout=dropout)
+        self.decode_head = CCHead(self.spec.channels[self.spec.last], num_classes, channels, recurrence, dropout)
 
-    def heads(self, feats: list[torch.Tensor], train: bool) -> dict[str, torch.Tensor]:
-        outs = {"out": self.decode_head(feats[self.spec.last])}
-        if train and self.auxiliary_head is not None:
-            outs["aux"] = self.auxiliary_head(feats[self.spec.aux])
-        return outs
+    def decode(self, feats: list[torch.Tensor], train: bool) -> dict[str, torch.Tensor]:
+        return {"out": self.decode_head(feats[self.spec.last])}
 
-    def cam_layer(self) -> nn.Module:
-        return self.decode_head.conv_seg
+    def probes(self) -> list[Probe]:
+        return [Probe("criss_cross", "attention/pass", self.decode_head.cca)]

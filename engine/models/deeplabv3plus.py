@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.backbones import backbone_normalization, create_cnn_backbone
-from engine.layers import ConvBNReLU, DecodeHead, FCNHead, conv3x3, resize
-from engine.models.base import SegModel
+from engine.layers import ConvBNReLU, DecodeHead, conv3x3, resize
+from engine.models.cnn import CNNSegModel
 from engine.registry import register_architecture
 
 ASPP_RATES = {16: (6, 12, 18), 8: (12, 24, 36)}
@@ -42,32 +41,25 @@ class DeepLabV3PlusHead(DecodeHead):
 
 
 @register_architecture("deeplabv3plus")
-class DeepLabV3Plus(SegModel):
+class DeepLabV3Plus(CNNSegModel):
     """DeepLabV3+. Options: `output_stride` (16: ASPP rates 6/12/18, 8: 12/24/36), `channels` (paper 256,
     mmseg 512), `separable` (depthwise-separable 3x3 convs in ASPP and decoder), `aspp_bottleneck_kernel`
     (1 as in the paper, 3 as in mmseg), `aux` (auxiliary FCN head on the penultimate stage)."""
 
     default_backbone = "xception65"
+    test_config = dict(backbone="test_resnet", output_stride=8, channels=16, c1_channels=8, aux_channels=8)
 
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False,
                  output_stride: int = 16, channels: int = 256, c1_channels: int = 48, separable: bool = True,
                  aspp_bottleneck_kernel: int = 1, aux: bool = True, aux_channels: int = 256,
                  dropout: float = 0.1):
-        super().__init__(num_classes)
-        self.backbone, self.spec = create_cnn_backbone(backbone, output_stride, pretrained)
-        self.normalization = backbone_normalization(self.backbone)
+        super().__init__(num_classes, backbone, pretrained=pretrained, output_stride=output_stride, aux=aux,
+                         aux_channels=aux_channels, dropout=dropout)
         c = self.spec.channels
         self.decode_head = DeepLabV3PlusHead(
             c[self.spec.last], c[self.spec.low], num_classes, channels, c1_channels,
             ASPP_RATES[output_stride], separable, aspp_bottleneck_kernel, dropout,
         )
-        self.auxiliary_head = FCNHead(c[self.spec.aux], num_classes, aux_channels, dropout=dropout) if aux else None
 
-    def heads(self, feats: list[torch.Tensor], train: bool) -> dict[str, torch.Tensor]:
-        outs = {"out": self.decode_head(feats[self.spec.low], feats[self.spec.last])}
-        if train and self.auxiliary_head is not None:
-            outs["aux"] = self.auxiliary_head(feats[self.spec.aux])
-        return outs
-
-    def cam_layer(self) -> nn.Module:
-        return self.decode_head.conv_seg
+    def decode(self, feats: list[torch.Tensor], train: bool) -> dict[str, torch.Tensor]:
+        return {"out": self.decode_head(feats[self.spec.low], feats[self.spec.last])}

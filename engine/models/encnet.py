@@ -7,9 +7,9 @@ import math
 import torch
 from torch import nn
 
-from engine.backbones import backbone_normalization, create_cnn_backbone
-from engine.layers import ConvBNReLU, DecodeHead, FCNHead
-from engine.models.base import SegModel
+from engine.layers import ConvBNReLU, DecodeHead
+from engine.models.base import Probe
+from engine.models.cnn import CNNSegModel
 from engine.registry import register_architecture
 
 
@@ -76,29 +76,22 @@ class EncHead(DecodeHead):
 
 
 @register_architecture("encnet")
-class EncNet(SegModel):
+class EncNet(CNNSegModel):
     """EncNet. Options: `output_stride`, `channels` (512), `num_codes` (K, 32), `aux`."""
 
     default_backbone = "resnet101c"
+    test_config = dict(backbone="test_resnet", channels=16, num_codes=4, aux_channels=8)
 
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False,
                  output_stride: int = 8, channels: int = 512, num_codes: int = 32, aux: bool = True,
                  aux_channels: int = 256, dropout: float = 0.1):
-        super().__init__(num_classes)
-        self.backbone, self.spec = create_cnn_backbone(backbone, output_stride, pretrained)
-        self.normalization = backbone_normalization(self.backbone)
-        c = self.spec.channels
-        self.decode_head = EncHead(c[self.spec.last], num_classes, channels, num_codes, dropout)
-        self.auxiliary_head = FCNHead(c[self.spec.aux], num_classes, aux_channels, dropout=dropout) if aux else None
+        super().__init__(num_classes, backbone, pretrained=pretrained, output_stride=output_stride, aux=aux,
+                         aux_channels=aux_channels, dropout=dropout)
+        self.decode_head = EncHead(self.spec.channels[self.spec.last], num_classes, channels, num_codes, dropout)
 
-    def heads(self, feats: list[torch.Tensor], train: bool) -> dict[str, torch.Tensor]:
+    def decode(self, feats: list[torch.Tensor], train: bool) -> dict[str, torch.Tensor]:
         out, se = self.decode_head(feats[self.spec.last])
-        if not train:
-            return {"out": out}
-        outs = {"out": out, "se": se}
-        if self.auxiliary_head is not None:
-            outs["aux"] = self.auxiliary_head(feats[self.spec.aux])
-        return outs
+        return {"out": out, "se": se} if train else {"out": out}
 
-    def cam_layer(self) -> nn.Module:
-        return self.decode_head.conv_seg
+    def probes(self) -> list[Probe]:
+        return [Probe("codewords", "codeword", self.decode_head.enc_module.encoding[0])]

@@ -10,7 +10,8 @@ from torch import nn
 
 from engine.backbones import backbone_normalization
 from engine.layers import FCNHead
-from engine.models.base import SegModel
+from engine.models.base import OptimizerDefaults, Probe
+from engine.models.transformer import ViTSegModel, mmseg_transformer_layer_rules
 from engine.registry import register_architecture
 from engine.vit import create_vit_encoder
 
@@ -52,13 +53,19 @@ class SegmenterMaskTransformerHead(nn.Module):
         patches = F.normalize(self.patch_proj(x[:, : -self.num_classes]), dim=-1)
         classes = F.normalize(self.classes_proj(x[:, -self.num_classes :]), dim=-1)
         masks = self.mask_norm(patches @ classes.transpose(1, 2))  # [B, h*w, K]
-        return masks.transpose(1, 2).reshape(b, self.num_classes, h, w)
+        # Contiguous: upsampling the transposed view (strides K, 1, w*K, K) is several times slower.
+        return masks.transpose(1, 2).reshape(b, self.num_classes, h, w).contiguous()
 
 
-class _Segmenter(SegModel):
+class _Segmenter(ViTSegModel):
     """The ViT encoder with its final norm, patch tokens only, bicubic position-embedding resizing."""
 
     default_backbone = "vit_base_patch16_384"
+    family = "segmenter"
+    # SGD lr 0.001, weight decay 0, one rate for all, warm-up.
+    optimizer_defaults = OptimizerDefaults(sgd_lr=0.001, weight_decay=0.0, warmup=True)
+    # Without stochastic depth, so that a training step reaches every parameter every time.
+    test_config = dict(backbone="test_vit", drop_path_rate=0.0)
 
     def _init_encoder(self, backbone: str, pretrained: bool | str, img_size: int | None, drop_path_rate: float):
         self.backbone = create_vit_encoder(
@@ -85,14 +92,13 @@ class SegmenterLinear(_Segmenter):
         width = self.backbone.embed_dim
         self.decode_head = FCNHead(width, num_classes, width, num_convs=0, dropout=dropout)
 
-    def cam_layer(self) -> nn.Module:
-        return self.decode_head.conv_seg
-
-
 @register_architecture("segmenter_mask")
 class SegmenterMask(_Segmenter):
     """Segmenter with the mask transformer decoder. Options: `num_layers` (2), `embed_dims` and `num_heads` of
     the decoder (the encoder's when None), `img_size`, `drop_path_rate` (encoder and decoder)."""
+
+    mmseg_key_rules = (*ViTSegModel.mmseg_key_rules,
+                       *mmseg_transformer_layer_rules("decode_head.layers", "decode_head.layers"))
 
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False, num_layers: int = 2,
                  embed_dims: int | None = None, num_heads: int | None = None, img_size: int | None = None,
@@ -112,3 +118,9 @@ class SegmenterMask(_Segmenter):
         # The decoder's final patch features: after them come only the class-embedding product and the
         # LayerNorm over classes, so they are the last per-location representation the labels are read from.
         return self.decode_head.patch_proj
+
+    def probes(self) -> list[Probe]:
+        return super().probes() + [
+            Probe("token_attention", f"attention/decoder{j}", layer.attn, 0, self.backbone.patch_size)
+            for j, layer in enumerate(self.decode_head.layers)
+        ]

@@ -11,7 +11,8 @@ from torch import nn
 
 from engine.backbones import backbone_normalization
 from engine.layers import ConvBNReLU, DecodeHead, FCNHead
-from engine.models.base import SegModel
+from engine.models.base import OptimizerDefaults
+from engine.models.transformer import ViTSegModel
 from engine.registry import register_architecture
 from engine.vit import check_layer_indices, create_vit_encoder
 
@@ -104,10 +105,11 @@ class SETRMLAHead(DecodeHead):
         return self.cls_seg(torch.cat([up(x) for up, x in zip(self.up_convs, feats, strict=True)], dim=1))
 
 
-class _SETR(SegModel):
+class _SETR(ViTSegModel):
     """The ViT encoder every SETR variant shares."""
 
     default_backbone = "vit_large_patch16_384"
+    family = "setr"
 
     def _init_encoder(self, backbone: str, pretrained: bool | str, *, keep_prefix_tokens: bool,
                       img_size: int | None, drop_path_rate: float) -> int:
@@ -118,9 +120,6 @@ class _SETR(SegModel):
         self.size_divisor = self.backbone.patch_size
         self.normalization = backbone_normalization(self.backbone)
         return len(self.backbone.blocks)
-
-    def cam_layer(self) -> nn.Module:
-        return self.decode_head.conv_seg
 
 
 class _SETRUp(_SETR):
@@ -150,6 +149,11 @@ class SETRNaive(_SETRUp):
     24, scaled to the encoder's depth), `img_size` (pretraining grid of the position embeddings, timm's default
     when None), `drop_path_rate`, `dropout` (before the classifiers)."""
 
+    # SGD lr 0.01, weight decay 0, heads x10, warm-up (SETR diverges above its rates).
+    optimizer_defaults = OptimizerDefaults(sgd_lr=0.01, weight_decay=0.0, head_lr_mult=10.0, warmup=True)
+    test_config = dict(backbone="test_vit", channels=16, aux_indices=(2, 3, 4))
+
+
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False, channels: int = 256,
                  num_convs: int = 1, up_scale: int = 1, aux: bool = True, aux_indices: tuple[int, ...] | None = None,
                  aux_num_convs: int = 1, img_size: int | None = None, drop_path_rate: float = 0.0,
@@ -177,6 +181,10 @@ class SETRPUP(_SETRUp):
     10/15/20/24 of ViT-L's 24, scaled to the encoder's depth), each with `aux_num_convs` (3x3 conv-BN-ReLU,
     4x upsampling) as in mmseg, `img_size`, `drop_path_rate`, `dropout`."""
 
+    optimizer_defaults = OptimizerDefaults(sgd_lr=0.001, weight_decay=0.0, head_lr_mult=10.0, warmup=True)
+    test_config = dict(backbone="test_vit", channels=16, aux_indices=(2, 3, 4, 5))
+
+
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False, channels: int = 256,
                  aux: bool = True, aux_indices: tuple[int, ...] | None = None, aux_num_convs: int = 1,
                  img_size: int | None = None, drop_path_rate: float = 0.0, dropout: float = 0.0):
@@ -198,6 +206,10 @@ class SETRMLA(_SETR):
     `mla_channels`, top-down sums, 3x3), per level two 3x3 convs to `mlahead_channels` and 4x upsampling,
     concatenation, 1x1 classifier. Options also: `aux` (a 1x1 classifier on each of the neck's levels),
     `img_size`, `drop_path_rate`, `dropout`."""
+
+    optimizer_defaults = OptimizerDefaults(sgd_lr=0.002, weight_decay=0.0, head_lr_mult=10.0, warmup=True)
+    test_config = dict(backbone="test_vit", mla_indices=(1, 2, 4, 5), mla_channels=16, mlahead_channels=8)
+
 
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False,
                  mla_indices: tuple[int, ...] | None = None, mla_channels: int = 256, mlahead_channels: int = 128,

@@ -199,3 +199,16 @@ def test_proposal_maps_are_kept():
     assert doc.entropy.dtype == np.float32
     doc.set_proposal(None)
     assert doc.proposal is None and doc.confidence is None
+
+
+def test_no_value_outside_the_classes_is_ever_written():
+    doc = LabelDocument(np.zeros((8, 8, 3), np.uint8), num_classes=2)
+    mask = np.ones((2, 2), bool)
+    with pytest.raises(ValueError, match="label value 6 is not a class"):
+        doc.paint((0, 0), mask, 6)
+    with pytest.raises(ValueError, match="not a class"):
+        doc.paint((0, 0), mask, np.array([[0, 1], [2, 255]], np.uint8))
+    assert (doc.labels == 255).all()
+    assert doc.paint((0, 0), mask, 1) is not None and doc.paint((0, 0), mask, 255) is not None
+    doc.num_classes = 3  # a class was added
+    assert doc.paint((0, 0), mask, np.array([[0, 1], [2, 255]], np.uint8)) is not None

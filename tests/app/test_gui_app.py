@@ -2,10 +2,12 @@
 failures, save failures, crash recovery, unreadable images."""
 
 import errno
+import html
 
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QMessageBox
 
 import engine
 from app.main_window import MainWindow
@@ -157,13 +159,19 @@ def test_unsaved_edits_are_restored_from_the_journal_at_the_next_start(window, q
     stroke(qtbot, w, [(20, 20), (20, 26)])
     w.editor._timer.stop()  # as if the app died before the autosave
     assert not w.project.label_path(entry).exists()
+    w.editor.doc.mark_saved()  # ... and never writes again (closing it at the end saves nothing)
 
     again = MainWindow()
     qtbot.addWidget(again)
+    again.show()
     assert again.open_project(w.project.folder)
-    assert "restored unsaved edits of 1" in again.statusBar().currentMessage()
+    assert "recovered 1 unsaved stroke on 1 image" in again.statusBar().currentMessage()
+    boxes = [b for b in again.findChildren(QMessageBox) if b.isVisible()]
+    assert len(boxes) == 1 and f"{entry.name}: 1 stroke" in boxes[0].text()
     assert (engine.read_label(again.project.label_path(entry))[20, 20:27] == 0).all()
     assert (again.editor.doc.labels[20, 20:27] == 0).all() and not again.editor.doc.dirty
+    again.open_image(1)  # what the person does next does not take the notice away
+    assert boxes[0].isVisible()
 
 
 def test_unreadable_images_are_marked_with_the_reason(qtbot, tmp_path):
@@ -177,7 +185,8 @@ def test_unreadable_images_are_marked_with_the_reason(qtbot, tmp_path):
     assert w.project.images[i].error
     assert w.editor.index != i  # the first readable image is opened
     item = w.images_panel.list.item(i)
-    assert "unreadable" in w.images_panel.summary.text() and "error" in item.toolTip()
+    assert "unreadable" in w.images_panel.summary.text() and "status: unreadable" in item.toolTip()
+    assert html.escape(w.project.images[i].error) in item.toolTip()  # the reason, on hover
     w.open_image(i)
     assert w.editor.doc is None and "Cannot open broken.png" in w.statusBar().currentMessage()
     w.open_image(names.index("img00.png"))
@@ -318,18 +327,173 @@ def test_cancel_and_inference_errors_leave_labels_alone(window, qtbot, tmp_path,
     assert w.editor.doc.proposal is None
 
 
-def test_a_model_with_other_classes_never_writes_unknown_class_numbers(window, qtbot, tmp_path):
+def answer_class_question(qtbot, w, text):
+    qtbot.waitUntil(lambda: w.model_flow.class_question is not None and w.model_flow.class_question.isVisible())
+    box = w.model_flow.class_question
+    button = next(b for b in box.buttons() if b.text().startswith(text))
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_a_model_with_other_classes_is_used_only_as_the_person_chooses(window, qtbot, tmp_path):
+    w = window
+    load_model(qtbot, w, tiny_model_file(tmp_path / "three.safetensors", classes=("sky", "object", "background")))
+    box = w.model_flow.class_question
+    assert box is not None and "Only in the model: sky." in box.text()
+    qtbot.mouseClick(box.button(box.StandardButton.Cancel), Qt.MouseButton.LeftButton)
+    w.segmenting.current()  # asked again before segmenting; nothing runs until answered
+    assert not w.segmenting.running and w.editor.doc.proposal is None
+    with qtbot.waitSignal(w.predictionsDone, timeout=30000):
+        answer_class_question(qtbot, w, "Map by name")
+    proposal = w.editor.doc.proposal
+    assert set(np.unique(proposal).tolist()) <= {0, 1, 255}  # "sky" is not a project class
+    raw = w.models.active.predictor.predict(w.editor.doc.image).labels
+    np.testing.assert_array_equal(proposal[raw == 2], 0)  # the model's background (2) is the project's 0
+    np.testing.assert_array_equal(proposal[raw == 0], 255)
+    with qtbot.waitSignal(w.predictionsDone, timeout=30000):
+        w.segmenting.current()  # the choice holds for this model: not asked again
+    assert w.model_flow.class_question is None
+
+
+def test_use_the_model_s_classes_only_before_labelling(window, qtbot, tmp_path):
     w = window
     load_model(qtbot, w, tiny_model_file(tmp_path / "three.safetensors", classes=("background", "object", "sky")))
-    assert "differ" in w.statusBar().currentMessage()
+    answer_class_question(qtbot, w, "Use the model's classes")
+    assert [c.name for c in w.project.classes] == ["background", "object", "sky"]
     with qtbot.waitSignal(w.predictionsDone, timeout=30000):
         w.segmenting.current()
-    assert set(np.unique(w.editor.doc.proposal).tolist()) <= {0, 1, 255}  # "sky" (2) is not a project class yet
-    assert w.model_flow.adopt_classes()
-    assert [c.name for c in w.project.classes] == ["background", "object", "sky"]
-
+    assert w.model_flow.class_question is None
     other = tiny_model_file(tmp_path / "other.safetensors", classes=("background", "car", "sky"))
     stroke(qtbot, w, [(5, 5), (5, 8)])
     assert w.editor.save()
     load_model(qtbot, w, other)
     assert not w.model_flow.adopt_classes() and "car" not in [c.name for c in w.project.classes]
+
+
+def test_segment_without_a_model_says_what_to_do(window, qtbot):
+    w = window
+    assert w.acts.segment.isEnabled()
+    w.acts.segment.trigger()
+    assert w.statusBar().currentMessage().startswith("No model yet")
+
+
+def test_the_selected_class_never_leaks_into_another_project(window, qtbot, tmp_path):
+    from app.core.project import Project
+
+    w = window
+    many = make_project(tmp_path / "seven", n=1)
+    Project.open(many, [f"c{i}" for i in range(7)])
+    assert w.open_project(many)
+    qtbot.keyClick(w.canvas, Qt.Key.Key_7)
+    assert w.editor.current_class == 6
+    assert w.open_project(window.project.folder.parent / "project")  # the two-class project again
+    assert w.editor.current_class == 0 and w.classes_panel.current() == 0
+    w.tool_options.set_brush_radius(2)
+    stroke(qtbot, w, [(10, 10), (10, 20)])
+    assert set(np.unique(w.editor.doc.labels)) == {0, 255}
+    w.editor.current_class = 6  # whatever asks for a class the project lacks paints nothing
+    assert w.editor.current_class is None
+    stroke(qtbot, w, [(30, 10), (30, 20)])
+    assert "Pick a class first" in w.statusBar().currentMessage()
+    w.editor.save()
+    assert set(np.unique(engine.read_label(w.project.label_path(w.editor.entry)))) == {0, 255}
+
+
+def test_file_dialogs_start_in_the_project_folder(window, monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QFileDialog
+
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda parent, title, start: asked.append(start) or "")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        lambda parent, title, start, filters: asked.append(start) or ("", ""))
+    window.ask_open_project()
+    window.ask_export_labels()
+    window.model_flow.ask_import()
+    assert asked == [str(window.project.folder)] * 3
+
+
+def click_box_button(qtbot, box, text):
+    button = next(b for b in box.buttons() if b.text() == text)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_deleting_and_reordering_classes_remaps_the_labels_after_asking(window, qtbot):
+    w = window
+    w.add_class("sky")
+    assert [c.name for c in w.project.classes] == ["background", "object", "sky"]
+    assert w.editor.current_class == 2
+    w.tool_options.set_brush_radius(2)
+    stroke(qtbot, w, [(10, 10), (10, 20)])  # sky
+    w.select_class(1)
+    stroke(qtbot, w, [(30, 10), (30, 20)])  # object
+    assert w.editor.save()
+    path = w.project.label_path(w.editor.entry)
+
+    w.classes_panel.set_current(2)
+    qtbot.mouseClick(w.classes_panel.up, Qt.MouseButton.LeftButton)  # sky before object: asks first
+    box = next(b for b in w.findChildren(QMessageBox) if b.isVisible())
+    assert "Swap" in box.text()
+    click_box_button(qtbot, box, "Reorder")
+    assert [c.name for c in w.project.classes] == ["background", "sky", "object"]
+    saved = engine.read_label(path)
+    assert (saved[10, 10:21] == 1).all() and (saved[30, 10:21] == 2).all()
+    assert w.editor.current_class == 1 and (w.editor.doc.labels == saved).all()
+
+    box = w.ask_delete_class(1)
+    click_box_button(qtbot, box, "Cancel")
+    assert len(w.project.classes) == 3
+    box = w.ask_delete_class(1)
+    assert "cannot be undone" in box.text()
+    click_box_button(qtbot, box, "Delete")
+    assert [c.name for c in w.project.classes] == ["background", "object"]
+    saved = engine.read_label(path)
+    assert (saved[10, 10:21] == 255).all() and (saved[30, 10:21] == 1).all()
+    assert w.editor.doc.num_classes == 2 and w.editor.current_class == 0
+
+
+def test_segment_all_writes_the_project_file_off_the_gui_thread_and_rarely(qtbot, tmp_path, monkeypatch):
+    import json
+    import threading
+
+    from app.core import project as project_module
+
+    folder = make_project(tmp_path / "many", n=8)
+    w = MainWindow()
+    qtbot.addWidget(w)
+    assert w.open_project(folder)
+    load_model(qtbot, w, tiny_model_file(tmp_path / "tiny.safetensors"))
+    real, writers = project_module.atomic_write_bytes, []
+
+    def spy(path, data):
+        writers.append(threading.current_thread() is threading.main_thread())
+        return real(path, data)
+
+    monkeypatch.setattr(project_module, "atomic_write_bytes", spy)
+    with qtbot.waitSignal(w.predictionsDone, timeout=60000):
+        w.segmenting.all()
+    qtbot.waitUntil(lambda: not w.project.dirty and not w.project_saver.jobs.busy, timeout=10000)
+    assert writers and not any(writers)  # never on the GUI thread
+    assert len(writers) <= 3  # one write per debounce, not one per image
+    saved = json.loads((folder / "segassist.json").read_text())["images"]
+    assert all(saved[e.name]["mean_entropy"] is not None and saved[e.name]["status"] == "predicted"
+               for e in w.project.images)
+
+
+def test_a_question_about_a_previous_model_goes_when_another_model_loads(window, qtbot, tmp_path):
+    w = window
+    load_model(qtbot, w, tiny_model_file(tmp_path / "three.safetensors", classes=("sky", "object", "background")))
+    box = w.model_flow.class_question
+    assert box is not None and box.isVisible()
+    load_model(qtbot, w, tiny_model_file(tmp_path / "same.safetensors"))
+    assert w.model_flow.class_question is None and not box.isVisible()
+
+
+def test_attention_click_shows_maps_and_a_new_model_clears_them(window, qtbot, tmp_path):
+    w = window
+    load_model(qtbot, w, tiny_model_file(tmp_path / "tiny.safetensors"))
+    qtbot.keyClick(w.canvas, Qt.Key.Key_A)
+    qtbot.mouseClick(w.canvas.viewport(), Qt.MouseButton.LeftButton, pos=view_point(w.canvas, 20, 30))
+    qtbot.waitUntil(lambda: bool(w.attention_panel.maps), timeout=30000)
+    assert w.canvas.attention is not None and w.canvas.marker is not None  # the first map is drawn
+    assert "Pixel x 30, y 20" in w.attention_panel.info.text()
+    load_model(qtbot, w, tiny_model_file(tmp_path / "other.safetensors", seed=1))
+    assert w.canvas.attention is None and w.canvas.marker is None and not w.attention_panel.maps

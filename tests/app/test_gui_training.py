@@ -83,3 +83,68 @@ def test_a_killed_training_process_keeps_the_model_and_says_why(window, qtbot, t
     assert w.models.active.path == first and len(w.project.models) == 1
     assert w.project.current_model == first.resolve()
     assert panel.start_button.isEnabled() and "failed" in panel.result.text()
+
+
+def test_a_stopped_run_is_not_called_a_failure(window, qtbot):
+    w = window
+    panel = w.training_panel
+    assert panel.crop.value() == 128  # as the README says
+    panel.new.setChecked(True)
+    panel.iters.setValue(1000)
+    panel.crop.setValue(32)
+    panel.batch.setValue(2)
+
+    def stop_on_start(event):
+        if event.kind == "start":
+            w.training.stop()
+            os.kill(w.training.process.pid(), signal.SIGKILL)  # gone before it could write a model
+
+    with qtbot.waitSignal(w.trainingFinished, timeout=60000) as finished:
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+        w.training.process.event.connect(stop_on_start)
+    assert finished.args == [False]
+    assert panel.result.text() == "Training stopped" and w.last_warning is None
+    assert "stopped" in w.statusBar().currentMessage()
+
+
+@pytest.mark.parametrize("choice", ["Stop and keep the model so far", "Cancel the training"])
+def test_quitting_during_training_asks_and_leaves_nothing_behind(window, qtbot, qtlog, choice):
+    import glob
+    import json
+    import tempfile
+
+    from PySide6.QtCore import QTimer
+
+    w = window
+    temp_before = set(glob.glob(f"{tempfile.gettempdir()}/segassist-classes-*"))
+    panel = w.training_panel
+    panel.new.setChecked(True)
+    panel.iters.setValue(100000)
+    panel.crop.setValue(32)
+    panel.batch.setValue(2)
+    panel.device.setCurrentText("cpu")
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.progress.value() >= 1, timeout=60000)  # it is training
+    out = w.training._out
+
+    def answer():
+        box = w.quit_question
+        next(b for b in box.buttons() if b.text() == choice).click()
+
+    def keep_working():
+        next(b for b in w.quit_question.buttons() if b.text() == "Keep working").click()
+
+    QTimer.singleShot(100, keep_working)
+    assert not w.close() and w.training.running  # asked, and the person went on working
+    QTimer.singleShot(100, answer)
+    assert w.close()
+    assert w.training.process is None
+    assert set(glob.glob(f"{tempfile.gettempdir()}/segassist-classes-*")) == temp_before
+    models = sorted(p.name for p in (w.project.folder / "models").iterdir())
+    recorded = [m["path"] for m in json.loads((w.project.folder / "segassist.json").read_text())["models"]]
+    if choice.startswith("Stop"):
+        assert out.name in models and not any(n.endswith(".ckpt") for n in models)
+        assert any(r.endswith(out.name) for r in recorded)
+    else:
+        assert models == [] and recorded == []
+    assert not [m for m in qtlog.records if "Destroyed while process" in m.message]

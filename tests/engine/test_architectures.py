@@ -83,3 +83,55 @@ def test_models_state_their_normalisation(name):
     mean, std = tiny_model(name).normalization
     assert len(mean) == len(std) == 3
     assert all(0 < s <= 255 for s in std) and all(0 <= m <= 255 for m in mean)
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_every_architecture_carries_its_facts(name):
+    from engine.models.base import OptimizerDefaults
+    from engine.registry import architecture_class
+
+    cls = architecture_class(name)
+    assert cls.family in ("cnn", "setr", "segmenter") and cls.encoder_family in ("cnn", "vit")
+    assert cls.small_backbones and all(isinstance(b, str) for b in cls.small_backbones)
+    assert isinstance(cls.optimizer_defaults, OptimizerDefaults) and cls.optimizer_defaults.sgd_lr > 0
+    assert cls.test_config["backbone"].startswith("test_")
+    model = engine.create_model(name, 2, **cls.test_config)
+    kinds = {p.kind for p in model.probes()}
+    assert kinds == {"cnn": set(), "vit": {"token_attention"}}[cls.encoder_family] | {
+        "encnet": {"codewords"}, "ccnet": {"criss_cross"}}.get(name, set())
+
+
+def test_a_new_architecture_is_one_class(monkeypatch, tmp_path):
+    """A class with its facts is all that the registry, training's recipe and explain need."""
+    from torch import nn
+
+    from engine import registry
+    from engine.layers import FCNHead
+    from engine.models.cnn import CNNSegModel
+    from training.config import TrainConfig
+    from training.schedule import family, recipe
+
+    monkeypatch.setattr(registry, "_ARCHITECTURES", dict(registry._ARCHITECTURES))
+
+    @engine.register_architecture("fcn_test")
+    class FCN(CNNSegModel):
+        default_backbone = "resnet50c"
+        test_config = dict(backbone="test_resnet")
+
+        def __init__(self, num_classes, backbone, *, pretrained=False, output_stride: int = 8, aux: bool = False,
+                     aux_channels: int = 8, dropout: float = 0.0):
+            super().__init__(num_classes, backbone, pretrained=pretrained, output_stride=output_stride, aux=aux,
+                             aux_channels=aux_channels, dropout=dropout)
+            self.decode_head = FCNHead(self.spec.channels[self.spec.last], num_classes, 8, dropout=dropout)
+
+        def decode(self, feats, train):
+            return {"out": self.decode_head(feats[self.spec.last])}
+
+    assert "fcn_test" in engine.list_architectures()
+    model = engine.create_model("fcn_test", 3, **FCN.test_config).eval()
+    assert isinstance(model.cam_layer(), nn.Conv2d)
+    maps = engine.explain(model, torch.randn(1, 3, 40, 48), (5, 7))
+    assert set(maps) == {"cam"} and maps["cam"].shape == (40, 48)
+    cfg = TrainConfig(images=tmp_path, labels=tmp_path, out=tmp_path / "m.safetensors", classes=("a", "b", "c"))
+    r = recipe(cfg, "fcn_test")
+    assert family("fcn_test") == "cnn" and (r.lr, r.weight_decay, r.warmup_iters) == (0.01, 5e-4, 0)

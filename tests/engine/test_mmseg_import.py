@@ -1,14 +1,19 @@
 """Importing mmsegmentation checkpoints.
 
 Checkpoints are built here from a description of mmsegmentation's own layout (module names and shapes as
-mmseg's modules create them), with random tensors. A reference model is filled from the same tensors
-through this file's own reading of the layout; the imported model must compute exactly what it computes.
+mmseg's modules create them), with random tensors, and config text in the layouts mmseg 0.x and mmengine store.
+A reference model is filled from the same tensors through this file's own reading of the layout; the imported
+model must compute exactly what it computes, and at sizes that are not a multiple of the patch size what mmseg
+computes: the input padded bottom-right, the head's logits resized straight to the input size (mmseg's
+`EncoderDecoder` resizes the decode head's output to the image shape; its ViT pads patches at the corner).
+(bench/mmseg_parity.py compares with mmseg's own modules where mmseg can be installed.)
 """
 
 import builtins
 import json
 import math
 import os
+import re
 import sys
 import types
 
@@ -223,6 +228,27 @@ def reference(name, num_classes, tensors, **config):
 CLASSES = [f"c{i}" for i in range(5)]
 PALETTE = [[i * 40, 255 - i * 40, 7] for i in range(5)]
 
+def resnet_config(output_stride=8):
+    """mmseg 0.x's `meta["config"]`: the config's pretty_text, dicts written as dict(...) on one line."""
+    strides, dilations = {8: ((1, 2, 1, 1), (1, 1, 2, 4)), 16: ((1, 2, 2, 1), (1, 1, 1, 2))}[output_stride]
+    return ("norm_cfg = dict(type='SyncBN', requires_grad=True)\n"
+            "model = dict(type='EncoderDecoder', pretrained='open-mmlab://resnet50_v1c', backbone=dict("
+            f"type='ResNetV1c', depth=50, num_stages=4, out_indices=(0, 1, 2, 3), dilations={dilations}, "
+            f"strides={strides}, norm_cfg=dict(type='SyncBN', requires_grad=True), norm_eval=False, "
+            "style='pytorch', contract_dilation=True), decode_head=dict(type='CCHead', in_channels=2048, "
+            "in_index=3, channels=512, recurrence=2, concat_input=True, dropout_ratio=0.1, num_classes=19, "
+            "norm_cfg=dict(type='SyncBN', requires_grad=True), align_corners=False, loss_decode=dict("
+            "type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))\n"
+            "img_norm_cfg = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)\n"
+            "crop_size = (512, 1024)\n")
+
+
+def vit_config(out_indices, *, interpolate_mode, with_cls_token=True):
+    return (f"model = dict(type='EncoderDecoder', backbone=dict(type='VisionTransformer', img_size=(64, 64), "
+            f"embed_dims=64, num_layers=6, num_heads=2, out_indices={out_indices}, with_cls_token={with_cls_token}, "
+            f"interpolate_mode='{interpolate_mode}'), decode_head=dict(type='X', align_corners=False))\n")
+
+
 CNN_CASES = {
     # name: (head shapes, the config our model must come out with)
     "deeplabv3plus": (
@@ -242,51 +268,154 @@ CNN_CASES = {
 
 
 # Transformers on a test_vit-shaped ViT (64 wide, 6 blocks, 4x4 grid: img_size 64): head shapes, the config our
-# model must come out with, mmseg tensors that mmseg builds but never uses.
+# model must come out with, mmseg tensors that mmseg builds but never uses, the config text.
 VIT_CASES = {
     "setr_naive": (
         lambda: vit() | setr_up_head("decode_head", 64, 16, 1, 1, 5)
         | {k: v for i in range(3) for k, v in setr_up_head(f"auxiliary_head.{i}", 64, 16, 2, 1, 5).items()},
         dict(channels=16, num_convs=1, up_scale=4, aux=True, aux_indices=(1, 3, 4), aux_num_convs=2, img_size=64),
-        (),
+        (), vit_config((1, 3, 4, 5), interpolate_mode="bilinear"),
     ),
     "setr_pup": (
         lambda: vit() | setr_up_head("decode_head", 64, 16, 4, 3, 5)
         | {k: v for i in range(3) for k, v in setr_up_head(f"auxiliary_head.{i}", 64, 16, 2, 3, 5).items()},
         dict(channels=16, aux=True, aux_indices=(1, 3, 4), aux_num_convs=2, img_size=64), (),
+        vit_config((1, 3, 4, 5), interpolate_mode="bilinear"),
     ),
     "setr_mla": (
         lambda: vit() | mla(64, 16, 8, 5),
         dict(mla_indices=(1, 2, 3, 5), mla_channels=16, mlahead_channels=8, aux=True, img_size=64),
-        ("backbone.cls_token",),
+        ("backbone.cls_token",), vit_config((1, 2, 3, 5), interpolate_mode="bilinear", with_cls_token=False),
     ),
-    "segmenter_linear": (lambda: vit(final_norm=True) | conv_seg("decode_head", 64, 5), dict(img_size=64), ()),
+    "segmenter_linear": (lambda: vit(final_norm=True) | conv_seg("decode_head", 64, 5), dict(img_size=64), (),
+                         vit_config((5,), interpolate_mode="bicubic")),
     "segmenter_mask": (
         lambda: vit(final_norm=True) | segmenter_mask_head(64, 32, 2, 5),
         dict(num_layers=2, embed_dims=32, img_size=64), ("decode_head.conv_seg.weight", "decode_head.conv_seg.bias"),
+        vit_config((5,), interpolate_mode="bicubic"),
     ),
 }
 
 
+def mmseg_rule(model, x):
+    """mmseg's logits for `x`: padded bottom-right to the patch size (zeros, as its PatchEmbed's corner
+    padding), the decode head's output resized straight to the input size (bilinear, align_corners=False).
+    Written here from mmseg's behaviour, not through SegModel's own padding code."""
+    h, w = x.shape[-2:]
+    d = model.size_divisor
+    padded = torch.nn.functional.pad(x, (0, -w % d, 0, -h % d))
+    logits = model.heads(model.backbone(padded), False)["out"]
+    return torch.nn.functional.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
+
+
 @pytest.mark.parametrize("name", list(VIT_CASES))
 def test_transformer_checkpoint_imports_and_computes_what_the_tensors_say(name, tmp_path):
-    shapes, config, unused = VIT_CASES[name]
+    shapes, config, unused, text = VIT_CASES[name]
     state = random_tensors(shapes(), seed=4)
-    meta = {"CLASSES": tuple(CLASSES), "PALETTE": PALETTE}
+    meta = {"CLASSES": tuple(CLASSES), "PALETTE": PALETTE, "config": text}
     loaded = engine.import_mmseg(save(tmp_path / f"{name}.pth", state, meta))
     # Configs hold plain JSON values (tuples as lists).
     assert loaded.model.config == json.loads(json.dumps({"name": name, "num_classes": 5, "backbone": "test_vit",
-                                                         **engine.architecture_options(name), **config}))
+                                                         **engine.architecture_options(name), **config,
+                                                         "pad_rule": "mmseg"}))
     assert [c.name for c in loaded.classes] == CLASSES
     mean = [127.5] * 3 if name.startswith("segmenter") else [123.675, 116.28, 103.53]
     assert loaded.normalization[0] == mean
     ref = reference(name, 5, {k: v for k, v in state.items() if k not in unused}, backbone="test_vit", **config)
+    assert ref.pad_rule == "crop"  # SegAssist's own rule
     g = torch.Generator().manual_seed(5)
-    for x in (torch.randn(1, 3, 64, 64, generator=g), torch.randn(2, 3, 50, 70, generator=g)):
+    x = torch.randn(1, 3, 64, 64, generator=g)
+    with torch.no_grad():
+        expected, got = ref(x), loaded.model(x)
+    assert torch.isfinite(expected).all()
+    assert torch.equal(got, expected)
+    for h, w in ((50, 70), (33, 17)):  # not multiples of 16: mmseg's rule, not ours
+        x = torch.randn(2, 3, h, w, generator=g)
         with torch.no_grad():
-            expected, got = ref(x), loaded.model(x)
-        assert torch.isfinite(expected).all()
-        assert torch.equal(got, expected)
+            expected, got, native = mmseg_rule(ref, x), loaded.model(x), ref(x)
+        assert got.shape == (2, 5, h, w)
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+        assert (got - native).abs().max() > 1e-2  # the two rules differ here, so the check above can fail
+
+
+# mmengine's runner keeps `cfg.pretty_text` in `meta["cfg"]`: this is that layout (every tuple and list item on a
+# line of its own, keys sorted, the data preprocessor's mean and std run together as yapf writes them).
+MMENGINE_CCNET_OS16 = """crop_size = (
+    512,
+    1024,
+)
+data_preprocessor = dict(
+    bgr_to_rgb=True,
+    mean=[
+        1.0,
+        2.0,
+        3.0,
+    ], std=[
+        4.0,
+        5.0,
+        6.0,
+    ], type='SegDataPreProcessor')
+norm_cfg = dict(requires_grad=True, type='SyncBN')
+model = dict(
+    backbone=dict(
+        contract_dilation=True,
+        depth=50,
+        dilations=(
+            1,
+            1,
+            1,
+            2,
+        ),
+        norm_cfg=dict(requires_grad=True, type='SyncBN'),
+        norm_eval=False,
+        num_stages=4,
+        out_indices=(
+            0,
+            1,
+            2,
+            3,
+        ),
+        strides=(
+            1,
+            2,
+            2,
+            1,
+        ),
+        style='pytorch',
+        type='ResNetV1c'),
+    decode_head=dict(
+        align_corners=False,
+        channels=512,
+        concat_input=True,
+        in_channels=2048,
+        in_index=3,
+        norm_cfg=dict(requires_grad=True, type='SyncBN'),
+        num_classes=19,
+        recurrence=3,
+        type='CCHead'),
+    pretrained='open-mmlab://resnet50_v1c',
+    type='EncoderDecoder')
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(keep_ratio=True, ratio_range=(
+        0.5,
+        2.0,
+    ), scale=(
+        2048,
+        1024,
+    ), type='RandomResize'),
+]
+"""
+
+# The same facts on one line each, as mmseg 0.x's mmcv Config wrote them.
+ONE_LINE_CCNET_OS16 = (
+    "crop_size = (512, 1024)\n"
+    "data_preprocessor = dict(bgr_to_rgb=True, mean=[1.0, 2.0, 3.0], std=[4.0, 5.0, 6.0], "
+    "type='SegDataPreProcessor')\n"
+    "model = dict(type='EncoderDecoder', backbone=dict(type='ResNetV1c', depth=50, strides=(1, 2, 2, 1), "
+    "dilations=(1, 1, 1, 2), contract_dilation=True), decode_head=dict(type='CCHead', recurrence=3, "
+    "align_corners=False))\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -310,11 +439,12 @@ def save(path, state, meta=None, **extra):
 @pytest.mark.parametrize("name", list(CNN_CASES))
 def test_cnn_checkpoint_imports_and_computes_what_the_tensors_say(name, resnet_tensors, tmp_path):
     state, config = cnn_checkpoint(name, resnet_tensors)
-    meta = {"CLASSES": tuple(CLASSES), "PALETTE": PALETTE, "config": "model = dict(...)", "mmcv_version": "1.4.0"}
+    meta = {"CLASSES": tuple(CLASSES), "PALETTE": PALETTE, "config": resnet_config(8), "mmcv_version": "1.4.0"}
     path = save(tmp_path / f"{name}_r50-d8.pth", state, meta)
     loaded = engine.import_mmseg(path)
     assert loaded.model.config == {"name": name, "num_classes": 5, "backbone": "resnet50c",
-                                   **engine.architecture_options(name), **config}
+                                   **engine.architecture_options(name), **config, "pad_rule": "mmseg"}
+    assert loaded.meta["crop_size"] == [512, 1024]
     assert not loaded.model.training
     assert [c.name for c in loaded.classes] == CLASSES
     assert [list(c.color) for c in loaded.classes] == PALETTE
@@ -326,6 +456,9 @@ def test_cnn_checkpoint_imports_and_computes_what_the_tensors_say(name, resnet_t
         expected, got = ref(x), loaded.model(x)
     assert torch.isfinite(expected).all()
     assert torch.equal(got, expected)
+    x = torch.randn(1, 3, 27, 21, generator=torch.Generator().manual_seed(3))  # not a multiple of the stride
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), mmseg_rule(ref, x), rtol=0, atol=1e-5)
 
 
 def test_mmengine_checkpoint_with_side_entries_and_config_text(resnet_tensors, tmp_path, monkeypatch):
@@ -355,10 +488,7 @@ def test_mmengine_checkpoint_with_side_entries_and_config_text(resnet_tensors, t
     for mod in ("mmengine", "mmengine.logging", buffers.__name__):
         monkeypatch.setitem(sys.modules, mod, buffers if mod == buffers.__name__ else types.ModuleType(mod))
     hub = {"log_scalars": {"train/loss": Wrapper()}, "runtime_info": {"iter": np.int64(80000)}}
-    cfg = ("crop_size = (512, 1024)\n"
-           "data_preprocessor = dict(type='SegDataPreProcessor', mean=[1.0, 2.0, 3.0], std=[4.0, 5.0, 6.0])\n"
-           "model = dict(backbone=dict(type='ResNetV1c', strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)), "
-           "decode_head=dict(type='CCHead', recurrence=3))\n")
+    cfg = MMENGINE_CCNET_OS16
     meta = {"dataset_meta": {"classes": CLASSES, "palette": PALETTE}, "seed": np.int64(3), "cfg": cfg}
     path = save(tmp_path / "ccnet.pth", state, meta, message_hub=hub, param_schedulers=[{"last_step": 3}])
     with pytest.raises(Exception):  # noqa: B017 (torch's own refusal; any error type)
@@ -394,7 +524,7 @@ def test_leftover_and_missing_tensors_fail_naming_them(resnet_tensors, tmp_path)
     del state["backbone.stem.7.weight"]
     path = save(tmp_path / "dl.pth", state)
     with pytest.raises(engine.MMSegImportError) as info:
-        engine.import_mmseg(path)
+        engine.import_mmseg(path, output_stride=8)
     message = str(info.value)
     assert message.startswith(f"{path}: ")
     assert "1 checkpoint tensors have no place in the model: decode_head.extra.weight" in message
@@ -410,8 +540,11 @@ def test_state_dict_alone_as_safetensors_and_the_name_argument(resnet_tensors, t
         engine.import_mmseg(path, name="encnet")
     with pytest.raises(engine.MMSegImportError, match=r"cc\.safetensors: unknown architecture 'pspnet'"):
         engine.import_mmseg(path, name="pspnet")
-    loaded = engine.import_mmseg(path, name="ccnet")
-    assert loaded.model.arch == "ccnet"
+    # A state dict alone does not say the output stride (the weights are the same at 8 and 16).
+    with pytest.raises(engine.MMSegImportError, match=r"cc\.safetensors: the output stride .* pass output_stride"):
+        engine.import_mmseg(path, name="ccnet")
+    loaded = engine.import_mmseg(path, name="ccnet", output_stride=16)
+    assert loaded.model.arch == "ccnet" and loaded.model.config["output_stride"] == 16
     assert [c.name for c in loaded.classes] == [f"class{i}" for i in range(5)]
     assert loaded.meta["imported_from"] == "cc.safetensors"
 
@@ -430,8 +563,9 @@ def test_setr_mla_head_under_mmseg_015_names_imports_alike(tmp_path):
     """mmseg 0.15 named the per-level convs `decode_head.mlahead.{i}`, later versions `decode_head.up_convs.{i}`."""
     state = random_tensors(VIT_CASES["setr_mla"][0](), seed=6)
     old = {k.replace("decode_head.up_convs.", "decode_head.mlahead."): v for k, v in state.items()}
-    new_names = engine.import_mmseg(save(tmp_path / "new.pth", state)).model
-    old_names = engine.import_mmseg(save(tmp_path / "old.pth", old)).model
+    meta = {"config": VIT_CASES["setr_mla"][3]}
+    new_names = engine.import_mmseg(save(tmp_path / "new.pth", state, meta)).model
+    old_names = engine.import_mmseg(save(tmp_path / "old.pth", old, meta)).model
     x = torch.randn(1, 3, 48, 64, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
         assert torch.equal(old_names(x), new_names(x))
@@ -440,7 +574,14 @@ def test_setr_mla_head_under_mmseg_015_names_imports_alike(tmp_path):
 def test_transformer_checkpoints_that_do_not_fit_are_named(tmp_path):
     state = random_tensors(VIT_CASES["setr_mla"][0](), seed=8)
     with pytest.raises(engine.MMSegImportError, match=r"mla\.pth: the config sets with_cls_token=True"):
-        engine.import_mmseg(save(tmp_path / "mla.pth", state, {"config": "backbone=dict(with_cls_token=True)"}))
+        engine.import_mmseg(save(tmp_path / "mla.pth", state, {"config": vit_config((1, 2, 3, 5),
+                                                                                   interpolate_mode="bilinear")}))
+    with pytest.raises(engine.MMSegImportError, match=r"mla\.pth: which of the ViT's 6 blocks the heads read is not"):
+        engine.import_mmseg(save(tmp_path / "mla.pth", state))  # no config text: out_indices unknown
+    text = vit_config((1, 2, 3, 5), interpolate_mode="bicubic", with_cls_token=False)
+    with pytest.raises(engine.MMSegImportError, match=r"mla\.pth: the config resizes position embeddings with "
+                                                      r"interpolate_mode='bicubic'; .* uses 'bilinear'"):
+        engine.import_mmseg(save(tmp_path / "mla.pth", state, {"config": text}))
     wide = random_tensors(vit(width=80, hidden=160) | conv_seg("decode_head", 80, 3), seed=9)
     with pytest.raises(engine.MMSegImportError, match=r"wide\.pth: a ViT 80 wide with 6 blocks and patch size 16"):
         engine.import_mmseg(save(tmp_path / "wide.pth", wide))
@@ -466,3 +607,108 @@ def test_mmseg_attention_tensors_mean_the_same_in_timm_attention():
     x = torch.randn(2, 7, 32)
     with torch.no_grad():
         assert torch.allclose(block.attn(x), mha(x, x, x, need_weights=False)[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("text", [MMENGINE_CCNET_OS16, ONE_LINE_CCNET_OS16], ids=["mmengine", "one-line"])
+def test_config_text_in_either_layout_gives_the_output_stride_normalisation_and_crop(text, resnet_tensors, tmp_path):
+    state, config = cnn_checkpoint("ccnet", resnet_tensors)
+    loaded = engine.import_mmseg(save(tmp_path / "cc.pth", state, {"cfg": text}))
+    assert loaded.model.config["output_stride"] == 16 and loaded.model.config["recurrence"] == 3
+    assert loaded.normalization == ([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+    assert loaded.meta["crop_size"] == [512, 1024]
+    # an output stride 16 backbone: features at 1/16 (timm's dilations follow)
+    assert loaded.model.backbone.feature_info.reduction()[-1] == 16
+
+
+def test_config_text_is_read_as_literals_and_nothing_in_it_runs(tmp_path):
+    from engine.mmseg_config import UNKNOWN, read_config_text
+
+    marker = tmp_path / "ran"
+    text = (f"import os\nos.system('touch {marker}')\n"
+            f"x = __import__('os').system('touch {marker}')\n"
+            "norm = dict(type='BN')\n"
+            "model = dict(backbone=dict(norm_cfg=norm, strides=(1, -2), f=open('x'), **{'a': 1}), y=1 + 2)\n")
+    cfg = read_config_text(text)
+    assert not marker.exists()
+    assert cfg.readable and cfg.get("x") is UNKNOWN
+    assert cfg.get("model.backbone") is UNKNOWN  # dict(**other): not a literal
+    assert cfg.get("model.y") is UNKNOWN  # an operator; the rest of `model` still reads
+    cfg = read_config_text(text.replace(", **{'a': 1}", ""))
+    assert cfg.get("model.backbone.norm_cfg") == {"type": "BN"}  # a name assigned earlier
+    assert cfg.get("model.backbone.strides") == (1, -2)
+    assert cfg.get("model.backbone.f") is UNKNOWN and cfg.get("model.y") is UNKNOWN
+    assert not read_config_text("model = dict(\n").readable and not read_config_text(None).readable
+    assert read_config_text("(" * 200_000).readable is False  # deeper than the parser goes: unreadable, no crash
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("align_corners=True", "align_corners=True"),
+    ("bgr_to_rgb=False", "BGR input"),
+    ("strides=(1, 2, 2, 2)", "strides=(1, 2, 2, 2) and dilations=(1, 1, 1, 2)"),
+    ("contract_dilation=False", "contract_dilation=False"),
+    ("multi_grid=(1, 2, 4)", "multi_grid=(1, 2, 4)"),
+])
+def test_config_settings_our_models_cannot_reproduce_fail_naming_them(setting, message, resnet_tensors, tmp_path):
+    key = setting.split("=")[0]
+    text = ONE_LINE_CCNET_OS16
+    if key == "multi_grid":
+        text = text.replace("contract_dilation=True", f"contract_dilation=True, {setting}")
+    else:
+        text = re.sub(rf"{key}=(\([^)]*\)|\w+)", setting, text)
+    state, _ = cnn_checkpoint("ccnet", resnet_tensors)
+    with pytest.raises(engine.MMSegImportError, match=rf"cc\.pth: the checkpoint's config sets {re.escape(message)}"):
+        engine.import_mmseg(save(tmp_path / "cc.pth", state, {"cfg": text}))
+
+
+def test_output_stride_argument_must_agree_with_the_config(resnet_tensors, tmp_path):
+    state, _ = cnn_checkpoint("ccnet", resnet_tensors)
+    path = save(tmp_path / "cc.pth", state, {"cfg": MMENGINE_CCNET_OS16})
+    with pytest.raises(engine.MMSegImportError, match=r"asked for output stride 8, but the checkpoint's config sets"):
+        engine.import_mmseg(path, output_stride=8)
+    assert engine.import_mmseg(path, output_stride=16).model.config["output_stride"] == 16
+
+
+@pytest.mark.parametrize("name", list(VIT_CASES))
+def test_vit_without_patch_embedding_bias_imports_with_a_zero_bias(name, tmp_path):
+    """mmseg 1.x's VisionTransformer defaults to patch_bias=False; only that bias may be absent."""
+    shapes, config, unused, text = VIT_CASES[name]
+    state = random_tensors(shapes(), seed=10)
+    del state["backbone.patch_embed.projection.bias"]
+    loaded = engine.import_mmseg(save(tmp_path / "vit.pth", state, {"config": text}))
+    assert torch.equal(loaded.model.backbone.patch_embed.proj.bias, torch.zeros(64))
+    ref = reference(name, 5, {k: v for k, v in state.items() if k not in unused}
+                    | {"backbone.patch_embed.projection.bias": torch.zeros(64)}, backbone="test_vit", **config)
+    x = torch.randn(1, 3, 64, 48, generator=torch.Generator().manual_seed(11))
+    with torch.no_grad():
+        assert torch.equal(loaded.model(x), ref(x))
+    del state["backbone.layers.0.attn.attn.out_proj.bias"]
+    with pytest.raises(engine.MMSegImportError, match=r"1 model tensors are missing from the checkpoint: "
+                                                      r"backbone\.layers\.0\.attn\.attn\.out_proj\.bias"):
+        engine.import_mmseg(save(tmp_path / "vit2.pth", state, {"config": text}))
+
+
+def test_imported_model_file_keeps_mmseg_padding_rule(tmp_path):
+    shapes, _, _, text = VIT_CASES["segmenter_linear"]
+    loaded = engine.import_mmseg(save(tmp_path / "seg.pth", random_tensors(shapes(), seed=12), {"config": text}))
+    out = engine.save_model(tmp_path / "seg.safetensors", loaded.model, classes=loaded.classes, **loaded.meta)
+    again = engine.load_model(out)
+    assert again.model.pad_rule == "mmseg" and again.model.config["pad_rule"] == "mmseg"
+    x = torch.randn(1, 3, 40, 56, generator=torch.Generator().manual_seed(13))
+    with torch.no_grad():
+        assert torch.equal(again.model(x), loaded.model(x))
+    native = engine.create_model("segmenter_linear", 3, backbone="test_vit")
+    assert native.pad_rule == "crop" and "pad_rule" not in native.config
+    with pytest.raises(ValueError, match="pad_rule must be one of 'crop', 'mmseg', got 'stretch'"):
+        engine.create_model("segmenter_linear", 3, backbone="test_vit", pad_rule="stretch")
+
+
+def test_explain_follows_the_imported_models_padding_rule(tmp_path):
+    shapes, _, _, text = VIT_CASES["segmenter_mask"]
+    model = engine.import_mmseg(save(tmp_path / "seg.pth", random_tensors(shapes(), seed=14), {"config": text})).model
+    x = torch.randn(1, 3, 40, 56, generator=torch.Generator().manual_seed(15))
+    maps = engine.explain(model, x, (39, 55))  # the bottom-right pixel, next to the padding
+    assert {"cam", "attention/layer0", "attention/decoder1"} <= set(maps)
+    assert all(m.shape == (40, 56) and torch.isfinite(m).all() for m in maps.values())
+    # patch maps stay where the patches lie on the padded input: the point's patch row/column is constant
+    layer = maps["attention/layer5"]
+    assert torch.equal(layer[32:40, 48:56], layer[32, 48].expand(8, 8))

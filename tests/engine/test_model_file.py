@@ -100,10 +100,18 @@ def test_a_config_option_the_architecture_lacks_is_named(saved, tmp_path):
         engine.load_model(path)
 
 
-def test_a_file_never_makes_the_loader_fetch_or_read_other_weights(saved, tmp_path):
+def test_a_file_never_makes_the_loader_fetch_or_read_other_weights(saved, tmp_path, monkeypatch):
     victim = tmp_path / "other.safetensors"
     path = _rewrite(saved, tmp_path / "p.safetensors", lambda d: d["config"].update(pretrained=str(victim)))
-    engine.load_model(path)  # the missing file named by "pretrained" is never opened
+    from engine import model_file
+
+    built = []
+    real = model_file.create_model
+    monkeypatch.setattr(model_file, "create_model", lambda *a, **k: built.append(k) or real(*a, **k))
+    loaded = engine.load_model(path)  # the missing file named by "pretrained" is never opened
+    assert built and all("pretrained" not in k for k in built)  # the model is built without it
+    expected = engine.load_model(saved).model.state_dict()
+    assert all(torch.equal(v, expected[k]) for k, v in loaded.model.state_dict().items())
 
 
 def test_metadata_that_is_not_json_or_too_new_is_named(saved, tmp_path):

@@ -50,14 +50,38 @@ def test_outputs_match_the_model_for_every_architecture(name):
 
 
 def test_bf16_on_this_cpu_is_used_and_said_and_close_to_fp32():
-    model = PointwiseModel(num_classes=4)
+    if not cpu_supports_bf16():
+        pytest.skip("this CPU has no native bf16 (AMX or AVX512-BF16): 'auto' means fp32 here, see the policy test")
+    torch.manual_seed(0)
+    model = tiny_model("deeplabv3plus", num_classes=4).eval()
     image = random_image(50, 70)
-    auto = engine.Predictor(model).predict(image)
-    fp32 = engine.Predictor(model, precision="fp32").predict(image)
-    assert auto.precision == ("bf16" if cpu_supports_bf16() else "fp32")
-    assert engine.Predictor(model, precision="bf16").precision == "bf16"
+    auto = engine.Predictor(model).predict(image, return_probs=True)
+    fp32 = engine.Predictor(model, precision="fp32").predict(image, return_probs=True)
+    assert auto.precision == "bf16"
+    # bf16 really ran: the probabilities differ from fp32's (bf16 keeps 8 bits of mantissa) but stay close
+    difference = np.abs(auto.probs - fp32.probs).max()
+    assert 1e-4 < difference < 0.05
     assert (auto.labels == fp32.labels).mean() > 0.95
-    assert np.abs(auto.confidence - fp32.confidence).max() < 0.05
+
+
+def test_precision_policy_on_cpus_with_and_without_native_bf16(monkeypatch):
+    from engine import precision
+
+    cpu = torch.device("cpu")
+    for native, auto in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(precision, "cpu_supports_bf16", lambda native=native: native)
+        assert precision.resolve_precision("auto", cpu) == auto
+        assert precision.resolve_precision("bf16", cpu) == "bf16"  # asked for: emulated where not native
+        assert precision.resolve_precision("fp32", cpu) == "fp32"
+        with pytest.raises(ValueError, match="precision 'fp16' is for GPUs; on a CPU use bf16 or fp32"):
+            precision.resolve_precision("fp16", cpu)
+    with pytest.raises(ValueError, match="precision 'fp16' is for GPUs"):
+        engine.Predictor(PointwiseModel(), device="cpu", precision="fp16")
+    from training.distributed import start_runtime
+
+    with pytest.raises(ValueError, match="precision 'fp16' is for GPUs"):  # training: the same policy
+        start_runtime("cpu", "fp16")
+    assert start_runtime("cpu", "fp32").autocast_dtype is None
 
 
 def test_tiled_prediction_with_a_real_architecture():

@@ -8,11 +8,11 @@ import torch
 from torch import nn
 
 import engine
+from engine.preprocessing import preprocess
 from training import train
 from training.batchnorm import recalibrate_batchnorm, view_batches
 from training.data import Sample
 from training.distributed import Runtime
-from training.tensors import normalize
 
 from .conftest import TINY_OPTIONS, tiny_config, write_shapes
 
@@ -51,7 +51,7 @@ def test_statistics_are_those_of_the_whole_images_in_a_training_mode_forward():
     hooks = [m.register_forward_pre_hook(lambda m, a: inputs.__setitem__(m, a[0].detach().double()))
              for m in norms(model)]
     with torch.no_grad():
-        model(normalize(torch.from_numpy(np.stack([s.image for s in data])), MEAN, STD))
+        model(preprocess(torch.from_numpy(np.stack([s.image for s in data])), MEAN, STD))
     for h in hooks:
         h.remove()
     for m in norms(model):  # statistics far from the truth, as after training on other views
