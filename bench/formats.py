@@ -17,6 +17,7 @@ import resource
 import tempfile
 import time
 from pathlib import Path
+from queue import Empty
 
 import cv2
 import numpy as np
@@ -50,6 +51,7 @@ def make_project(folder: Path, n: int, h: int, w: int, labelled: bool) -> None:
         write_image(folder / f"frame_{i:05d}.jpg", np.roll(base, i * 7, axis=1))
         if labelled:
             write_label(folder / "labels" / f"frame_{i:05d}.png", make_labels(rng, h, w), project.classes)
+    project.close()  # the phases open it in child processes
 
 
 def _source(fmt: str, out: Path):
@@ -61,15 +63,22 @@ def _source(fmt: str, out: Path):
 
 
 def _phase(queue, what: str, root: str, fmt: str) -> None:
-    root_path = Path(root)
-    start = time.perf_counter()
-    if what == "export":
-        n = export_project(Project.open(root_path / "src"), fmt, root_path / fmt)
-    else:
-        project = Project.open(root_path / f"dst-{fmt}")
-        n = run_import(project, plan_import(project, _source(fmt, root_path / fmt))).images
-    seconds = time.perf_counter() - start
-    queue.put((n, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    try:
+        root_path = Path(root)
+        start = time.perf_counter()
+        project = Project.open(root_path / ("src" if what == "export" else f"dst-{fmt}"))
+        try:
+            if what == "export":
+                n = export_project(project, fmt, root_path / fmt)
+            else:
+                n = run_import(project, plan_import(project, _source(fmt, root_path / fmt))).images
+        finally:
+            project.close()
+        seconds = time.perf_counter() - start
+        queue.put((n, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    except BaseException as exc:  # the parent reports it instead of waiting for ever
+        queue.put(exc)
+        raise
 
 
 def run_phase(what: str, root: Path, fmt: str) -> tuple[int, float, float]:
@@ -77,8 +86,14 @@ def run_phase(what: str, root: Path, fmt: str) -> tuple[int, float, float]:
     queue = ctx.Queue()
     proc = ctx.Process(target=_phase, args=(queue, what, str(root), fmt))
     proc.start()
-    result = queue.get()
-    proc.join()
+    try:
+        result = queue.get(timeout=600)
+    except Empty:
+        raise RuntimeError(f"the {what} phase of {fmt} ended without a result (exit code {proc.exitcode})") from None
+    finally:
+        proc.join(timeout=60)
+    if isinstance(result, BaseException):
+        raise RuntimeError(f"the {what} phase of {fmt} failed: {result}") from result
     return result
 
 
