@@ -156,7 +156,8 @@ def test_config_survives_json_and_rebuilds():
          r"aux_indices=\(9, 14, 19\) does not fit backbone 'test_vit' with 6 blocks.*0\.\.5"
          r".*aux_indices=\(2, 3, 4\) here"),
         ("setr_pup", {"aux_indices": (1, 6)}, r"aux_indices=\(1, 6\) does not fit.*6 blocks"),
-        ("setr_mla", {"mla_indices": (-1, 2, 3, 4)}, r"mla_indices=\(-1, 2, 3, 4\) does not fit"),
+        ("setr_mla", {"mla_indices": (-1, 2, 3, 4)}, r"mla_indices=\(-1, 2, 3, 4\) must be .*layer indices 0\.\."),
+        ("setr_mla", {"mla_indices": (1, 2, 3, 7)}, r"mla_indices=\(1, 2, 3, 7\) does not fit.*6 blocks"),
         ("setr_mla", {"mla_indices": (2, 3, 4)}, r"mla_indices must name 4 blocks"),
         ("setr_naive", {"aux_indices": (2, 2, 3)}, "distinct"),
     ],
