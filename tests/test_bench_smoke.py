@@ -55,7 +55,7 @@ def test_latency_bench_reports_each_ratio_of_its_timings(capsys, monkeypatch):
     (row,) = table_rows(capsys.readouterr().out)
     arch, backbone, fp32, backbone_fp32, ratio, *_ = row
     assert (arch, backbone) == ("encnet", "test_resnet")
-    assert float(fp32) > float(backbone_fp32) > 0  # the whole model takes longer than its backbone
+    assert float(fp32) > 0 and float(backbone_fp32) > 0  # one timed run each: their order is noise
     assert float(ratio) == pytest.approx(float(fp32) / float(backbone_fp32), rel=0.02)
 
 
