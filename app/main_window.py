@@ -336,6 +336,7 @@ class MainWindow(QMainWindow):
         self.project_saver.attach(project)
         self.editor.set_project(project)
         self.setWindowTitle(f"{project.folder.name} — SegAssist")
+        self.training_panel.reset()  # the last project's run, curves and corrections
         self.images_panel.set_entries(project.images)
         self.classes_panel.set_classes(project.classes, self.editor.current_class)
         self.canvas.set_classes(project.classes)
