@@ -183,10 +183,11 @@ class TrainingPanel(QWidget):
         self.status.setWordWrap(True)
         self.status.setMinimumHeight(2 * self.status.fontMetrics().lineSpacing() + 4)  # wrapped lines stay whole
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.rate = QLabel()  # "ETA 3:20 · 12.3 img/s" on one line, never wrapped
+        self.rate = QLabel()  # "ETA 3:20 · 12.3 img/s · loss 0.412" on one line, never wrapped; hidden when idle
         self.rate.setProperty("hint", True)
         self.rate.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.eta = EtaEstimate()
+        self.rate.setVisible(False)
         self.result = QLabel()
         self.result.setProperty("title", True)
         self.result.setVisible(False)
@@ -232,9 +233,9 @@ class TrainingPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.rate)
-        layout.addWidget(self.status)
         layout.addWidget(self.result)
         layout.addWidget(self.use_button)
+        layout.addWidget(self.status)
         layout.addWidget(self.settings_toggle)
         layout.addWidget(self.settings_box)
         layout.addWidget(self.plots, 1)
@@ -315,7 +316,7 @@ class TrainingPanel(QWidget):
         self.progress.setFormat("")
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
-        self.rate.clear()
+        self._set_rate("")
         self.status.setText("Ready. Label a few images, then train.")
         self.log.clear()
         self.set_corrections({})
@@ -334,7 +335,7 @@ class TrainingPanel(QWidget):
             self.progress.setRange(0, max(iterations, 1))
             self.progress.setFormat("%v / %m" if iterations else "")
             self.progress.setValue(0)
-            self.rate.clear()
+            self._set_rate("")
             self.status.setText("Starting the training process…")
             self.log.clear()
 
@@ -357,8 +358,7 @@ class TrainingPanel(QWidget):
             self.loss_curve.setData(*self._loss)
             self.progress.setFormat("%v / %m")
             eta = self.eta.update(it, e.iterations, e.elapsed_s, fallback=e.eta_s)
-            self.rate.setText(f"ETA {format_seconds(eta)} · {e.images_per_s:.1f} img/s")
-            self.status.setText(f"iteration {it} / {e.iterations} · loss {e.loss:.4f}")
+            self._set_rate(f"ETA {format_seconds(eta)} · {e.images_per_s:.1f} img/s · loss {e.loss:.3f}")
         elif isinstance(e, ValidationEvent):
             if e.miou is None:
                 return
@@ -376,7 +376,7 @@ class TrainingPanel(QWidget):
         why the run failed (`headline`: or that it was stopped). `parent` names the version it was fine-tuned
         from; `adopted=False` says it scored below its parent and is kept unused (with "Use it anyway")."""
         self.set_running(False)
-        self.rate.clear()
+        self._set_rate("")
         self.result.setVisible(True)
         self.use_button.setVisible(False)
         self._rejected = None
@@ -429,7 +429,11 @@ class TrainingPanel(QWidget):
             self.correction_series[label] = (xs, ys)
             top = max(top, *ys)
         plot.setYRange(0, max(top * 1.1, 1.0))
-        plot.setXRange(0.5, max(len(order), 1) + 0.5)
+        plot.setXRange(0.5, max(len(order), 5) + 0.5)  # whole image counts on the axis, also when empty
+
+    def _set_rate(self, text: str) -> None:
+        self.rate.setText(text)
+        self.rate.setVisible(bool(text))
 
     def append_log(self, line: str) -> None:
         self.log.appendPlainText(line)

@@ -100,7 +100,7 @@ def test_a_new_run_counts_from_zero_to_its_own_iterations(qtbot, tmp_path):
     panel.on_event(StepEvent(iteration=10, iterations=150, loss=0.5, lr=0.01, elapsed_s=10, eta_s=140,
                              images_per_s=12.34))
     assert panel.progress.text() == "10 / 150"
-    assert not panel.rate.wordWrap() and "12.3 img/s" in panel.rate.text()
+    assert not panel.rate.wordWrap() and "12.3 img/s · loss 0.500" in panel.rate.text() and panel.rate.isVisible()
     assert panel.rate.fontMetrics().horizontalAdvance(panel.rate.text()) <= panel.rate.width()
 
 
