@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -75,7 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     window, shot = open_window(folder, args.model, size, args.screenshot, on_done=app.quit, image=args.image)
     _install_excepthook(window)
     code = app.exec()
-    return 1 if shot is not None and shot.error is not None else code
+    code = 1 if shot is not None and shot.error is not None else code
+    if window.models.stuck:
+        # A model call that never returns (a forward pass cannot be interrupted) would keep the process
+        # alive forever: the labels are saved by now, so leave without waiting for it.
+        logging.getLogger(__name__).warning("a model job did not finish; exiting without waiting for it")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def open_window(folder: Path | None, model: Path | None, size: tuple[int, int] = (1440, 900),

@@ -2,8 +2,9 @@
 
 Every committed write of the document (a stroke, an undo, a redo) is in the recovery journal before
 the GUI goes on (the project attaches the journal when it loads a document); the labels are saved
-shortly after the last stroke (debounced), on image switch and on quit. A failed save keeps the
-document in memory (and its strokes in the journal) and says so.
+shortly after the last stroke (debounced), on image switch and on quit. A failed write (labels,
+journal or project file) is known at once: `save_error` says what is and is not safe, `saveFailed`
+fires, and the documents stay in memory until a retry, a save to another folder or an export.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.core import tools
 from app.core.loop_record import ActivityClock, Correction
+from app.core.project import ProjectFileWriteError
 from app.workers import Cancelled, JobRunner
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ class Editor(QObject):
         self._class: int | None = 0
         self.brush_radius = 12
         self._held: dict[str, object] = {}  # documents whose save failed, by stem: edits stay in memory
+        self._label_errors: dict[str, str] = {}  # stem -> why its labels could not be saved
+        self._project_error: str | None = None  # why segassist.json could not be saved
         self.save_error: str | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -69,6 +73,11 @@ class Editor(QObject):
         self.close_image()
         self.project = project
         self._held.clear()
+        self._label_errors.clear()
+        self._project_error = None
+        self.save_error = None
+        if project is not None:
+            project.journal.on_change.append(self._journal_changed)
         self._class = 0 if project is not None and project.classes else None
 
     @property
@@ -203,7 +212,7 @@ class Editor(QObject):
             self._clock.tick(time.monotonic())
         entry = self.entry
         if entry is not None and entry.status in ("unlabelled", "predicted"):
-            self.project.set_status(entry, "edited", durable=False)  # the label file will say so too
+            self.save_project(lambda: self.project.set_status(entry, "edited", durable=False))
             self.entryChanged.emit(self.index)
         self._timer.start()
         self.historyChanged.emit()
@@ -280,16 +289,20 @@ class Editor(QObject):
 
         def done(_path) -> None:
             self._saving -= 1
-            self.project.finish_save(pending)
+            self.save_project(lambda: self.project.finish_save(pending))
             self._saved(index, entry)
 
         def failed(msg: str) -> None:
             self._saving -= 1
+            if not doc.dirty:  # saved meanwhile (a retry or a save to another folder)
+                return
             self._save_failed(entry, doc, msg)
+            if self.doc is not doc:  # the person moved on meanwhile: keep the document until it is written
+                self._held[entry.stem] = doc
 
         self.save_jobs.start(f"saving {entry.name}", lambda job: pending.write(), on_result=done, on_failed=failed)
 
-    def save(self) -> bool:
+    def save(self, force: bool = False) -> bool:
         """Write the current labels now. On failure: `saveFailed`, the edits stay (memory and journal)."""
         self._timer.stop()
         self.save_jobs.wait()
@@ -297,15 +310,32 @@ class Editor(QObject):
         if doc is None or entry is None or not doc.dirty:
             return self.save_error is None or doc is None
         try:
-            self.project.save_document(entry, doc)
+            self.project.save_document(entry, doc, force=force)
+        except ProjectFileWriteError as exc:  # the labels are saved; segassist.json is not
+            self._project_error = _why(exc)
+            self._update_error(new=True)
         except OSError as exc:
-            self._save_failed(entry, doc, exc.strerror or str(exc))
+            self._save_failed(entry, doc, _why(exc))
             return False
         self._saved(self.index, entry)
         return True
 
+    def save_project(self, change) -> bool:
+        """Run `change` (a Project call that writes segassist.json); a failed write is reported, not raised."""
+        try:
+            change()
+        except OSError as exc:
+            self._project_error = _why(exc)
+            self._update_error(new=True)
+            return False
+        if self._project_error is not None:
+            self._project_error = None
+            self._update_error()
+        return True
+
     def _saved(self, index: int | None, entry) -> None:
-        self.save_error = None
+        if self._label_errors.pop(entry.stem, None) is not None or self.save_error is not None:
+            self._update_error()
         if index is not None:
             self.saved.emit(index)
             self.entryChanged.emit(index)
@@ -314,33 +344,113 @@ class Editor(QObject):
     def _save_failed(self, entry, doc, why: str) -> None:
         if doc is not self.doc:
             self._held[entry.stem] = doc
-        self.save_error = (f"Could not save the labels of {entry.name}: {why}. "
-                           "Your edits are kept in memory and in the recovery journal.")
-        self.saveFailed.emit(self.save_error)
+        new = entry.stem not in self._label_errors
+        self._label_errors[entry.stem] = why
+        self._update_error(new=new)
 
-    def save_all(self) -> bool:
+    def _journal_changed(self, stem: str, error: str | None) -> None:
+        self._update_error(new=error is not None)
+
+    def _name(self, stem: str) -> str:
+        entry = next((e for e in self.project.images if e.stem == stem), None) if self.project else None
+        return entry.name if entry is not None else stem
+
+    def _update_error(self, new: bool = False) -> None:
+        """Recompute `save_error` from what failed; `saveFailed` when a new problem appeared."""
+        journal = self.project.journal if self.project is not None else None
+        lines = []
+        for stem, why in self._label_errors.items():
+            kept = ("they are in the recovery journal" if journal is not None and not journal.unwritten(stem)
+                    else "they are in memory only")
+            lines.append(f"Could not save the labels of {self._name(stem)}: {why}. Your edits are kept: {kept}.")
+        for stem, why in (journal.errors.items() if journal is not None else ()):
+            lines.append(f"Could not write the recovery journal of {self._name(stem)} ({why}): the latest edits "
+                         "are in memory only until they can be written.")
+        if self._project_error is not None:
+            lines.append(f"Could not save the project file: {self._project_error}.")
+        self.save_error = "\n".join(lines) if lines else None
+        if self.save_error and new:
+            self.saveFailed.emit(self.save_error + "\n\nRetry, save the labels to another folder, or export them.")
+        self.historyChanged.emit()
+
+    def retry(self, force: bool = False) -> bool:
+        """Write everything held in memory again: journal records, labels, the project file.
+        With `force`, files that changed on disk since they were read are overwritten."""
+        if self.project is None:
+            return True
+        self.project.journal.retry()
+        if self._project_error is not None:
+            self.save_project(lambda: self.project.save(force=force))
+        return self.save_all(force=force)
+
+    def save_elsewhere(self, folder) -> bool:
+        """Write labels, journal and project file into `folder` from now on, and save what is held there."""
+        try:
+            self.project.redirect(folder)
+        except OSError as exc:
+            self.saveFailed.emit(f"Cannot write to {folder}: {_why(exc)}")
+            return False
+        self.message.emit(f"Labels are saved to {self.project.write_folder} from now on")
+        self.save_project(self.project.save)  # the project file goes there too, now
+        return self.retry()
+
+    def save_all(self, force: bool = False) -> bool:
         """Save the current document and any held after an earlier failure."""
-        ok = self.save()
+        ok = self.save(force)
         for stem, doc in list(self._held.items()):
             entry = next((e for e in self.project.images if e.stem == stem), None)
             if entry is None:
                 continue
             try:
-                self.project.save_document(entry, doc)
-            except OSError:
+                self.project.save_document(entry, doc, force=force)
+            except ProjectFileWriteError as exc:
+                self._project_error = _why(exc)
+            except OSError as exc:
                 ok = False
+                self._label_errors[stem] = _why(exc)
                 continue
             del self._held[stem]
-        if ok:
-            self.save_error = None
-        return ok
+            self._label_errors.pop(stem, None)
+        if self.project is not None:
+            self.project.journal.retry()
+        self._update_error()
+        return ok and self.save_error is None
+
+    def unsaved_report(self) -> tuple[list[str], list[str]]:
+        """Names of images with unsaved edits: (those the recovery journal holds, those only in memory)."""
+        if self.project is None:
+            return [], []
+        journal = self.project.journal
+        stems = set(self._held) | set(self._label_errors) | set(journal.errors)
+        if self.doc is not None and self.doc.dirty and self.entry is not None:
+            stems.add(self.entry.stem)
+        in_journal = sorted(self._name(s) for s in stems if not journal.unwritten(s) and journal.writable)
+        in_memory = sorted(self._name(s) for s in stems if journal.unwritten(s) or not journal.writable)
+        return in_journal, in_memory
+
+    def documents(self) -> dict[str, object]:
+        """Every document with edits not on disk, by stem (held ones and the open one)."""
+        docs = dict(self._held)
+        if self.doc is not None and self.entry is not None and self.doc.dirty:
+            docs[self.entry.stem] = self.doc
+        return docs
 
     @property
     def unsaved(self) -> bool:
-        return bool(self._held) or self._saving > 0 or (self.doc is not None and self.doc.dirty)
+        journal_behind = self.project is not None and self.project.journal.unwritten() > 0
+        return (bool(self._held) or self._saving > 0 or (self.doc is not None and self.doc.dirty)
+                or journal_behind)
 
     # -- predictions ----------------------------------------------------------------------------------
     def show_prediction(self, index: int, labels: np.ndarray, confidence, entropy) -> None:
         """A new proposal for image `index`: shown when it is the open one."""
         if index == self.index and self.doc is not None:
             self.doc.set_proposal(labels, confidence, entropy)
+
+
+def _why(exc: OSError) -> str:
+    """An OSError as a person reads it: the reason, and the file when the message does not name it."""
+    text = exc.strerror or str(exc)
+    if exc.filename and str(exc.filename) not in text:
+        text = f"{text} ({exc.filename})"
+    return text

@@ -33,6 +33,7 @@ from app.widgets.classes_panel import ClassesPanel
 from app.widgets.images_panel import ImagesPanel, entry_status
 from app.widgets.model_panel import ModelPanel
 from app.widgets.new_model_dialog import quick_backbone, suggested_backbones
+from app.widgets.save_failed_dialog import SaveFailedDialog
 from app.widgets.tool_options import ToolOptions
 from app.widgets.training_panel import TrainingPanel
 from app.workers import JobRunner
@@ -52,6 +53,7 @@ class MainWindow(QMainWindow):
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
         self.project = None
         self.last_warning: str | None = None
+        self._save_box: SaveFailedDialog | None = None
         self.last_notice: str | None = None  # the last message box's text (warnings and notices)
         self.quit_question: QMessageBox | None = None  # while closing asks about a running training
         self.io_jobs = JobRunner(1, self)
@@ -272,7 +274,20 @@ class MainWindow(QMainWindow):
 
     def _on_save_failed(self, why: str) -> None:
         self._show_save_state()
-        self.warn("Labels not saved", why)
+        self.say(why.splitlines()[0], 15000)
+        self.last_warning = why
+        if self._save_box is None:
+            self._save_box = SaveFailedDialog(self)
+            self._save_box.retryRequested.connect(self.editor.retry)
+            self._save_box.overwriteRequested.connect(lambda: self.editor.retry(force=True))
+            self._save_box.elsewhereRequested.connect(self.ask_save_elsewhere)
+            self._save_box.exportRequested.connect(self.ask_export_labels)
+        self._save_box.show_problem(why)
+
+    def ask_save_elsewhere(self) -> bool:
+        """Choose a folder that labels, journal and project file are written to from now on."""
+        folder = QFileDialog.getExistingDirectory(self, "Save labels to another folder", str(Path.home()))
+        return bool(folder) and self.editor.save_elsewhere(folder)
 
     def _show_cursor(self, pixel) -> None:
         doc = self.editor.doc
@@ -309,11 +324,18 @@ class MainWindow(QMainWindow):
     def open_project(self, folder: str | Path) -> bool:
         """Open (or create) the project in `folder`, restore journalled edits, show the first image."""
         from app.core.project import Project, ProjectFileError
+        from app.core.project_lock import ProjectLockedError
 
         self.editor.close_image()
         try:
             try:
                 project = Project.open(folder)
+            except ProjectLockedError as exc:
+                answer = QMessageBox.question(self, "Project in use", f"{exc}\n\nOpen it read-only? Nothing is "
+                                              "written to this folder; edits can be saved to another folder.")
+                if answer != QMessageBox.StandardButton.Yes:
+                    return False
+                project = Project.open(folder, read_only=True)
             except ProjectFileError as exc:
                 answer = QMessageBox.question(
                     self, "Broken project file",
@@ -325,6 +347,8 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001 - any reason to refuse a folder is shown to the person
             self.warn("Cannot open the folder", f"{folder}: {exc}")
             return False
+        if self.project is not None and self.project is not project:
+            self.project.close()
         from app.core.class_edit import finish_pending
 
         try:
@@ -335,7 +359,7 @@ class MainWindow(QMainWindow):
         self.project = project
         self.project_saver.attach(project)
         self.editor.set_project(project)
-        self.setWindowTitle(f"{project.folder.name} — SegAssist")
+        self.setWindowTitle(f"{project.folder.name} — SegAssist" + (" (read-only)" if project.read_only else ""))
         self.training_panel.reset()  # the last project's run, curves and corrections
         self.images_panel.set_entries(project.images)
         self.classes_panel.set_classes(project.classes, self.editor.current_class)
@@ -350,6 +374,8 @@ class MainWindow(QMainWindow):
         if recovery.restored:
             msg += (f"; recovered {recovery.strokes} unsaved stroke{'s' if recovery.strokes != 1 else ''} on "
                     f"{len(recovery.restored)} image{'s' if len(recovery.restored) != 1 else ''}")
+        if project.note:
+            msg += f"; {project.note}"
         self.say(msg, 12000)
         if project.current_model is not None and self.models.active is None and project.current_model.is_file():
             self.model_flow.open(project.current_model, remember=False)
@@ -556,12 +582,13 @@ class MainWindow(QMainWindow):
             self.export_labels(Path(folder))
 
     def export_labels(self, folder: Path):
-        """Every saved label map as a palette PNG coloured by the project's classes, into `folder`."""
-        if not self.editor.save_all():
-            return None
+        """Every label map as a palette PNG coloured by the project's classes, into `folder`; edits that
+        could not be saved are exported as they are in memory."""
+        self.editor.save_all()
         from app.core.label_export import export_labels, export_plan
 
-        pairs, classes = export_plan(self.project, folder), list(self.project.classes)
+        pairs = export_plan(self.project, folder, self.editor.documents())
+        classes = list(self.project.classes)
 
         def work(job):
             return export_labels(pairs, classes, check=job.check, progress=job.progress)
@@ -571,6 +598,31 @@ class MainWindow(QMainWindow):
                                   on_failed=lambda msg: self.warn("Export failed", msg))
 
     # -- closing --------------------------------------------------------------------------------------
+    def quit_text(self) -> str:
+        """What quitting now would cost, as the quit dialog says it."""
+        in_journal, in_memory = self.editor.unsaved_report()
+        parts = ["Some labels could not be saved."]
+        if in_journal:
+            parts.append(f"The edits of {', '.join(in_journal)} are in the recovery journal and come back the next "
+                         "time you open this folder.")
+        if in_memory:
+            parts.append(f"The edits of {', '.join(in_memory)} are in memory only: the recovery journal could not "
+                         "be written either, so quitting now loses them.")
+        if not in_journal and not in_memory and self.editor.save_error:
+            parts.append(self.editor.save_error)
+        return "\n\n".join(parts)
+
+    def _confirm_quit_unsaved(self) -> bool:
+        """Ask before quitting with unsaved labels; True to quit."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Labels not saved", self.quit_text(),
+                          QMessageBox.StandardButton.NoButton, self)
+        elsewhere = box.addButton("Save to another folder…", QMessageBox.ButtonRole.ActionRole)
+        quit_button = box.addButton("Quit anyway", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        if box.clickedButton() is elsewhere:
+            return self.ask_save_elsewhere()
+        return box.clickedButton() is quit_button
     def closeEvent(self, event: QCloseEvent) -> None:
         keep = True
         if self.training.running:
@@ -587,14 +639,9 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
             keep = box.clickedButton() is stop
-        if not self.editor.save_all():
-            answer = QMessageBox.question(
-                self, "Labels not saved",
-                "Some labels could not be saved. They are in the recovery journal and will be restored the next "
-                "time you open this folder.\n\nQuit anyway?")
-            if answer != QMessageBox.StandardButton.Yes:
-                event.ignore()
-                return
+        if not self.editor.save_all() and not self._confirm_quit_unsaved():
+            event.ignore()
+            return
         if self.training.running:
             self.say("Stopping the training run and keeping the model so far…" if keep else
                      "Cancelling the training run…", 0)
@@ -605,4 +652,6 @@ class MainWindow(QMainWindow):
                        self.io_jobs, self.transfer.jobs):
             runner.wait(10000)
         self.project_saver.flush()
+        if self.project is not None:
+            self.project.close()
         event.accept()

@@ -43,7 +43,8 @@ class ActiveModel:
         miou = recorded_miou(last) if last else None
         p = self.predictor
         return {"name": self.path.stem if self.path else cfg.get("name"), "arch": cfg.get("name"),
-                "backbone": cfg.get("backbone"), "classes": len(self.loaded.classes), "miou": miou,
+                "backbone": cfg.get("backbone"), "backbone_weights": self.loaded.meta.get("backbone_weights"),
+                "classes": len(self.loaded.classes), "miou": miou,
                 "trained": last is not None, "val_images": last.get("val_images") if miou is not None else None,
                 "device": str(getattr(p, "device", "")), "precision": getattr(p, "precision", ""),
                 "backend": getattr(p, "backend", "")}
@@ -92,6 +93,7 @@ class ModelService(QObject):
         self.runner = JobRunner(1, self)
         self.runner.busyChanged.connect(self.busyChanged)
         self.active: ActiveModel | None = None
+        self._abandoned: list[JobRunner] = []  # runners of jobs that were cancelled but never stopped
         self.options = {"device": "auto", "backend": "torch", "precision": "auto", "tta": False}
 
     @property
@@ -244,4 +246,18 @@ class ModelService(QObject):
         return self.runner.start("exporting ONNX", work, on_result=on_result, on_failed=on_failed)
 
     def cancel(self) -> None:
+        """Cancel every model job. One that does not stop (a load or a forward pass cannot be interrupted)
+        is abandoned: its result is dropped and later jobs run on a fresh worker thread at once."""
         self.runner.cancel_all()
+        if self.runner.busy:
+            self._abandoned.append(self.runner)
+            self.runner.busyChanged.disconnect(self.busyChanged)
+            self.runner = JobRunner(1, self)
+            self.runner.busyChanged.connect(self.busyChanged)
+            self.busyChanged.emit(False)
+
+    @property
+    def stuck(self) -> bool:
+        """Whether an abandoned (or the current) model job is still running."""
+        self._abandoned = [r for r in self._abandoned if r.busy]
+        return bool(self._abandoned) or self.runner.busy

@@ -70,7 +70,7 @@ class TrainingFlow(QObject):
         self.refresh_loop()
         try:
             cfg = plan_training(
-                replace(choice, mode="finetune" if finetune else "new", val_fraction=0.0), images=project.folder,
+                replace(choice, mode="finetune" if finetune else "new"), images=project.folder,
                 labels=project.labels_dir, classes=project.classes, out=w.model_flow.next_path(arch),
                 labelled=len(labelled), init=active.path if finetune else None, val_names=val_names,
                 focus_names=changed_since(label_paths, active.path) if finetune else ())

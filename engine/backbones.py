@@ -1,4 +1,4 @@
-"""timm CNNs as dilated feature extractors for the CNN architectures."""
+"""The backbones offered per architecture, and timm models as their encoders (random, ImageNet or file weights)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,113 @@ import timm
 import torch
 from torch import nn
 
-from engine.weights import read_state_dict
+from engine.weights import file_origin, read_state_dict
 
-# Backbones we build and test; any other timm CNN that supports features_only and output_stride works too.
-CNN_BACKBONES = ("resnet50c", "resnet101c", "xception65", "resnet18", "mobilenetv3_large_100")
+RANDOM = "random"  # how a model file records a randomly initialised backbone
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A timm backbone offered for new models; every one (but the test models) has ImageNet weights in timm."""
+
+    name: str  # timm model name
+    family: str  # "cnn" (dilated feature extractor) or "vit" (VisionTransformer encoder)
+    label: str  # what a person reads beside the name
+    quick: bool = False  # small enough to train from scratch in minutes on a CPU: preselected for new models
+    test: bool = False  # one of timm's tiny test models: for tests, not offered in the app
+
+
+# The one list, read by the New-model dialog, the Training panel and the tests. Any other timm model of the
+# family works too (typed by name); these are the ones built, tested and offered.
+BACKBONES: tuple[Backbone, ...] = (
+    Backbone("xception65", "cnn", "Xception-65, the DeepLabV3+ paper's"),
+    Backbone("resnet101c", "cnn", "ResNet-101-C, the EncNet and CCNet papers' (mmsegmentation's)"),
+    Backbone("resnet50c", "cnn", "ResNet-50-C (mmsegmentation's)"),
+    Backbone("resnet101", "cnn", "ResNet-101"),
+    Backbone("resnet50", "cnn", "ResNet-50"),
+    Backbone("resnet18", "cnn", "ResNet-18, small"),
+    Backbone("mobilenetv3_large_100", "cnn", "MobileNetV3-Large, small and fast", quick=True),
+    Backbone("test_resnet", "cnn", "timm's tiny test ResNet", test=True),
+    Backbone("vit_large_patch16_384", "vit", "ViT-L/16, the SETR paper's"),
+    Backbone("vit_base_patch16_384", "vit", "ViT-B/16, the Segmenter paper's"),
+    Backbone("vit_small_patch16_384", "vit", "ViT-S/16"),
+    Backbone("vit_tiny_patch16_384", "vit", "ViT-Ti/16, small and fast", quick=True),
+    Backbone("vit_base_patch8_224", "vit", "ViT-B/8 (4x the tokens of /16)"),
+    Backbone("test_vit", "vit", "timm's tiny test ViT", test=True),
+)
+CNN_BACKBONES = tuple(b.name for b in BACKBONES if b.family == "cnn")
+VIT_BACKBONES = tuple(b.name for b in BACKBONES if b.family == "vit")
 
 # The ImageNet normalisation on 0-255 RGB; the fallback when a backbone does not state its own.
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
+
+
+def backbone_family(arch: str) -> str:
+    """"cnn" or "vit": the family of the architecture's paper backbone."""
+    from engine.registry import architecture_class
+
+    default = architecture_class(arch).default_backbone
+    family = next((b.family for b in BACKBONES if b.name == default), None)
+    if family is None:
+        raise ValueError(f"{arch}: its default backbone {default!r} is not in engine.backbones.BACKBONES")
+    return family
+
+
+def backbones_for(arch: str, *, tests: bool = False) -> list[Backbone]:
+    """The backbones offered for `arch`: its paper backbone first, then the others of its family.
+
+    timm's tiny test models are included only with `tests`.
+    """
+    from engine.registry import architecture_class
+
+    default = architecture_class(arch).default_backbone
+    family = [b for b in BACKBONES if b.family == backbone_family(arch) and (tests or not b.test)]
+    return sorted(family, key=lambda b: b.name != default)
+
+
+def quick_backbone(arch: str) -> str:
+    """A backbone of `arch`'s family that trains from scratch in minutes on a CPU (preselected for new models)."""
+    return next(b.name for b in backbones_for(arch) if b.quick)
+
+
+def describe_origin(origin: str | None) -> str:
+    """A person's words for a recorded `backbone_weights` value."""
+    if not origin:
+        return "not recorded"
+    if origin == RANDOM:
+        return "random initialisation"
+    kind, _, rest = origin.partition(":")
+    if kind == "timm":
+        model, _, tag = rest.partition("@")
+        return f"ImageNet (timm {model}.{tag})" if tag else f"ImageNet (timm {model})"
+    if kind == "file":
+        name, _, digest = rest.partition("+sha256:")
+        return f"file {name} (sha256 {digest[:12]}…)" if digest else f"file {name}"
+    return origin
+
+
+def create_timm_backbone(name: str, pretrained: bool | str | Path = False, **kwargs) -> nn.Module:
+    """`timm.create_model(name, **kwargs)` with backbone weights: random (`False`), timm's ImageNet weights
+    (`True`: from the hub cache, downloaded first when missing) or a local weights file (a path).
+
+    The module's `weights_origin` says which: `random`, `timm:<model>@<tag>` or `file:<name>+sha256:<hex>`.
+    Raises `engine.pretrained.PretrainedUnavailable` when ImageNet weights are asked for and cannot be had.
+    """
+    if pretrained is True:
+        from engine.pretrained import download_pretrained, pretrained_source
+
+        path = download_pretrained(name)
+        # timm's own loader on the cached file: it drops the classifier and adapts position embeddings.
+        model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **kwargs)
+        model.weights_origin = pretrained_source(name).origin
+        return model
+    model = timm.create_model(name, pretrained=False, **kwargs)
+    model.weights_origin = RANDOM
+    if isinstance(pretrained, str | Path):
+        load_backbone_weights(model, pretrained)
+        model.weights_origin = file_origin(pretrained)
+    return model
 
 
 @dataclass(frozen=True)
@@ -34,7 +133,8 @@ def create_cnn_backbone(
 ) -> tuple[nn.Module, FeatureSpec]:
     """A timm `features_only` model dilated to `output_stride` (8 or 16), and where its features are.
 
-    `pretrained` is False, True (timm's download) or a path to a local weights file.
+    `pretrained` is False, True (timm's ImageNet weights) or a path to a local weights file (see
+    `create_timm_backbone`).
     """
     if output_stride not in (8, 16):
         raise ValueError(f"output_stride must be 8 or 16, got {output_stride!r}")
@@ -53,9 +153,7 @@ def create_cnn_backbone(
     del probe
     low = max(i for i, r in enumerate(reductions) if r <= 4)
     spec = FeatureSpec(channels=channels, low=low, aux=len(channels) - 2, last=len(channels) - 1)
-    model = timm.create_model(name, pretrained=pretrained is True, **kwargs)
-    if isinstance(pretrained, str | Path):
-        load_backbone_weights(model, pretrained)
+    model = create_timm_backbone(name, pretrained, **kwargs)
     return model, spec
 
 

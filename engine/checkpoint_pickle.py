@@ -121,15 +121,30 @@ def read_checkpoint(path: str | Path) -> object:
         raise CheckpointReadError(f"{path}: not a readable PyTorch checkpoint ({_first_line(exc)})") from exc
 
 
-def plain(obj: object) -> object:
-    """`obj` with stand-ins replaced by None and containers turned into dicts, lists and tuples."""
+MAX_DEPTH = 64  # containers nested deeper than this are refused (a pickle can nest without limit)
+
+
+def plain(obj: object, _depth: int = 0, _memo: dict | None = None) -> object:
+    """`obj` with stand-ins replaced by None and containers turned into dicts, lists and tuples.
+
+    Shared references are converted once (a pickle of 40 levels that each refer twice to the level
+    below is 40 objects, not 2**40); nesting deeper than `MAX_DEPTH` raises `CheckpointReadError`."""
+    memo = {} if _memo is None else _memo
     if isinstance(obj, StandIn):
         return None
+    if not isinstance(obj, dict | list | tuple):
+        return obj
+    if id(obj) in memo:
+        return memo[id(obj)][1]
+    if _depth > MAX_DEPTH:
+        raise CheckpointReadError(f"the checkpoint's metadata is nested more than {MAX_DEPTH} levels deep")
     if isinstance(obj, dict):
-        return {k: plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(plain(v) for v in obj) if type(obj) in (list, tuple) else [plain(v) for v in obj]
-    return obj
+        out: object = {k: plain(v, _depth + 1, memo) for k, v in obj.items()}
+    else:
+        items = [plain(v, _depth + 1, memo) for v in obj]
+        out = tuple(items) if type(obj) is tuple else items
+    memo[id(obj)] = (obj, out)  # the original is kept alive so that its id is not reused meanwhile
+    return out
 
 
 def _first_line(exc: BaseException) -> str:

@@ -15,6 +15,8 @@ _BASE_PALETTE = (
 )
 
 
+MAX_CLASS_COUNT = 65_536  # uint16 label maps; a project allows at most 255
+
 @dataclass(frozen=True)
 class SegClass:
     """A class: its name and its RGB display colour."""
@@ -40,8 +42,14 @@ def as_classes(classes: Iterable[str | SegClass | Mapping]) -> list[SegClass]:
 
     Raises `ValueError` on empty or duplicate names and malformed colours.
     """
+    if isinstance(classes, str | bytes | Mapping):
+        raise ValueError(f"classes must be a list of names or {{'name', 'color'}} objects, got {classes!r:.80}")
     out: list[SegClass] = []
+    seen: set[str] = set()
+    dupes: set[str] = set()
     for i, c in enumerate(classes):
+        if i >= MAX_CLASS_COUNT:
+            raise ValueError(f"more than {MAX_CLASS_COUNT} classes; at most {MAX_CLASS_COUNT} are possible")
         if isinstance(c, SegClass):
             item = c
         elif isinstance(c, str):
@@ -53,11 +61,16 @@ def as_classes(classes: Iterable[str | SegClass | Mapping]) -> list[SegClass]:
             raise ValueError(f"class {i}: expected a name or {{'name', 'color'}}, got {c!r}")
         if not item.name.strip():
             raise ValueError(f"class {i}: the name is empty")
+        try:
+            item.name.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"class {i}: the name {item.name!r} is not valid text ({exc.reason})") from None
+        if item.name in seen:
+            dupes.add(item.name)
+        seen.add(item.name)
         out.append(item)
-    names = [c.name for c in out]
-    dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ValueError(f"class names must be unique; repeated: {', '.join(dupes)}")
+        raise ValueError(f"class names must be unique; repeated: {', '.join(sorted(dupes)[:10])}")
     return out
 
 

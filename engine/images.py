@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -16,14 +17,31 @@ from engine.classes import SegClass, palette
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 IGNORE_INDEX = 255
 
-# Whole-slide sized images are legitimate here; Pillow's default guard stops at ~179 megapixels.
-Image.MAX_IMAGE_PIXELS = 2_000_000_000
+# Whole-slide sized images are legitimate here; Pillow's default guard stops at ~179 megapixels. Our own
+# limit (`max_pixels`, from SEGASSIST_MAX_PIXELS) is checked from the header before anything is decoded.
+Image.MAX_IMAGE_PIXELS = None
+DEFAULT_MAX_PIXELS = 1_000_000_000
 
 _EXIF_ORIENTATION = 0x0112
 
 
 class ImageReadError(ValueError):
     """An image or label file that cannot be used; the message names the file and the problem."""
+
+
+def max_pixels() -> int:
+    """The largest image (in pixels) that is read: SEGASSIST_MAX_PIXELS, else 1e9 (3 GB as RGB)."""
+    try:
+        return max(1, int(os.environ.get("SEGASSIST_MAX_PIXELS", DEFAULT_MAX_PIXELS)))
+    except ValueError:
+        return DEFAULT_MAX_PIXELS
+
+
+def _check_pixels(path: Path, h: int, w: int) -> None:
+    limit = max_pixels()
+    if h * w > limit:
+        raise ImageReadError(f"{path}: {w} x {h} pixels ({h * w:,}) is over the limit of {limit:,} pixels; "
+                             "set SEGASSIST_MAX_PIXELS to read larger images")
 
 
 def is_image_file(path: str | Path) -> bool:
@@ -40,34 +58,80 @@ def read_image(path: str | Path) -> np.ndarray:
 
     Grey images are repeated to three channels, alpha is dropped, and deeper images (16-bit, float) are
     scaled linearly so that the image's maximum (at least 255 for integers, 1.0 for floats) becomes 255.
-    Raises `ImageReadError` naming the file when it is missing, unreadable or not an image.
+    Raises `ImageReadError` naming the file when it is missing, unreadable, not an image, or larger
+    than `max_pixels()` (checked from the header, before decoding).
     """
     path = Path(path)
     data = _read_bytes(path)
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if arr is None:
-        arr = _decode_with_pillow(path, data)
-    elif arr.ndim == 3 and arr.shape[2] >= 3:
-        arr = cv2.cvtColor(arr[..., :3], cv2.COLOR_BGR2RGB)
-    arr = _to_uint8(path, arr)
+    try:
+        orientation = _header_check(path, data)
+        try:
+            arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        except cv2.error:
+            arr = None
+        if arr is None:
+            arr = _decode_with_pillow(path, data)
+        elif arr.ndim == 3 and arr.shape[2] >= 3:
+            arr = cv2.cvtColor(arr[..., :3], cv2.COLOR_BGR2RGB)
+        arr = _to_uint8(path, arr)
+    except MemoryError as exc:
+        raise ImageReadError(f"{path}: not enough memory to decode this image") from exc
+    except ImageReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is this file's problem, said as such
+        raise ImageReadError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from exc
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if arr.ndim == 2:
         arr = np.repeat(arr[..., None], 3, axis=2)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ImageReadError(f"{path}: unsupported image layout {arr.shape}")
-    return np.ascontiguousarray(_apply_orientation(arr, _exif_orientation(data)))
+    return np.ascontiguousarray(_apply_orientation(arr, orientation))
+
+
+def _header_check(path: Path, data: bytes) -> int:
+    """The EXIF orientation from the header, after checking the size against the pixel limit."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+            orientation = _orientation(im)
+    except Exception:  # noqa: BLE001 - Pillow does not know it: OpenCV may
+        return 1
+    _check_pixels(path, h, w)
+    return orientation
+
+
+def _orientation(im: Image.Image) -> int:
+    """EXIF orientation from what the header holds (a PNG's eXIf chunk only when it precedes the pixels:
+    `getexif` would decode the whole PNG to look after them)."""
+    try:
+        if im.format == "PNG":
+            raw = im.info.get("exif")
+            if not raw:
+                return 1
+            exif = Image.Exif()
+            exif.load(raw)
+        else:
+            exif = im.getexif()
+        value = exif.get(_EXIF_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - EXIF is optional; a broken block never stops an image from loading
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(height, width) of an image as `read_image` returns it, reading only the header where possible."""
+    """(height, width) of an image as `read_image` returns it, from the header only where Pillow knows
+    the format. Raises `ImageReadError` naming the file (unreadable, or over `max_pixels()`)."""
     path = Path(path)
     try:
         with Image.open(path) as im:
             w, h = im.size
-            orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
-    except (OSError, UnidentifiedImageError, ValueError):
+            orientation = _orientation(im)
+    except FileNotFoundError as exc:
+        raise ImageReadError(f"{path}: no such file") from exc
+    except Exception:  # noqa: BLE001 - Pillow does not know it: decode it to find out
         return read_image(path).shape[:2]
+    _check_pixels(path, h, w)
     return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
 
 
@@ -81,10 +145,15 @@ def read_label(path: str | Path, num_classes: int | None = None) -> np.ndarray:
     data = _read_bytes(path)
     try:
         with Image.open(io.BytesIO(data)) as im:
+            _check_pixels(path, im.size[1], im.size[0])
             im.load()
             mode = im.mode
             arr = np.asarray(im)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+    except ImageReadError:
+        raise
+    except MemoryError as exc:
+        raise ImageReadError(f"{path}: not enough memory to decode this label image") from exc
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is this file's problem
         raise ImageReadError(f"{path}: not a readable label image ({exc})") from exc
     if arr.ndim == 3:
         if arr.shape[2] >= 3 and np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):
@@ -94,8 +163,11 @@ def read_label(path: str | Path, num_classes: int | None = None) -> np.ndarray:
                 f"{path}: a label must be single-channel (a class index per pixel, 255 = not labelled); "
                 f"this is a {mode} colour image"
             )
+    if arr.dtype != np.uint8 and not np.issubdtype(arr.dtype, np.integer) and arr.dtype != bool:
+        raise ImageReadError(f"{path}: label values must be integers (class indices); this is a {mode} image "
+                             f"of {arr.dtype} values")
     if arr.dtype != np.uint8:
-        if arr.min() < 0 or arr.max() > 255:
+        if arr.size and (arr.min() < 0 or arr.max() > 255):
             raise ImageReadError(f"{path}: label values must lie in 0-255, found {arr.min()}..{arr.max()}")
         arr = arr.astype(np.uint8)
     if num_classes is not None:
@@ -178,15 +250,6 @@ def _to_uint8(path: Path, arr: np.ndarray) -> np.ndarray:
         top = max(int(arr.max()), 255)
         return (arr.astype(np.float32) * (255.0 / top)).round().astype(np.uint8)
     raise ImageReadError(f"{path}: unsupported pixel type {arr.dtype}")
-
-
-def _exif_orientation(data: bytes) -> int:
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            value = im.getexif().get(_EXIF_ORIENTATION, 1)
-    except Exception:  # EXIF is optional; a broken EXIF block never stops an image from loading
-        return 1
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:

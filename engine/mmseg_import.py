@@ -25,7 +25,7 @@ from engine.models.base import SegModel
 from engine.models.deeplabv3plus import ASPP_RATES
 from engine.models.transformer import MMSEG_VIT_RULES as _VIT_RULES
 from engine.registry import architecture_class, create_model
-from engine.weights import WeightsFileError, read_state_dict
+from engine.weights import WeightsFileError, file_origin, read_state_dict
 
 # mmseg's ResNetV1c/ResNet (V1b) block counts per stage -> depth.
 _RESNET_DEPTHS = {(3, 4, 6, 3): 50, (3, 4, 23, 3): 101, (3, 8, 36, 3): 152}
@@ -158,6 +158,7 @@ def import_mmseg(path: str | Path, name: str | None = None, *, output_stride: in
     except ValueError as exc:
         raise MMSegImportError(f"{path}: cannot build {plan.arch} for this checkpoint: {exc}") from exc
     model = fill_model(path, model, state, plan)
+    model.backbone_weights = file_origin(path)  # the whole model, backbone included, comes from the checkpoint
     mean, std = hints.get("normalization", plan.normalization)
     model.normalization = (tuple(mean), tuple(std))
     classes = checkpoint_classes(meta, plan.num_classes)
@@ -204,7 +205,10 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     not_tensors = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if not_tensors:
         raise MMSegImportError(f"{path}: the state dict holds non-tensor entries: {', '.join(not_tensors[:4])}")
-    meta = plain(meta)
+    try:
+        meta = plain(meta)
+    except CheckpointReadError as exc:
+        raise MMSegImportError(f"{path}: {exc}") from exc
     return _strip_module_prefix(dict(state)), meta if isinstance(meta, dict) else {}
 
 

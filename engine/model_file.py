@@ -47,6 +47,8 @@ def save_model(path: str | Path, model: SegModel, *, classes, **meta) -> Path:
     `classes` are names or `SegClass`es, one per output channel. `meta` is JSON data kept in the file:
     by convention `normalization` ({"mean", "std"} on 0-255 RGB; the model's own by default),
     `crop_size`, `history` (a list of training records), `parent` (the model it was fine-tuned from).
+    `backbone_weights` (where the backbone's initial weights came from: `random`, `timm:<model>@<tag>` or
+    `file:<name>+sha256:<hex>`) is the model's own `backbone_weights` unless given.
     """
     path = Path(path)
     try:
@@ -72,6 +74,7 @@ def model_document(model: SegModel, *, classes, **meta) -> dict:
         "classes": [c.to_json() for c in classes],
         "normalization": {"mean": list(mean), "std": list(std)},
         "history": [],
+        **({"backbone_weights": model.backbone_weights} if getattr(model, "backbone_weights", None) else {}),
         **meta,
     }
     try:
@@ -142,6 +145,8 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Loade
     document_normalization(path, doc)
     name = config.pop("name", None)
     try:
+        if not isinstance(name, str):
+            raise ValueError(f"the config's architecture name must be a string, got {name!r:.80}")
         architecture_class(name)
     except ValueError as exc:
         raise ModelFileError(f"{path}: {exc}") from exc
@@ -153,7 +158,8 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Loade
     config = {k: _tuples(v) for k, v in config.items()}  # as the constructors expect them
     try:
         model = create_model(name, num_classes, **config)
-    except (ValueError, TypeError, KeyError, RuntimeError, AssertionError) as exc:
+    except (ValueError, TypeError, KeyError, RuntimeError, AssertionError, AttributeError, RecursionError,
+            IndexError, OverflowError, MemoryError) as exc:
         raise ModelFileError(f"{path}: cannot build the {name} model from its config: {exc}") from exc
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
@@ -162,6 +168,7 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Loade
         raise ModelFileError(f"{path}: not a readable model file: truncated or corrupt ({_first_line(exc)})") from exc
     _check_state(path, model, state, len(classes), name, config)
     model.load_state_dict(state)
+    model.backbone_weights = doc.get("backbone_weights")  # None: a file written before this was recorded
     doc.pop("config")
     doc.pop("classes")
     return LoadedModel(model.eval().to(device), classes, doc, path)
@@ -245,6 +252,11 @@ def _guess_class_tensors(own: dict, state: dict, wrong: list[str], num_classes: 
 def _check_state(path: Path, model: SegModel, state: dict[str, torch.Tensor], num_classes: int, name: str,
                  config: dict) -> None:
     own = model.state_dict()
+    for k, t in state.items():
+        if k in own and (t.layout != torch.strided or t.is_floating_point() != own[k].is_floating_point()
+                         or t.is_complex() or t.dtype == torch.bool):
+            raise ModelFileError(f"{path}: tensor {k} is {t.dtype} ({t.layout}); the model needs "
+                                 f"{own[k].dtype} values")
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     wrong = [k for k in own if k in state and state[k].shape != own[k].shape]

@@ -14,6 +14,41 @@ M = TypeVar("M", bound="type[SegModel]")
 
 # Keywords that create_model handles itself and that never reach the constructors.
 _RESERVED = ("self", "num_classes", "backbone", "pretrained", "pad_rule")
+MAX_CLASSES = 65_536
+
+# Sane ranges of the architectures' options: a value outside is refused before anything is built (a
+# model file or checkpoint config saying recurrence=100000000 would otherwise never finish a forward).
+_INT_RANGES = {
+    "output_stride": (4, 32), "channels": (1, 4096), "c1_channels": (1, 4096), "aux_channels": (1, 4096),
+    "recurrence": (1, 8), "num_codes": (1, 1024), "num_layers": (1, 48), "num_convs": (1, 16),
+    "aux_num_convs": (1, 16), "up_scale": (1, 32), "mla_channels": (1, 4096), "mlahead_channels": (1, 4096),
+    "embed_dims": (1, 8192), "num_heads": (1, 128), "aspp_bottleneck_kernel": (1, 7), "img_size": (16, 8192),
+}
+_FLOAT_RANGES = {"dropout": (0.0, 1.0), "drop_path_rate": (0.0, 1.0)}
+_INDEX_LISTS = {"mla_indices", "aux_indices"}
+
+
+def check_options(name: str, options: dict) -> None:
+    """`ValueError` naming the option when a value has the wrong type or lies outside its sane range."""
+    for key, value in options.items():
+        if value is None:
+            continue
+        if key in _INT_RANGES:
+            lo, hi = _INT_RANGES[key]
+            values = value if key == "img_size" and isinstance(value, list | tuple) and len(value) == 2 else [value]
+            for v in values:
+                if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                    raise ValueError(f"{name}: {key}={value!r} is out of range (an integer {lo}..{hi})")
+        elif key in _FLOAT_RANGES:
+            lo, hi = _FLOAT_RANGES[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+                raise ValueError(f"{name}: {key}={value!r} is out of range (a number {lo}..{hi})")
+        elif key in _INDEX_LISTS:
+            if (not isinstance(value, list | tuple) or len(value) > 64
+                    or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 64 for v in value)):
+                raise ValueError(f"{name}: {key}={value!r} must be a list of at most 64 layer indices 0..63")
+        elif isinstance(architecture_options(name).get(key), bool) and not isinstance(value, bool):
+            raise ValueError(f"{name}: {key}={value!r} must be true or false")
 
 
 def register_architecture(name: str):
@@ -67,18 +102,23 @@ def create_model(
     pad_rule = overrides.pop("pad_rule", "crop")
     if pad_rule not in PAD_RULES:
         raise ValueError(f"pad_rule must be one of {', '.join(map(repr, PAD_RULES))}, got {pad_rule!r}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= MAX_CLASSES:
+        raise ValueError(f"num_classes must be an integer >= 1 (at most {MAX_CLASSES}), got {num_classes!r}")
     options = architecture_options(name)
     unknown = sorted(set(overrides) - set(options))
     if unknown:
         accepted = ", ".join(f"{k}={v!r}" for k, v in options.items()) or "none"
         raise ValueError(f"{name} does not accept option(s) {', '.join(unknown)}; accepted options: {accepted}")
+    check_options(name, overrides)
+    if backbone is not None and not isinstance(backbone, str):
+        raise ValueError(f"{name}: backbone must be a timm model name, got {backbone!r:.80}")
     backbone = backbone if backbone is not None else cls.default_backbone
     model = cls(num_classes, backbone, pretrained=pretrained, **overrides)
     model.pad_rule = pad_rule
     if pad_rule != "crop":
         overrides["pad_rule"] = pad_rule
+    # Where the backbone's initial weights came from (random, timm:..., file:...): kept in the model file.
+    model.backbone_weights = getattr(getattr(model, "backbone", None), "weights_origin", "random")
     # JSON-shaped (tuples as lists) so that a config read back from a model file compares equal.
     model.config = _plain({"name": name, "num_classes": num_classes, "backbone": backbone, **options, **overrides})
     return model

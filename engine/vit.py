@@ -10,11 +10,8 @@ from timm.layers import Attention, resample_abs_pos_embed
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
-from engine.backbones import load_backbone_weights
-
-# Backbones we build and test; any timm VisionTransformer with absolute position embeddings works.
-VIT_BACKBONES = ("vit_large_patch16_384", "vit_base_patch16_384", "vit_small_patch16_384", "vit_tiny_patch16_384",
-                 "vit_base_patch8_224", "test_vit")
+# VIT_BACKBONES: the ones offered and tested; any timm VisionTransformer with absolute position embeddings works.
+from engine.backbones import VIT_BACKBONES, create_timm_backbone
 
 # Resized position embeddings kept per encoder (one per grid size, dtype and device seen recently).
 _POS_CACHE_SIZE = 8
@@ -124,9 +121,7 @@ def create_vit_encoder(name: str, pretrained: bool | str | Path = False, *, keep
     kwargs = dict(num_classes=0, dynamic_img_size=True, drop_path_rate=drop_path_rate)
     if img_size is not None:
         kwargs["img_size"] = img_size
-    model = _create_vit(name, pretrained is True, kwargs)
-    if isinstance(pretrained, str | Path):
-        load_backbone_weights(model, pretrained)
+    model = _create_vit(name, pretrained, kwargs)
     # Drop what the segmentation forward never uses, so that every parameter is trained.
     final = model.norm if not isinstance(model.norm, nn.Identity) else model.fc_norm
     model.norm = final if final_norm else nn.Identity()
@@ -146,14 +141,14 @@ def create_vit_encoder(name: str, pretrained: bool | str | Path = False, *, keep
     return model
 
 
-def _create_vit(name: str, pretrained: bool, kwargs: dict) -> VisionTransformer:
+def _create_vit(name: str, pretrained: bool | str | Path, kwargs: dict) -> VisionTransformer:
     """timm's model `name`; `ValueError` unless it is a VisionTransformer with absolute position embeddings
     and standard attention blocks."""
     examples = ", ".join(VIT_BACKBONES)
     if not isinstance(name, str) or not timm.is_model(name):
         raise ValueError(f"unknown ViT backbone {name!r}; accepted: timm VisionTransformer names, e.g. {examples}")
     try:
-        model = timm.create_model(name, pretrained=pretrained, **kwargs)
+        model = create_timm_backbone(name, pretrained, **kwargs)
     except TypeError as exc:  # other model families reject the ViT keywords
         raise ValueError(f"backbone {name!r} is not a timm VisionTransformer ({exc}); e.g. {examples}") from exc
     problem = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import zipfile
 from pathlib import Path
@@ -43,6 +44,16 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise WeightsFileError(f"{path}: not a readable PyTorch weights file ({_first_line(exc)})") from exc
     return _unwrap(obj, path)
+
+
+def file_origin(path: str | Path) -> str:
+    """How a model file records backbone weights read from a local file: `file:<name>+sha256:<hex>`."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"file:{path.name}+sha256:{digest.hexdigest()}"
 
 
 def _looks_pickled(path: Path) -> bool:

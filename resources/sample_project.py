@@ -49,6 +49,7 @@ def make_sample_project(folder: str | Path, seed: int = 0, *, n: int = 36, size:
         project.entry(f"{name}.png").status = status
     project.settings["sample"] = {"seed": seed}
     project.save()
+    project.close()
     return folder
 
 

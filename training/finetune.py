@@ -62,6 +62,7 @@ def initial_model(cfg: TrainConfig) -> Start:
         name = config.pop("name")
         config.pop("num_classes")
         model = create_model(name, len(classes), **config)
+        model.backbone_weights = getattr(old, "backbone_weights", None)
         model.load_state_dict(widen_state(old.state_dict(), model.state_dict(), old.num_classes, len(classes)))
     mean, std = loaded.normalization
     parent = {"name": cfg.init.name, "sha256": file_sha256(cfg.init)}

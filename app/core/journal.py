@@ -5,16 +5,26 @@ recorded as the stroke that writes the old values back), framed as
 
     b"SAJ1" | payload length (uint32 LE) | CRC-32 of the payload (uint32 LE) | payload (zlib)
 
-so a record torn by a crash mid-write fails its check and is ignored with everything after it.
-Strokes hold absolute values, so replaying them onto the saved labels (even onto labels that
-already hold some of them) gives the labels as they were after the last recorded stroke.
+A record torn by a crash or a full disk fails its check; the reader skips it and resynchronises on
+the next magic whose record passes its check, so every intact record after a damaged one is kept,
+and the writer cuts a torn tail off before it appends. Strokes hold absolute values, so replaying
+them onto the saved labels (even onto labels that already hold some of them) gives the labels as
+they were after the last recorded stroke.
+
+A write that fails (permission, full or read-only disk) never raises into the caller that
+committed the stroke: the record stays in memory, in order, and is written before any later one;
+`on_change` listeners hear about the failure at once and about the recovery when a retry succeeds.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,44 +33,150 @@ from app.core.document import LabelDocument
 from app.core.stroke import Atom, Region, Stroke, union
 from engine.atomic import atomic_write_bytes, fsync_dir
 
+log = logging.getLogger(__name__)
+
 MAGIC = b"SAJ1"
 SUFFIX = ".journal"
 _FRAME = struct.Struct("<4sII")
 _HEADER = struct.Struct("<QIII")  # revision, atoms, image height, image width
 _ATOM = struct.Struct("<iiiiBBI")  # y0, x0, y1, x1, kind, value, changed pixels
 _SCALAR, _VALUES, _RUNS = 0, 1, 2  # one value for all; a value per changed pixel; the same as runs
+MAX_RECORD = 1 << 31  # a length field beyond this is damage, not a record
 
 
 class JournalError(ValueError):
     """A journal that cannot be applied; the message names the file and the problem."""
 
 
-class Journal:
-    """Recovery journals of one project, one file per image stem, inside `folder`."""
+class JournalWriteError(OSError):
+    """A journal record that could not be written; the stroke is kept in memory until a retry writes it."""
 
-    def __init__(self, folder: str | Path):
+
+class Journal:
+    """Recovery journals of one project, one file per image stem, inside `folder`.
+
+    `on_change` listeners are called as `listener(stem, error)` when writing the stem's journal
+    starts failing (`error` says why) and with `error=None` when its held records reach the disk.
+    With `writable=False` nothing is ever written: records are held in memory and reported.
+    """
+
+    def __init__(self, folder: str | Path, *, writable: bool = True, read_only_reason: str = ""):
         self.folder = Path(folder)
+        self.writable = writable
+        self.read_only_reason = read_only_reason or "the project is open read-only"
+        self.on_change: list[Callable[[str, str | None], None]] = []
+        self.errors: dict[str, str] = {}            # stems whose last write failed, with why
+        self.skipped: dict[str, int] = {}           # damaged records skipped by the last read, per stem
+        self._held: dict[str, list[tuple[int, bytes]]] = {}  # (revision, record) not on disk yet, in order
+        self._ends: dict[str, int] = {}             # where the last intact record ends, per stem file
 
     def path(self, stem: str) -> Path:
         return self.folder / f"{stem}{SUFFIX}"
 
+    # ---- writing -------------------------------------------------------------------------------------
+
     def record(self, stem: str, stroke: Stroke, revision: int = 0, shape: tuple[int, int] = (0, 0)) -> None:
-        """Append `stroke` to the stem's journal and flush it to disk (fsync) before returning."""
-        data = encode(stroke, revision, shape)
+        """Append `stroke` to the stem's journal and flush it to disk (fsync) before returning.
+
+        Raises `JournalWriteError` when it cannot be written; the record is then held in memory and
+        written (before any later one) by the next `record` or `retry` that succeeds.
+        """
+        self._held.setdefault(stem, []).append((revision, encode(stroke, revision, shape)))
+        self._flush(stem)
+
+    def unwritten(self, stem: str | None = None) -> int:
+        """How many records (of `stem`, or of all stems) are held in memory, not on disk."""
+        if stem is not None:
+            return len(self._held.get(stem, ()))
+        return sum(len(v) for v in self._held.values())
+
+    def retry(self) -> bool:
+        """Write every held record; True when none is left in memory."""
+        ok = True
+        for stem in [s for s, held in self._held.items() if held]:
+            try:
+                self._flush(stem)
+            except JournalWriteError:
+                ok = False
+        return ok
+
+    def relocate(self, folder: str | Path) -> None:
+        """Write journals into `folder` from now on (records held in memory go there on the next write)."""
+        self.folder = Path(folder)
+        self.writable = True
+        self._ends.clear()
+
+    def _flush(self, stem: str) -> None:
+        held = self._held.get(stem)
+        if not held:
+            return
         path = self.path(stem)
+        try:
+            if not self.writable:
+                raise OSError(errno.EROFS, self.read_only_reason, str(path))
+            self._append(stem, path, b"".join(data for _, data in held))
+        except OSError as exc:
+            why = f"{path}: {exc.strerror or exc}"
+            first = stem not in self.errors
+            self.errors[stem] = why
+            if first:
+                log.error("recovery journal not written: %s (%d record(s) held in memory)", why, len(held))
+                self._tell(stem, why)
+            raise JournalWriteError(exc.errno, why) from exc
+        del self._held[stem]
+        if self.errors.pop(stem, None) is not None:
+            log.info("recovery journal %s written again", path)
+            self._tell(stem, None)
+
+    def _append(self, stem: str, path: Path, data: bytes) -> None:
+        """Write `data` after the last intact record (cutting a torn tail off first), then fsync."""
         created = not path.exists()
         if created:
             self.folder.mkdir(parents=True, exist_ok=True)
-        with open(path, "ab") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            end = self._ends.get(stem)
+            if end is None:
+                end = _intact_end(_read_bytes(path))
+            size = os.fstat(fd).st_size
+            if size != end:
+                if size > end:
+                    log.warning("%s: cutting %d byte(s) of a torn record off before appending", path, size - end)
+                os.ftruncate(fd, end)
+            self._ends[stem] = end
+            os.lseek(fd, end, os.SEEK_SET)
+            try:
+                view = memoryview(data)
+                while view:
+                    n = os.write(fd, view)
+                    if n <= 0:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+                    view = view[n:]
+                os.fsync(fd)
+            except OSError:
+                with contextlib.suppress(OSError):  # no torn tail left behind when we can; else the next append cuts it
+                    os.ftruncate(fd, end)
+                raise
+            self._ends[stem] = end + len(data)
+        finally:
+            os.close(fd)
         if created:
             fsync_dir(self.folder)
 
+    def _tell(self, stem: str, error: str | None) -> None:
+        for listener in list(self.on_change):
+            listener(stem, error)
+
     def attach(self, stem: str, doc: LabelDocument) -> None:
-        """Record every write the document commits from now on."""
-        doc.stroke_listeners.append(lambda stroke, revision: self.record(stem, stroke, revision, doc.shape))
+        """Record every write the document commits from now on (a failed write is reported, never raised)."""
+
+        def listener(stroke: Stroke, revision: int) -> None:
+            with contextlib.suppress(JournalWriteError):  # held in memory and reported through on_change
+                self.record(stem, stroke, revision, doc.shape)
+
+        doc.stroke_listeners.append(listener)
+
+    # ---- reading -------------------------------------------------------------------------------------
 
     def stems(self) -> list[str]:
         """Stems that have a journal file."""
@@ -69,7 +185,7 @@ class Journal:
         return sorted(p.name[: -len(SUFFIX)] for p in self.folder.iterdir() if p.name.endswith(SUFFIX))
 
     def read(self, stem: str) -> list[tuple[int, Stroke]]:
-        """The stem's recorded `(revision, stroke)`s, oldest first (a torn tail is left out)."""
+        """The stem's recorded `(revision, stroke)`s, oldest first (damaged records are skipped)."""
         return [(rev, stroke) for rev, stroke, _, _ in self._read(stem)]
 
     def _read(self, stem: str) -> list[tuple[int, Stroke, tuple[int, int], bytes]]:
@@ -80,7 +196,13 @@ class Journal:
             return []
         except OSError as exc:
             raise JournalError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-        return list(_records(path, data))
+        records, skipped = _records(path, data)
+        if skipped:
+            log.warning("%s: skipped %d damaged record(s); kept %d intact one(s)", path, skipped, len(records))
+            self.skipped[stem] = skipped
+        else:
+            self.skipped.pop(stem, None)
+        return records
 
     def pending(self) -> dict[str, list[Stroke]]:
         """Every stem's recorded strokes that no save has cleared yet."""
@@ -121,17 +243,33 @@ class Journal:
         doc.revision = max(doc.revision, max(rev for rev, _, _, _ in records))
         return len(records)
 
+    # ---- after a save --------------------------------------------------------------------------------
+
     def clear(self, stem: str, upto: int | None = None) -> None:
-        """Forget the stem's journal, or only its records with revision <= `upto` (saved meanwhile)."""
+        """Forget the stem's journal, or only its records with revision <= `upto` (saved meanwhile).
+
+        Records held in memory are forgotten the same way (the saved labels hold them)."""
+        held = [(rev, data) for rev, data in self._held.get(stem, ()) if upto is not None and rev > upto]
+        if held:
+            self._held[stem] = held
+        elif self._held.pop(stem, None) is not None and self.errors.pop(stem, None) is not None:
+            self._tell(stem, None)
+        if not self.writable:
+            return
         path = self.path(stem)
         if not path.exists():
+            self._ends.pop(stem, None)
             return
         if upto is not None:
-            keep = [raw for rev, _, _, raw in _records(path, path.read_bytes()) if rev > upto]
+            records, _ = _records(path, path.read_bytes())
+            keep = [raw for rev, _, _, raw in records if rev > upto]
             if keep:
-                atomic_write_bytes(path, b"".join(keep))
+                data = b"".join(keep)
+                atomic_write_bytes(path, data)
+                self._ends[stem] = len(data)
                 return
         path.unlink(missing_ok=True)
+        self._ends.pop(stem, None)
         fsync_dir(self.folder)
 
     def set_aside(self, stem: str, reason: str) -> Path | None:
@@ -145,6 +283,7 @@ class Journal:
             n += 1
             target = path.with_name(f"{path.name}.unusable{n}")
         os.replace(path, target)
+        self._ends.pop(stem, None)
         target.with_name(target.name + ".txt").write_text(reason + "\n", encoding="utf-8")
         return target
 
@@ -218,16 +357,49 @@ def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return starts, values[starts]
 
 
-def _records(path: Path, data: bytes):
+def _frames(data: bytes):
+    """`(start, end)` of every intact record; damage is skipped by searching for the next magic."""
     pos = 0
     while pos + _FRAME.size <= len(data):
         magic, length, crc = _FRAME.unpack_from(data, pos)
         end = pos + _FRAME.size + length
-        if magic != MAGIC or end > len(data):
+        if magic == MAGIC and length < MAX_RECORD and end <= len(data) \
+                and zlib.crc32(memoryview(data)[pos + _FRAME.size:end]) == crc:
+            yield pos, end
+            pos = end
+            continue
+        pos = data.find(MAGIC, pos + 1)
+        if pos < 0:
             return
-        payload = data[pos + _FRAME.size:end]
-        if zlib.crc32(payload) != crc:
-            return
-        revision, stroke, shape = decode(path, payload)
-        yield revision, stroke, shape, data[pos:end]
-        pos = end
+
+
+def _records(path: Path, data: bytes) -> tuple[list[tuple[int, Stroke, tuple[int, int], bytes]], int]:
+    """The intact, decodable records of a journal file's bytes, and how many damaged stretches were skipped."""
+    records, skipped, expected = [], 0, 0
+    for start, end in _frames(data):
+        if start != expected:
+            skipped += 1
+        expected = end
+        try:
+            revision, stroke, shape = decode(path, data[start + _FRAME.size:end])
+        except JournalError as exc:
+            log.warning("%s", exc)
+            skipped += 1
+            continue
+        records.append((revision, stroke, shape, data[start:end]))
+    if expected != len(data):
+        skipped += 1
+    return records, skipped
+
+
+def _intact_end(data: bytes) -> int:
+    """Where the last intact record ends (0 for none): a torn tail after it is cut before appending."""
+    ends = [end for _, end in _frames(data)]
+    return ends[-1] if ends else 0
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""

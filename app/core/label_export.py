@@ -8,11 +8,13 @@ from pathlib import Path
 from engine.images import read_label, write_label
 
 
-def export_plan(project, folder: str | Path) -> list[tuple[Path, Path]]:
-    """(label file, exported file) for every readable image that has labels."""
+def export_plan(project, folder: str | Path, documents: dict | None = None) -> list[tuple[object, Path]]:
+    """(label file, exported file) for every readable image that has labels; an image with a document in
+    `documents` (by stem: edits not saved yet) exports a copy of the document's labels instead."""
     folder = Path(folder)
-    return [(project.label_path(e), folder / f"{e.stem}.png") for e in project.images
-            if e.error is None and project.label_path(e).exists()]
+    docs = documents or {}
+    return [(docs[e.stem].labels.copy() if e.stem in docs else project.label_path(e), folder / f"{e.stem}.png")
+            for e in project.images if e.error is None and (e.stem in docs or project.label_path(e).exists())]
 
 
 def export_labels(pairs: list[tuple[Path, Path]], classes, *, check: Callable[[], None] = lambda: None,
@@ -21,6 +23,6 @@ def export_labels(pairs: list[tuple[Path, Path]], classes, *, check: Callable[[]
     classes = list(classes)
     for i, (src, dst) in enumerate(pairs):
         check()
-        write_label(dst, read_label(src), classes)
+        write_label(dst, read_label(src) if isinstance(src, str | Path) else src, classes)
         progress(i + 1, len(pairs))
     return len(pairs)

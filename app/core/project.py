@@ -14,8 +14,12 @@ in file-name order owns it and the others are listed with an error asking for a 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import logging
 import math
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -29,9 +33,12 @@ from app.core.document import LabelDocument
 from app.core.journal import Journal, JournalError
 from app.core.loop_record import Correction, LoopRecord, correction
 from app.core.predictions import PredictionFileError, read_prediction, write_prediction
+from app.core.project_lock import ProjectLock
 from engine.atomic import atomic_write_bytes
 from engine.classes import SegClass, as_classes, default_color
 from engine.images import ImageReadError, image_size, list_images, read_image, read_label, write_label
+
+log = logging.getLogger(__name__)
 
 PROJECT_FILE = "segassist.json"
 FORMAT = "segassist-project"
@@ -43,6 +50,21 @@ MAX_CLASSES = 255  # 255 is "not labelled"
 
 class ProjectFileError(ValueError):
     """A `segassist.json` that cannot be used; the message names the file and the problem."""
+
+
+class ChangedOnDiskError(OSError):
+    """A label or project file changed on disk since it was read; saving would overwrite that change."""
+
+    def __init__(self, path: Path):
+        super().__init__(errno.EEXIST, f"{path} changed on disk since it was read (by another window or "
+                         "program); saving now would overwrite that change", str(path))
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+class ProjectFileWriteError(OSError):
+    """`segassist.json` could not be written (the labels saved with it are on disk all the same)."""
 
 
 @dataclass
@@ -91,10 +113,30 @@ class PendingSave:
     classes: list[SegClass]
     state: int
     revision: int
+    expected: object = None  # the file's signature when it was read (_UNSEEN: not read, not checked)
+    force: bool = False  # the person chose to overwrite what changed on disk
+    written: object = None
 
     def write(self) -> Path:
-        """Write the labels atomically; raises OSError on failure (nothing else changes)."""
-        return write_label(self.path, self.labels, self.classes)
+        """Write the labels atomically; raises OSError on failure (nothing else changes), and
+        `ChangedOnDiskError` when the file changed since it was read (unless prepared with force)."""
+        if self.expected is not _UNSEEN and signature(self.path) != self.expected:
+            raise ChangedOnDiskError(self.path)
+        path = write_label(self.path, self.labels, self.classes)
+        self.written = signature(path)
+        return path
+
+
+_UNSEEN = object()
+
+
+def signature(path: Path) -> tuple[int, int, int] | None:
+    """What tells a file changed: (mtime in ns, size, inode); None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 class Project:
@@ -108,7 +150,12 @@ class Project:
         self.images = images
         self.models = models
         self.current_model = current_model
+        self.write_folder: Path | None = None  # where labels, journal and project file go after `redirect`
+        self.read_only: str | None = None  # why nothing may be written here (another window holds the lock)
+        self.lock: ProjectLock | None = None
         self.journal = Journal(folder / ".segassist" / "journal")
+        self._seen: dict[Path, object] = {}  # file -> its signature when last read or written
+        self.note: str | None = None  # what opening cleaned up, for the person
         self.loop = LoopRecord()  # validation set and correction records
         # Bookkeeping (statuses derived from files, proposal scores) need not reach segassist.json at once:
         # with `deferred_save` set (the app's debounced saver), `touch()` marks the file dirty and calls it.
@@ -121,33 +168,99 @@ class Project:
     # ---- opening -------------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, folder: str | Path, classes=None, *, start_fresh: bool = False) -> Project:
+    def open(cls, folder: str | Path, classes=None, *, start_fresh: bool = False, read_only: bool = False) -> Project:
         """Open a folder of images; creates `segassist.json` and `labels/` when missing.
 
         `classes` (names or `SegClass`es) are used only when the project is new. A corrupt or
         hand-broken `segassist.json` raises `ProjectFileError` naming it; with `start_fresh=True`
         it is renamed to `segassist.json.broken-<time>` (kept) and a new project is started.
+        The project's lock is taken (`ProjectLockedError` when another window holds it; `close`
+        gives it back); with `read_only=True` no lock is taken and nothing is ever written.
         """
         folder = Path(folder).expanduser().resolve()
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: no such folder")
+        if read_only:
+            return cls._open(folder, classes, start_fresh=False, read_only=True)
+        lock = ProjectLock.acquire(folder)
+        try:
+            project = cls._open(folder, classes, start_fresh=start_fresh, read_only=False)
+        except BaseException:
+            lock.release()
+            raise
+        project.lock = lock
+        return project
+
+    def close(self) -> None:
+        """Give the project's lock back (the window closes or opens another folder)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    @classmethod
+    def _open(cls, folder: Path, classes, *, start_fresh: bool, read_only: bool) -> Project:
         path = folder / PROJECT_FILE
         doc = None
+        project = None
         if path.exists():
             try:
                 doc = _read_project_file(path)
+                project = cls._from_json(folder, path, doc)
             except ProjectFileError:
-                if not start_fresh:
+                if not start_fresh or read_only:
                     raise
                 stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-                path.rename(path.with_name(f"{PROJECT_FILE}.broken-{stamp}"))
-        if doc is None:
-            doc = {"classes": [c.to_json() for c in as_classes(classes or DEFAULT_CLASSES)]}
-        project = cls._from_json(folder, path, doc)
+                kept = path.with_name(f"{PROJECT_FILE}.broken-{stamp}")
+                path.rename(kept)
+                log.warning("%s: kept aside as %s; starting fresh with what could be read", path, kept.name)
+                doc = _salvage(doc) if isinstance(doc, dict) else None
+        if project is None:
+            fresh = {"classes": [c.to_json() for c in as_classes(classes or DEFAULT_CLASSES)]}
+            try:
+                project = cls._from_json(folder, path, doc if doc is not None else fresh)
+            except ProjectFileError:
+                project = cls._from_json(folder, path, fresh)
+        project._seen[path] = signature(path)
+        if read_only:
+            project.read_only = "the project is open in another window, so this one only reads it"
+            project.journal = Journal(project.journal.folder, writable=False, read_only_reason=project.read_only)
+            return project
         (folder / "labels").mkdir(exist_ok=True)
+        project.note = project._clean_leftovers()
         if not path.exists():
             project.save()
         return project
+
+    def _clean_leftovers(self) -> str | None:
+        """Remove what interrupted writes left (`labels/.*.tmp`, `models/*.ckpt/`); keep an interrupted
+        training's best model as `<name>-interrupted.safetensors`. Returns a note for the person, or None."""
+        import shutil
+
+        said = []
+        tmps = [p for p in self.labels_dir.glob(".*.tmp") if p.is_file()] if self.labels_dir.is_dir() else []
+        for p in tmps:
+            p.unlink(missing_ok=True)
+        if tmps:
+            said.append(f"removed {len(tmps)} unfinished label write(s) from labels/ (the saved labels are intact)")
+        if self.models_dir.is_dir():
+            ckpts = [p for p in self.models_dir.glob("*.ckpt") if p.is_dir()]
+            for p in ckpts:
+                shutil.rmtree(p, ignore_errors=True)
+            if ckpts:
+                said.append(f"removed the checkpoints of {len(ckpts)} interrupted training run(s)")
+            for best in self.models_dir.glob("*.best.safetensors"):
+                final = best.with_name(best.name.removesuffix(".best.safetensors") + ".safetensors")
+                if final.exists():
+                    best.unlink(missing_ok=True)
+                    continue
+                kept = final.with_name(final.stem + "-interrupted.safetensors")
+                os.replace(best, kept)
+                said.append(f"kept the best model of an interrupted training as models/{kept.name}")
+        if not said:
+            return None
+        note = "; ".join(said)
+        log.info("%s: %s", self.folder, note)
+        return note[0].upper() + note[1:]
 
     @classmethod
     def _from_json(cls, folder: Path, path: Path, doc: dict) -> Project:
@@ -192,6 +305,10 @@ class Project:
                     entry.size = image_size(image_path)
                 except ImageReadError as exc:
                     entry.error = _reason(exc, image_path)
+                except MemoryError:
+                    entry.error = "not enough memory to read this image"
+                except Exception as exc:  # noqa: BLE001 - one bad image never makes the project unopenable
+                    entry.error = f"not a readable image ({type(exc).__name__}: {exc})"
             entry.status = self._status_on_disk(entry, status)
             entries.append(entry)
         return entries
@@ -209,7 +326,7 @@ class Project:
 
     @property
     def project_file(self) -> Path:
-        return self.folder / PROJECT_FILE
+        return (self.write_folder or self.folder) / PROJECT_FILE
 
     @property
     def labels_dir(self) -> Path:
@@ -220,7 +337,28 @@ class Project:
         return self.folder / "models"
 
     def label_path(self, entry: ImageEntry) -> Path:
+        """Where the image's labels are read from (after `redirect`: the new folder's once saved there)."""
+        if self.write_folder is not None:
+            moved = self.write_folder / "labels" / f"{entry.stem}.png"
+            original = self.labels_dir / f"{entry.stem}.png"
+            return moved if moved.exists() or not original.exists() else original
         return self.labels_dir / f"{entry.stem}.png"
+
+    def label_target(self, entry: ImageEntry) -> Path:
+        """Where the image's labels are written."""
+        return (self.write_folder or self.folder) / "labels" / f"{entry.stem}.png"
+
+    def redirect(self, folder: str | Path) -> None:
+        """Write labels, the recovery journal and segassist.json into `folder` from now on (the images and
+        the labels saved so far are read where they are). Raises OSError when `folder` cannot be written."""
+        folder = Path(folder).expanduser().resolve()
+        (folder / "labels").mkdir(parents=True, exist_ok=True)
+        probe = folder / "labels" / ".segassist-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+        self.write_folder = folder
+        self.journal.relocate(folder / ".segassist" / "journal")
+        log.info("%s: labels, journal and project file are written to %s from now on", self.folder, folder)
 
     def prediction_path(self, entry: ImageEntry) -> Path:
         return self.folder / ".segassist" / "predictions" / f"{entry.stem}.npz"
@@ -257,7 +395,9 @@ class Project:
         entry.size = image.shape[:2]
         labels = None
         label_path = self.label_path(entry)
-        if label_path.exists():
+        seen = signature(label_path)
+        self._seen[label_path] = seen
+        if seen is not None:
             labels = read_label(label_path, len(self.classes))
             if labels.shape != image.shape[:2]:
                 raise ImageReadError(f"{label_path}: labels of {labels.shape[0]}x{labels.shape[1]} pixels for "
@@ -281,29 +421,50 @@ class Project:
         self.journal.attach(entry.stem, doc)
         return doc
 
-    def save_document(self, entry: ImageEntry, doc: LabelDocument) -> None:
+    def save_document(self, entry: ImageEntry, doc: LabelDocument, *, force: bool = False) -> None:
         """Write the labels atomically, then mark them saved and clear the journal.
 
         Raises OSError when the write fails; the document stays dirty and the journal keeps the edits.
+        A label file that changed on disk since it was read raises `ChangedOnDiskError` unless `force`.
         """
-        pending = self.begin_save(entry, doc, copy=False)
+        pending = self.begin_save(entry, doc, copy=False, force=force)
         pending.write()
         self.finish_save(pending)
 
-    def begin_save(self, entry: ImageEntry, doc: LabelDocument, *, copy: bool = True) -> PendingSave:
+    def begin_save(self, entry: ImageEntry, doc: LabelDocument, *, copy: bool = True,
+                   force: bool = False) -> PendingSave:
         """Prepare a save of the labels as they are now (a copy, so painting may go on meanwhile)."""
+        self._check_writable()
         if doc.in_stroke:
             doc.end_stroke()
         labels = doc.labels.copy() if copy else doc.labels
-        return PendingSave(entry, doc, self.label_path(entry), labels, list(self.classes), doc.state, doc.revision)
+        path = self.label_target(entry)
+        expected = _UNSEEN if force else self._seen.get(path, _UNSEEN)
+        return PendingSave(entry, doc, path, labels, list(self.classes), doc.state, doc.revision, expected, force)
+
+    def _check_writable(self) -> None:
+        if self.read_only and self.write_folder is None:
+            raise OSError(errno.EROFS, self.read_only, str(self.folder))
 
     def finish_save(self, pending: PendingSave) -> None:
-        """After `pending.write()` succeeded: the document is saved as of then, journal cleared up to it."""
+        """After `pending.write()` succeeded: the document is saved as of then, journal cleared up to it.
+
+        Raises `ProjectFileWriteError` when segassist.json cannot be written (the labels are saved)."""
+        self._seen[pending.path] = pending.written
         pending.doc.mark_saved(pending.state)
-        self.journal.clear(pending.entry.stem, upto=pending.revision)
+        try:
+            self.journal.clear(pending.entry.stem, upto=pending.revision)
+        except OSError as exc:  # the labels are safe; stale records only replay the same values
+            log.warning("%s: journal not cleared after a save (%s)", self.journal.path(pending.entry.stem), exc)
         if pending.entry.status in ("unlabelled", "predicted"):
             pending.entry.status = "edited"  # what the label file on disk says anyway (see _status_on_disk)
-        self.touch()
+        try:
+            if self.deferred_save is None:
+                self.save(force=pending.force)
+            else:
+                self.touch()
+        except OSError as exc:
+            raise ProjectFileWriteError(exc.errno, exc.strerror or str(exc), exc.filename) from exc
 
     def pending_recovery(self) -> list[ImageEntry]:
         """Images with edits in the journal that no save has cleared (restored when loaded)."""
@@ -487,9 +648,10 @@ class Project:
             "loop": self.loop.to_json(),
         }
 
-    def save(self) -> None:
-        """Write `segassist.json` atomically, now."""
-        self.write_snapshot(*self.snapshot())
+    def save(self, *, force: bool = False) -> None:
+        """Write `segassist.json` atomically, now. Raises `ChangedOnDiskError` when the file changed on
+        disk since it was read or written here (unless `force`), OSError when it cannot be written."""
+        self.write_snapshot(*self.snapshot(), force=force)
 
     def touch(self) -> None:
         """Bookkeeping changed: saved now, or marked dirty and handed to `deferred_save` when one is set."""
@@ -506,12 +668,18 @@ class Project:
         text = json.dumps(self.to_json(), indent=2, ensure_ascii=False)
         return self._generation, (text + "\n").encode("utf-8")
 
-    def write_snapshot(self, generation: int, data: bytes) -> bool:
-        """Write a snapshot (from any thread); one older than the file on disk is dropped. Raises OSError."""
+    def write_snapshot(self, generation: int, data: bytes, *, force: bool = False) -> bool:
+        """Write a snapshot (from any thread); one older than the file on disk is dropped. Raises OSError,
+        and `ChangedOnDiskError` when the file changed on disk since it was read or written here."""
+        self._check_writable()
         with self._write_lock:
             if generation < self._written:
                 return False
-            atomic_write_bytes(self.project_file, data)
+            path = self.project_file
+            if not force and path in self._seen and signature(path) != self._seen[path]:
+                raise ChangedOnDiskError(path)
+            atomic_write_bytes(path, data)
+            self._seen[path] = signature(path)
             self._written = generation
             return True
 
@@ -529,12 +697,55 @@ def _read_project_file(path: Path) -> dict:
         raise ProjectFileError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
     if not isinstance(doc, dict):
         raise ProjectFileError(f"{path}: expected a JSON object, found {type(doc).__name__}")
+    if not _valid_text(doc):
+        raise ProjectFileError(f"{path}: holds text that is not valid Unicode (a lone surrogate escape)")
     if doc.get("format", FORMAT) != FORMAT:
         raise ProjectFileError(f"{path}: not a SegAssist project file (format {doc.get('format')!r})")
     version = doc.get("version", FORMAT_VERSION)
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ProjectFileError(f"{path}: written by a newer SegAssist (version {version!r}); update SegAssist")
     return doc
+
+
+def _valid_text(obj: object) -> bool:
+    """Whether `obj` can be written back as UTF-8 JSON (no lone surrogates)."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, ValueError, TypeError, RecursionError):
+        return False
+    return True
+
+
+def _salvage(doc: dict) -> dict:
+    """What of a broken project file can be kept: each field that is usable on its own."""
+    doc = {k: v for k, v in doc.items() if _valid_text(v)}
+    out: dict = {}
+    with contextlib.suppress(TypeError, ValueError, AttributeError):
+        out["classes"] = [c.to_json() for c in as_classes(doc.get("classes"))][:MAX_CLASSES] or None
+    if isinstance(doc.get("settings"), dict):
+        out["settings"] = doc["settings"]
+    images = doc.get("images")
+    if isinstance(images, dict):
+        kept = {}
+        for name, info in images.items():
+            if isinstance(name, str) and isinstance(info, dict):
+                status = info.get("status") if info.get("status") in STATUSES else None
+                entropy = info.get("mean_entropy")
+                ok = isinstance(entropy, int | float) and not isinstance(entropy, bool) and math.isfinite(entropy)
+                kept[name] = {"status": status, "mean_entropy": entropy if ok else None}
+        out["images"] = kept
+    models = doc.get("models")
+    if isinstance(models, list):
+        out["models"] = [m for m in models if _usable_model(m)]
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _usable_model(m: object) -> bool:
+    try:
+        _model_from_json(Path("."), m)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def _field(doc: dict, key: str, kind: type, what: str):

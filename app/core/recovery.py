@@ -36,6 +36,8 @@ def restore_journals(project) -> Recovery:
     image is set aside by the project (said in the entry's note) and reported as a problem.
     """
     out = Recovery()
+    if getattr(project, "read_only", None):  # the journal belongs to the window that holds the project
+        return out
     for entry in project.pending_recovery():
         strokes = 0
         try:

@@ -42,7 +42,6 @@ class TrainingChoice:
     crop: int = 256
     batch: int = 4
     lr: float | None = None
-    val_fraction: float = 0.2  # only where the project gives no validation names
     device: str = "auto"
     precision: str = "auto"
     focus_weight: float = FOCUS_WEIGHT
@@ -113,11 +112,7 @@ def plan_training(choice: TrainingChoice | Mapping, *, images: Path, labels: Pat
     else:
         settings.update(arch=choice.arch, backbone=choice.backbone, model_options=dict(choice.options),
                         pretrained=choice.pretrained)
-    if val_names and "val_names" in {f.name for f in dataclasses.fields(TrainConfig)}:
-        settings["val_names"] = val_names
-    else:
-        settings["val_fraction"] = choice.val_fraction
-    return TrainConfig(**settings)
+    return TrainConfig(**settings, val_names=val_names)
 
 
 def changed_since(label_paths: Iterable[Path], model: Path | None) -> list[str]:

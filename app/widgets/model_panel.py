@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from app.core.loop_record import score_text
 from app.icons import icon
+from engine.backbones import describe_origin
 
 DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("torch", "onnx")
@@ -157,7 +158,8 @@ class ModelPanel(QWidget):
         self.settingsChanged.emit(self.settings())
 
     def set_model(self, info: dict | None) -> None:
-        """Show the active model: {"name", "arch", "backbone", "classes", "miou", "device", "precision"}."""
+        """Show the active model: {"name", "arch", "backbone", "backbone_weights", "classes", "miou", "device",
+        "precision"}."""
         has = info is not None
         self.segment_button.setEnabled(has)
         self.segment_all_button.setEnabled(has)
@@ -170,7 +172,8 @@ class ModelPanel(QWidget):
         if info.get("miou") is not None or info.get("trained"):
             parts.append(score_text(info.get("miou"), info.get("val_images")))
         where = " · ".join(str(info[k]) for k in ("device", "precision", "backend") if info.get(k))
-        self.details.setText(" · ".join(parts) + (f"\nruns on {where}" if where else ""))
+        weights = f"\nbackbone weights: {describe_origin(info.get('backbone_weights'))}" if "arch" in info else ""
+        self.details.setText(" · ".join(parts) + weights + (f"\nruns on {where}" if where else ""))
 
     def set_versions(self, versions: Sequence, current_path=None) -> None:
         self.versions.clear()

@@ -1,43 +1,32 @@
-"""The "new model" dialog: architecture, backbone, optional local backbone weights."""
+"""The "new model" dialog: architecture, backbone, and where the backbone's weights come from."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from PySide6.QtWidgets import (
-    QComboBox,
-    QDialog,
-    QDialogButtonBox,
-    QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QPushButton,
-    QWidget,
-)
+from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QWidget
 
 import engine
+from app.widgets.backbone_weights import BackboneWeightsChoice
+from engine.backbones import backbones_for
+from engine.backbones import quick_backbone as _quick
 from engine.registry import architecture_class
-
-CNN_BACKBONES = ("mobilenetv3_large_100", "resnet18", "resnet50", "resnet101")
-VIT_BACKBONES = ("vit_tiny_patch16_384", "vit_small_patch16_384", "vit_base_patch16_384")
 
 
 def quick_backbone(arch: str) -> str:
     """A backbone that trains from scratch in minutes on a CPU (the default for new models here)."""
-    return VIT_BACKBONES[0] if arch.startswith(("setr", "segmenter")) else CNN_BACKBONES[0]
+    return _quick(arch)
 
 
 def suggested_backbones(arch: str) -> list[str]:
-    """The architecture's paper backbone first, then smaller or common alternatives."""
-    default = architecture_class(arch).default_backbone
-    extra = VIT_BACKBONES if arch.startswith(("setr", "segmenter")) else CNN_BACKBONES
-    return [default] + [b for b in extra if b != default]
+    """The backbones offered for `arch` (engine's list): its paper backbone first, then the others."""
+    return [b.name for b in backbones_for(arch)]
 
 
 class NewModelDialog(QDialog):
-    """Asks for what a new model needs; the classes come from the project."""
+    """Asks for what a new model needs; the classes come from the project.
+
+    With ImageNet weights chosen, OK first makes sure they are on this computer (downloading them with
+    progress and a Cancel button when needed) and closes the dialog once they are.
+    """
 
     def __init__(self, classes: list, parent: QWidget | None = None):
         super().__init__(parent)
@@ -47,18 +36,12 @@ class NewModelDialog(QDialog):
         self.backbone = QComboBox()
         self.backbone.setEditable(True)
         self.backbone.setToolTip("A timm model name")
+        self.weights = BackboneWeightsChoice()
         self.arch.currentTextChanged.connect(self._arch_changed)
+        self.backbone.currentTextChanged.connect(lambda _: self.weights.set_backbone(self.backbone_name()))
         if "deeplabv3plus" in engine.list_architectures():
             self.arch.setCurrentText("deeplabv3plus")
         self._arch_changed(self.arch.currentText())
-        self.weights = QLineEdit()
-        self.weights.setPlaceholderText("none: random initialisation")
-        self.weights.setToolTip("Backbone weights from a local .safetensors or .pth file (nothing is downloaded)")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        wrow = QHBoxLayout()
-        wrow.addWidget(self.weights, 1)
-        wrow.addWidget(browse)
         names = ", ".join(c.name for c in classes)
         info = QLabel(f"{len(classes)} classes from the project: {names}")
         info.setWordWrap(True)
@@ -66,26 +49,35 @@ class NewModelDialog(QDialog):
         form = QFormLayout(self)
         form.addRow("Architecture", self.arch)
         form.addRow("Backbone", self.backbone)
-        form.addRow("Backbone weights", wrow)
+        form.addRow("Backbone weights", self.weights)
         form.addRow(info)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-        self.resize(460, 0)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(lambda: self.weights.ensure_ready(self.accept))
+        self.buttons.rejected.connect(self.reject)
+        self.weights.busyChanged.connect(
+            lambda busy: self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not busy))
+        form.addRow(self.buttons)
+        self.resize(520, 0)
+
+    def backbone_name(self) -> str | None:
+        """The backbone typed or chosen; the architecture's paper backbone when the field is empty."""
+        typed = self.backbone.currentText().strip()
+        if typed:
+            return typed
+        arch = self.arch.currentText()
+        return architecture_class(arch).default_backbone if arch else None
 
     def _arch_changed(self, arch: str) -> None:
         self.backbone.clear()
         if arch:
             self.backbone.addItems(suggested_backbones(arch))
             self.backbone.setCurrentText(quick_backbone(arch))
+        self.weights.set_backbone(self.backbone_name())
 
-    def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Backbone weights", "", "Weights (*.safetensors *.pth *.pt)")
-        if path:
-            self.weights.setText(path)
+    def reject(self) -> None:
+        self.weights.cancel()
+        super().reject()
 
     def values(self) -> dict:
-        weights = self.weights.text().strip()
         return {"arch": self.arch.currentText(), "backbone": self.backbone.currentText().strip() or None,
-                "pretrained": str(Path(weights)) if weights else False}
+                "pretrained": self.weights.value()}

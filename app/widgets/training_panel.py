@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from app.core.eta import EtaEstimate
 from app.core.loop_record import NOT_MEASURABLE, score_text
 from app.icons import icon
+from app.widgets.backbone_weights import BackboneWeightsChoice
 from training.events import DoneEvent, Event, StartEvent, StepEvent, ValidationEvent
 
 pg.setConfigOptions(antialias=True, background=(32, 34, 38), foreground=(170, 176, 184))
@@ -107,6 +108,8 @@ class TrainingPanel(QWidget):
         self.backbone = _narrow(QComboBox())
         self.backbone.setEditable(True)
         self.backbone.setToolTip("timm backbone name of the new model")
+        self.weights = BackboneWeightsChoice()
+        self.backbone.currentTextChanged.connect(self.weights.set_backbone)
         self.options = QLineEdit()
         self.options.setPlaceholderText("e.g. output_stride=8 channels=128")
         self.options.setToolTip("Architecture options of the new model, as key=value pairs separated by spaces")
@@ -144,6 +147,7 @@ class TrainingPanel(QWidget):
         form.addRow(self.new)
         form.addRow("Architecture", self.arch)
         form.addRow("Backbone", self.backbone)
+        form.addRow("Backbone weights", self.weights)
         form.addRow("Options", self.options)
         form.addRow("Iterations", self.iters)
         form.addRow("Crop", self.crop)
@@ -166,7 +170,7 @@ class TrainingPanel(QWidget):
         self.start_button = QPushButton(icon("train"), "Train")
         self.start_button.setProperty("accent", True)
         self.start_button.setToolTip("Train on the labelled images in a separate process")
-        self.start_button.clicked.connect(lambda: self.startRequested.emit(self.settings()))
+        self.start_button.clicked.connect(self._start_clicked)
         self.stop_button = QPushButton(icon("stop"), "Stop")
         self.stop_button.setToolTip("Stop after the current iteration and keep the model so far")
         self.stop_button.setEnabled(False)
@@ -264,9 +268,16 @@ class TrainingPanel(QWidget):
             self.backbone.setCurrentText(self._default_backbone[name])
 
     def _mode_changed(self, new: bool) -> None:
-        for w in (self.arch, self.backbone, self.options):
+        for w in (self.arch, self.backbone, self.weights, self.options):
             w.setEnabled(new)
             self._form.labelForField(w).setEnabled(new)
+
+    def _start_clicked(self) -> None:
+        # A new model from ImageNet weights waits for them (downloaded here, with progress and cancel).
+        if self.new.isChecked():
+            self.weights.ensure_ready(lambda: self.startRequested.emit(self.settings()))
+        else:
+            self.startRequested.emit(self.settings())
 
     def set_can_finetune(self, can: bool) -> None:
         """With a model in use, fine-tuning it is the default; without one, only a new model can be trained."""
@@ -282,6 +293,7 @@ class TrainingPanel(QWidget):
             "mode": "new" if self.new.isChecked() else "finetune",
             "arch": self.arch.currentText() or None,
             "backbone": self.backbone.currentText().strip() or None,
+            "pretrained": self.weights.value() if self.new.isChecked() else False,
             "options": self.options.text().split(),
             "iters": self.iters.value() or None, "crop": self.crop.value(), "batch": self.batch.value(),
             "lr": self.lr.value() or None,
@@ -291,6 +303,8 @@ class TrainingPanel(QWidget):
     def set_settings(self, s: dict) -> None:
         if s.get("mode") == "new":
             self.new.setChecked(True)
+        if "pretrained" in s:
+            self.weights.set_value(s["pretrained"])
         for key, spin in (("iters", self.iters), ("crop", self.crop), ("batch", self.batch)):
             if s.get(key):
                 spin.setValue(int(s[key]))

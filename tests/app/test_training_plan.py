@@ -42,10 +42,12 @@ def test_a_new_model_from_the_panels_settings(tmp_path, monkeypatch):
 
 def test_a_finetune_keeps_the_model_and_favours_the_new_corrections(tmp_path):
     init = tmp_path / "models" / "v1.safetensors"
-    cfg = plan(tmp_path, {**PANEL, "mode": "finetune"}, init=init, focus_names=["a", "b", "a"])
+    cfg = plan(tmp_path, {**PANEL, "mode": "finetune"}, init=init, focus_names=["a", "b", "a", "v"],
+               val_names=["v", "w"])
+    assert cfg.val_names == ("v", "w") and cfg.val_fraction == 0.0  # a validation image is never in focus
     assert cfg.init == init and cfg.arch is None and cfg.backbone is None and cfg.model_options == {}
     assert cfg.focus_names == ("a", "b") and cfg.focus_weight == TrainingChoice().focus_weight
-    assert cfg.iterations == finetune_iterations(10, 2) < new_model_iterations(10)
+    assert cfg.iterations == finetune_iterations(8, 2) < new_model_iterations(8)
     assert plan(tmp_path, {**PANEL, "mode": "finetune", "iters": 7}, init=init).iterations == 7  # the person's
     with pytest.raises(ValueError, match="current model"):
         plan(tmp_path, {**PANEL, "mode": "finetune"})
