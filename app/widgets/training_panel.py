@@ -109,6 +109,8 @@ class TrainingPanel(QWidget):
         self.backbone.setEditable(True)
         self.backbone.setToolTip("timm backbone name of the new model")
         self.weights = BackboneWeightsChoice()
+        for combo in self.weights.findChildren(QComboBox):  # long choice texts must not widen the panel
+            _narrow(combo)
         self.backbone.currentTextChanged.connect(self.weights.set_backbone)
         self.options = QLineEdit()
         self.options.setPlaceholderText("e.g. output_stride=8 channels=128")
