@@ -360,6 +360,7 @@ class MainWindow(QMainWindow):
         self.project_saver.attach(project)
         self.editor.set_project(project)
         self.setWindowTitle(f"{project.folder.name} — SegAssist" + (" (read-only)" if project.read_only else ""))
+        self.training_panel.reset()  # the last project's run, curves and corrections
         self.images_panel.set_entries(project.images)
         self.classes_panel.set_classes(project.classes, self.editor.current_class)
         self.canvas.set_classes(project.classes)

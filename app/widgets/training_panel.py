@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QEvent, QObject, Signal
 from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QApplication,
     QButtonGroup,
     QCheckBox,
     QComboBox,
@@ -22,12 +24,14 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from app.core.eta import EtaEstimate
 from app.core.loop_record import NOT_MEASURABLE, score_text
 from app.icons import icon
 from app.widgets.backbone_weights import BackboneWeightsChoice
@@ -61,6 +65,28 @@ def _spin(lo: int, hi: int, value: int, step: int = 1, tip: str = "") -> QSpinBo
     return s
 
 
+class _WheelToScroll(QObject):
+    """Hands wheel events over a chart to the scroll area around the panel instead of zooming the chart."""
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() != QEvent.Type.Wheel:
+            return False
+        widget = self.parent().parentWidget()  # from the panel outwards (a chart is a scroll area itself)
+        while widget is not None and not isinstance(widget, QAbstractScrollArea):
+            widget = widget.parentWidget()
+        if widget is not None:
+            QApplication.sendEvent(widget.viewport(), event)
+        event.accept()
+        return True  # the chart never sees it
+
+
+def _narrow(combo: QComboBox) -> QComboBox:
+    """A combo box whose width does not follow its longest entry (long backbone names would widen the panel)."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(8)
+    return combo
+
+
 class TrainingPanel(QWidget):
     """Emits `startRequested(settings)` and `stopRequested`; `on_event` feeds it the child's events."""
 
@@ -77,12 +103,14 @@ class TrainingPanel(QWidget):
         group = QButtonGroup(self)
         group.addButton(self.finetune)
         group.addButton(self.new)
-        self.arch = QComboBox()
+        self.arch = _narrow(QComboBox())
         self.arch.setToolTip("Architecture of the new model")
-        self.backbone = QComboBox()
+        self.backbone = _narrow(QComboBox())
         self.backbone.setEditable(True)
         self.backbone.setToolTip("timm backbone name of the new model")
         self.weights = BackboneWeightsChoice()
+        for combo in self.weights.findChildren(QComboBox):  # long choice texts must not widen the panel
+            _narrow(combo)
         self.backbone.currentTextChanged.connect(self.weights.set_backbone)
         self.options = QLineEdit()
         self.options.setPlaceholderText("e.g. output_stride=8 channels=128")
@@ -160,10 +188,17 @@ class TrainingPanel(QWidget):
         self.status.setProperty("hint", True)
         self.status.setWordWrap(True)
         self.status.setMinimumHeight(2 * self.status.fontMetrics().lineSpacing() + 4)  # wrapped lines stay whole
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.rate = QLabel()  # "ETA 3:20 · 12.3 img/s · loss 0.412" on one line, never wrapped; hidden when idle
+        self.rate.setProperty("hint", True)
+        self.rate.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.eta = EtaEstimate()
+        self.rate.setVisible(False)
         self.result = QLabel()
         self.result.setProperty("title", True)
         self.result.setVisible(False)
         self.result.setWordWrap(True)
+        self.result.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.use_button = QPushButton("Use it anyway")
         self.use_button.setToolTip("Make the new version current although it scored below its parent")
         self.use_button.setVisible(False)
@@ -171,7 +206,12 @@ class TrainingPanel(QWidget):
         self._rejected: str | None = None
 
         self.plots = pg.GraphicsLayoutWidget()
-        self.plots.setMinimumHeight(390)
+        self.plots.setMinimumHeight(300)  # three compact charts; the settings above them stay in view
+        self.plots.setMinimumWidth(120)
+        self.plots.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        self._wheel_filter = _WheelToScroll(self)
+        self.plots.viewport().installEventFilter(self._wheel_filter)
+        self.plots.installEventFilter(self._wheel_filter)
         self.loss_plot = self.plots.addPlot(row=0, col=0, title="loss")
         self.miou_plot = self.plots.addPlot(row=1, col=0, title="validation mIoU")
         self.miou_plot.setYRange(0, 1)
@@ -182,7 +222,6 @@ class TrainingPanel(QWidget):
             p.showGrid(x=True, y=True, alpha=0.15)
             p.setMenuEnabled(False)
             p.setMouseEnabled(x=False, y=False)
-            p.vb.wheelEvent = lambda event, axis=None: event.ignore()  # the wheel scrolls the panel
         self.loss_curve = self.loss_plot.plot(pen=pg.mkPen((86, 156, 240), width=1.5))
         self.miou_curve = self.miou_plot.plot(pen=pg.mkPen((110, 200, 120), width=2), symbol="o", symbolSize=5,
                                               symbolBrush=(110, 200, 120))
@@ -199,12 +238,13 @@ class TrainingPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
-        layout.addWidget(self.status)
+        layout.addWidget(self.rate)
         layout.addWidget(self.result)
         layout.addWidget(self.use_button)
-        layout.addWidget(self.plots, 1)
+        layout.addWidget(self.status)
         layout.addWidget(self.settings_toggle)
         layout.addWidget(self.settings_box)
+        layout.addWidget(self.plots, 1)
         layout.addWidget(self.log_toggle)
         layout.addWidget(self.log, 1)
         self._reset_curves()
@@ -281,22 +321,46 @@ class TrainingPanel(QWidget):
         self.miou_curve.setData([], [])
         self.miou_before: float | None = None
 
+    def reset(self) -> None:
+        """Forget the last run (another project was opened)."""
+        self._reset_curves()
+        self.eta.reset()
+        self.result.setVisible(False)
+        self.result.clear()
+        self.use_button.setVisible(False)
+        self._rejected = None
+        self.progress.setFormat("")
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        self._set_rate("")
+        self.status.setText("Ready. Label a few images, then train.")
+        self.log.clear()
+        self.set_corrections({})
+        self.set_validation([])
+
     def set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
         if running:
             self.settings_toggle.setChecked(False)  # room for the curves
             self._reset_curves()
+            self.eta.reset()
             self.result.setVisible(False)
             self.use_button.setVisible(False)
-            self.progress.setFormat("%v / %m")
+            iterations = self.iters.value()  # 'auto' (0): known once the run starts
+            self.progress.setRange(0, max(iterations, 1))
+            self.progress.setFormat("%v / %m" if iterations else "")
             self.progress.setValue(0)
+            self._set_rate("")
             self.status.setText("Starting the training process…")
             self.log.clear()
 
     def on_event(self, e: Event) -> None:
         if isinstance(e, StartEvent):
             self.progress.setRange(0, e.iterations)
+            self.progress.setFormat("%v / %m")
+            self.progress.setValue(0)
+            self.eta.reset()
             self.status.setText(
                 f"{e.arch} · {e.backbone} on {e.device} ({e.precision}): "
                 f"{e.train_images} training, {e.val_images} validation images"
@@ -308,8 +372,9 @@ class TrainingPanel(QWidget):
             self._loss[0].append(it)
             self._loss[1].append(e.loss)
             self.loss_curve.setData(*self._loss)
-            self.status.setText(f"iteration {it} / {e.iterations} · loss {e.loss:.4f} · "
-                                f"ETA {format_seconds(e.eta_s)} · {e.images_per_s:.1f} img/s")
+            self.progress.setFormat("%v / %m")
+            eta = self.eta.update(it, e.iterations, e.elapsed_s, fallback=e.eta_s)
+            self._set_rate(f"ETA {format_seconds(eta)} · {e.images_per_s:.1f} img/s · loss {e.loss:.3f}")
         elif isinstance(e, ValidationEvent):
             if e.miou is None:
                 return
@@ -327,6 +392,7 @@ class TrainingPanel(QWidget):
         why the run failed (`headline`: or that it was stopped). `parent` names the version it was fine-tuned
         from; `adopted=False` says it scored below its parent and is kept unused (with "Use it anyway")."""
         self.set_running(False)
+        self._set_rate("")
         self.result.setVisible(True)
         self.use_button.setVisible(False)
         self._rejected = None
@@ -379,7 +445,11 @@ class TrainingPanel(QWidget):
             self.correction_series[label] = (xs, ys)
             top = max(top, *ys)
         plot.setYRange(0, max(top * 1.1, 1.0))
-        plot.setXRange(0.5, max(len(order), 1) + 0.5)
+        plot.setXRange(0.5, max(len(order), 5) + 0.5)  # whole image counts on the axis, also when empty
+
+    def _set_rate(self, text: str) -> None:
+        self.rate.setText(text)
+        self.rate.setVisible(bool(text))
 
     def append_log(self, line: str) -> None:
         self.log.appendPlainText(line)
