@@ -38,6 +38,18 @@ from app.widgets.tool_options import ToolOptions
 from app.widgets.training_panel import TrainingPanel
 from app.workers import JobRunner
 
+_gc = None  # the collector that keeps garbage collection on the GUI thread (see _collect_on_gui_thread)
+
+
+def _collect_on_gui_thread() -> None:
+    """Python's cyclic garbage collector may run in any thread that allocates, and a Qt wrapper freed by it on
+    a worker thread (model loading, inference, saves) can crash the process; collect on a GUI-thread timer."""
+    global _gc
+    if _gc is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _gc = GarbageCollector(interval=1.0)
+
 
 class MainWindow(QMainWindow):
     """SegAssist's window. `open_project(folder)` and `open_model(path)` are what the command line calls."""
@@ -48,6 +60,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        _collect_on_gui_thread()
         self.setWindowTitle("SegAssist")
         self.resize(1440, 900)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)

@@ -277,11 +277,11 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
         done, error = trainer(cfg, project.folder)
         wall = time.perf_counter() - t
         run = Training(len(reviewed), out.stem, mode, model.stem if model else "-", cfg.iterations,
-                       len(cfg.focus_names), round(wall, 1), done.miou if done else None, done is not None, error,
-                       done.parent_miou if done else None)
+                       len(cfg.focus_names), round(wall, 1), done.miou if done else None,
+                       done is not None and not worse_than_parent(done), error, done.parent_miou if done else None)
         result.trainings.append(run)
         if done is not None:
-            project.add_model_version(out, miou=done.miou, val_images=len(done.val_names),
+            project.add_model_version(out, miou=done.miou, val_images=len(done.val_names), select=run.adopted,
                                       parent=model.name if model else None)
         if run.adopted:
             model = out
@@ -323,6 +323,11 @@ COLUMNS = ("#", "image", "labelled", "model", "wrong %", "regions", "boundary px
 def _header() -> str:
     return (f"{'#':>4}  {'image':<24} {'labelled':>8}  {'model':<22} {'wrong %':>7} {'regions':>7} "
             f"{'boundary px':>11} {'manual regions':>14} {'manual boundary px':>18}")
+
+
+def worse_than_parent(done) -> bool:
+    """The app's selection rule: a fine-tune that scores below its parent on the same images stays unused."""
+    return done.miou is not None and done.parent_miou is not None and done.miou < done.parent_miou
 
 
 def _format(r: Row) -> str:
