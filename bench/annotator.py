@@ -212,8 +212,9 @@ class Trainer:
 def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice, *, order: str = "file",
              retrain_every: int = 5, strategy: str = "finetune", min_region: int = MIN_REGION, seed: int = 0,
              device: str = "cpu", precision: str = "auto", trainer: Callable | None = None,
-             report: Callable[[str], None] = print) -> Result:
-    """Label every source image in `order`, training a version after every `retrain_every` of them."""
+             finetune_iters: int | None = None, report: Callable[[str], None] = print) -> Result:
+    """Label every source image in `order`, training a version after every `retrain_every` of them
+    (fine-tunes of `finetune_iters` iterations when given, as a person setting the panel's Iterations)."""
     import engine
 
     if order not in ORDERS or strategy not in STRATEGIES:
@@ -269,7 +270,9 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
         out = project.next_model_path(arch if mode == "new" else model.stem.rsplit("-v", 1)[0])
         out.parent.mkdir(parents=True, exist_ok=True)
         cfg = plan_training(
-            TrainingChoice(**{**asdict(choice), "mode": mode}), images=project.folder, labels=project.labels_dir,
+            TrainingChoice(**{**asdict(choice), "mode": mode,
+                              **({"iters": finetune_iters} if finetune_iters and mode == "finetune" else {})}),
+            images=project.folder, labels=project.labels_dir,
             classes=project.classes, out=out, labelled=len(reviewed), init=model if mode == "finetune" else None,
             val_names=val_names,
             focus_names=changed_since([project.label_path(e) for e in reviewed], model) if mode == "finetune" else ())
@@ -419,6 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--backbone", default="mobilenetv3_large_100")
     model.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
     model.add_argument("--iters", type=int, help="iterations of every run (default: sized to the data, as 'auto')")
+    model.add_argument("--finetune-iters", type=int,
+                       help="iterations of every fine-tune (default: --iters, else sized to the data)")
     model.add_argument("--crop", type=int, default=192)
     model.add_argument("--batch", type=int, default=8)
     model.add_argument("--lr", type=float)
@@ -469,7 +474,7 @@ def main(argv: list[str] | None = None) -> Result:
           f"min region {args.min_region} px; project {folder}", flush=True)
     result = simulate(project, sources, choice, order=args.order, retrain_every=args.retrain_every,
                       strategy=args.strategy, min_region=args.min_region, seed=args.seed, device=args.device,
-                      precision=args.precision, trainer=Trainer(log),
+                      precision=args.precision, trainer=Trainer(log), finetune_iters=args.finetune_iters,
                       report=lambda line: print(line, flush=True))
     for line in summary(result):
         print(line)

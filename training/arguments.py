@@ -27,7 +27,7 @@ FLAGS = {"iterations": "iters", "batch_size": "batch", "crop_size": "crop", "war
          "model_options": "option"}
 GROUPS = {
     "data": ("images", "labels", "classes", "val_images", "val_labels", "val_fraction", "val_names", "focus_names",
-             "focus_weight"),
+             "focus_weight", "correction_crops"),
     "model": ("arch", "backbone", "model_options", "init", "pretrained", "freeze_backbone"),
     "schedule": ("iterations", "batch_size", "crop_size", "optimizer", "lr", "weight_decay", "momentum",
                  "head_lr_mult", "warmup_iters", "poly_power", "min_lr_ratio", "grad_clip", "scale_range"),
@@ -46,6 +46,8 @@ HELP = {
     "focus_names": "image names (comma list, or a file of one per line) sampled --focus-weight times as often "
                    "as the others: the newly corrected images of a fine-tune",
     "focus_weight": "how much more often a --focus-names image is drawn than another one",
+    "correction_crops": "with --init: the share of a --focus-names image's crops centred on a pixel the init model "
+                        "got wrong (where the person corrected it); 0 = crops anywhere",
     "arch": "architecture (default deeplabv3plus, or the --init model's)",
     "backbone": "timm backbone name (default: the architecture's paper backbone)",
     "model_options": "an architecture option, e.g. --option output_stride=8 (repeatable)",

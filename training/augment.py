@@ -12,13 +12,19 @@ CROP_TRIES = 10
 
 
 def augment(image: np.ndarray, labels: np.ndarray, crop_size: int, scale_range: tuple[float, float],
-            rng: np.random.Generator, labelled: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+            rng: np.random.Generator, labelled: np.ndarray | None = None, corrected: np.ndarray | None = None,
+            correction_share: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """A `crop_size` square training sample: uint8 RGB `[S, S, 3]` and labels `[S, S]` (255 where padded).
 
     `labelled` holds flat indices of (some of) the labelled pixels; when labels are sparse, crops are
-    anchored on one of them so that they keep labelled pixels.
+    anchored on one of them so that they keep labelled pixels. `corrected` holds flat indices of pixels
+    the person corrected: with probability `correction_share` the crop is anchored on one of those.
     """
-    image, labels, (h, w) = _resized_crop(image, labels, crop_size, scale_range, rng, labelled)
+    anchors = labelled
+    if corrected is not None and len(corrected) and correction_share > 0 and rng.random() < correction_share:
+        anchors = corrected
+    image, labels, (h, w) = _resized_crop(image, labels, crop_size, scale_range, rng, anchors,
+                                          anchored=anchors is corrected)
     # Flip and distort the image part only: padding stays at the bottom and right, and black.
     if rng.random() < 0.5:
         image[:h, :w] = image[:h, :w][:, ::-1]
@@ -40,12 +46,14 @@ def random_resized_crop(image: np.ndarray, labels: np.ndarray, crop_size: int, s
 
 
 def _resized_crop(image: np.ndarray, labels: np.ndarray, crop_size: int, scale_range: tuple[float, float],
-                  rng: np.random.Generator, labelled: np.ndarray | None):
-    """`random_resized_crop`, and the (height, width) of the crop's part that lies inside the image."""
+                  rng: np.random.Generator, labelled: np.ndarray | None, *, anchored: bool = False):
+    """`random_resized_crop`, and the (height, width) of the crop's part that lies inside the image.
+
+    With `anchored`, every candidate window holds one of the `labelled` positions, however many there are."""
     h, w = labels.shape
     ratio = rng.uniform(*scale_range)
     sh, sw = max(1, round(h * ratio)), max(1, round(w * ratio))
-    sparse = labelled is not None and len(labelled) and len(labelled) < 0.5 * h * w
+    sparse = labelled is not None and len(labelled) and (anchored or len(labelled) < 0.5 * h * w)
     share = (np.count_nonzero(labels != IGNORE_INDEX) / labels.size) if labels.size else 0.0
     best, best_count = None, -1
     for _ in range(CROP_TRIES):

@@ -32,6 +32,9 @@ class TrainConfig:
     val_names: tuple[str, ...] = ()  # images (file names or stems) of `images` held out for validation
     focus_names: tuple[str, ...] = ()  # images (file names or stems) drawn `focus_weight` times as often
     focus_weight: float = 3.0
+    # With `init` and `focus_names`: the share of a focus image's crops centred on a pixel the init model
+    # labelled wrong (a correction the person made), so a short fine-tune spends its crops on the changes.
+    correction_crops: float = 0.5
     # model
     arch: str | None = None  # default: the init model's, else "deeplabv3plus"
     backbone: str | None = None
@@ -97,6 +100,8 @@ class TrainConfig:
             problems.append("val_images and val_labels go together")
         if self.lr is not None and not self.lr > 0:
             problems.append(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.correction_crops <= 1.0:
+            problems.append(f"correction_crops must lie in [0, 1], got {self.correction_crops}")
         if not (math.isfinite(self.focus_weight) and self.focus_weight > 0):
             problems.append(f"focus_weight must be > 0, got {self.focus_weight}")
         if self.bn_images < 0:

@@ -31,6 +31,7 @@ class Sample:
     labels: np.ndarray
     image: np.ndarray | None = None
     anchors: np.ndarray | None = None  # flat indices of labelled pixels (a sample of them)
+    corrected: np.ndarray | None = None  # flat indices of pixels the init model got wrong (a sample of them)
 
     @property
     def name(self) -> str:
@@ -144,8 +145,10 @@ def split_named(samples: list[Sample], names) -> tuple[list[Sample], list[Sample
 class CropDataset(torch.utils.data.Dataset):
     """Augmented crops, indexed by `(sample index, augmentation seed)` so every crop is reproducible."""
 
-    def __init__(self, samples: list[Sample], crop_size: int, scale_range: tuple[float, float]):
+    def __init__(self, samples: list[Sample], crop_size: int, scale_range: tuple[float, float],
+                 correction_share: float = 0.0):
         self.samples, self.crop_size, self.scale_range = samples, crop_size, scale_range
+        self.correction_share = correction_share
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -154,7 +157,8 @@ class CropDataset(torch.utils.data.Dataset):
         index, seed = key
         s = self.samples[index]
         rng = np.random.default_rng(seed)
-        return augment(s.read_image(), s.labels, self.crop_size, self.scale_range, rng, s.anchors)
+        return augment(s.read_image(), s.labels, self.crop_size, self.scale_range, rng, s.anchors, s.corrected,
+                       self.correction_share)
 
 
 def collate(batch: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,6 +166,25 @@ def collate(batch: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor, t
     images = torch.from_numpy(np.stack([b[0] for b in batch]))
     labels = torch.from_numpy(np.stack([b[1] for b in batch]).astype(np.int64))
     return images, labels
+
+
+def mark_corrections(samples: list[Sample], predict, names, *, limit: int = MAX_ANCHORS, seed: int = 0) -> int:
+    """Set `corrected` on the samples named in `names`: the labelled pixels where `predict(image)` (the
+    starting model's labels) differs from the label, up to `limit` of them. Returns how many samples have
+    any; the others keep crops anywhere."""
+    wanted = set(names)
+    rng = np.random.default_rng(seed)
+    marked = 0
+    for s in samples:
+        if not (s.name in wanted or s.image_path.name in wanted):
+            continue
+        predicted = predict(s.read_image())
+        flat = np.flatnonzero((predicted != s.labels) & (s.labels != IGNORE_INDEX))
+        if flat.size > limit:
+            flat = np.sort(rng.choice(flat, limit, replace=False))
+        s.corrected = flat if flat.size else None
+        marked += flat.size > 0
+    return marked
 
 
 def focus_weights(samples: list[Sample], names, weight: float) -> list[float] | None:

@@ -39,7 +39,7 @@ from training.events import CheckpointEvent, DoneEvent, ErrorEvent, Event, Start
 from training.finetune import Start, initial_model
 from training.losses import segmentation_loss
 from training.schedule import build_optimizer, lr_factor, recipe, set_lr
-from training.validate import MIN_VAL_IMAGES, evaluate
+from training.validate import MIN_VAL_IMAGES, evaluate, mark_model_corrections
 
 log = logging.getLogger("training")
 
@@ -145,6 +145,9 @@ def _run(cfg: TrainConfig, rt: Runtime, emit: Callable[[Event], None], should_st
     scaler = torch.amp.GradScaler(rt.device.type, enabled=rt.precision == "fp16")
     fingerprint = _fingerprint(cfg, start, model, train_set, val_set, rt)
     progress = Progress()
+    if cfg.init is not None and cfg.focus_names and cfg.correction_crops > 0:  # (before a resume loads weights)
+        marked = mark_model_corrections(model, train_set, cfg.focus_names, rt, seed=cfg.seed)
+        log.info(f"{marked} corrected images: {cfg.correction_crops:.0%} of their crops centred on a correction")
     if cfg.resume:
         progress = _resume(cfg, model, optimizer, scaler, fingerprint, rt)
     elif rt.rank:
@@ -159,7 +162,8 @@ def _run(cfg: TrainConfig, rt: Runtime, emit: Callable[[Event], None], should_st
     workers = cfg.workers if cfg.workers is not None else (
         min(4, (os.cpu_count() or 1) // rt.world_size) if rt.device.type == "cuda" else 0)
     loader = torch.utils.data.DataLoader(
-        CropDataset(train_set, cfg.crop_size, cfg.scale_range), batch_sampler=batches, collate_fn=collate,
+        CropDataset(train_set, cfg.crop_size, cfg.scale_range, cfg.correction_crops), batch_sampler=batches,
+        collate_fn=collate,
         num_workers=workers, pin_memory=rt.device.type == "cuda",
         generator=torch.Generator().manual_seed(cfg.seed),  # leaves the global RNG (dropout) alone
     )
@@ -364,7 +368,7 @@ def _fingerprint(cfg: TrainConfig, start: Start, model: SegModel, train_set, val
         "iterations": cfg.iterations, "batch_size": cfg.batch_size, "crop_size": cfg.crop_size,
         "seed": cfg.seed, "optimizer": cfg.optimizer, "lr": cfg.lr, "freeze_backbone": cfg.freeze_backbone,
         "world_size": rt.world_size, "bn_images": cfg.bn_images,
-        "focus": [sorted(cfg.focus_names), cfg.focus_weight] if cfg.focus_names else None,
+        "focus": [sorted(cfg.focus_names), cfg.focus_weight, cfg.correction_crops] if cfg.focus_names else None,
         "train": sorted(s.name for s in train_set), "val": sorted(s.name for s in val_set),
     }
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 import torch
 
 from engine import Predictor, SegModel
-from training.data import Sample
+from training.data import Sample, mark_corrections
 from training.distributed import Runtime, sum_all
 from training.metrics import confusion_matrix, scores
 from training.schedule import family
@@ -54,6 +54,13 @@ def evaluate(model: SegModel, samples: Sequence[Sample], rt: Runtime) -> dict:
     if len(samples) < MIN_VAL_IMAGES:
         return {"miou": None, "pixel_accuracy": None, "per_class_iou": [None] * k, "confusion": confusion.tolist()}
     return {**scores(confusion), "confusion": confusion.tolist()}
+
+
+def mark_model_corrections(model: SegModel, samples: Sequence[Sample], names, rt: Runtime, seed: int = 0) -> int:
+    """`training.data.mark_corrections` with `model`'s proposals (as the app made them for the person)."""
+    with _restored(model):
+        predictor = proposal_predictor(model, rt.device)
+        return mark_corrections(samples, lambda image: predictor.predict(image).labels, names, seed=seed)
 
 
 @contextlib.contextmanager

@@ -27,6 +27,10 @@ FINETUNE_ITERS_PER_NEW_IMAGE = 30
 FINETUNE_ITERS = (50, 600)
 FOCUS_WEIGHT = 3.0
 LOG_POINTS = 100  # step events per run
+# Each validation re-estimates BatchNorm statistics and predicts every validation image: on a CPU it costs
+# as much as tens of iterations. A new model is scored three times (its curve in the panel); a fine-tune
+# at its end only, beside its parent's score at its start.
+NEW_VALIDATIONS = 3
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,7 @@ def plan_training(choice: TrainingChoice | Mapping, *, images: Path, labels: Pat
         classes=tuple(classes), iterations=iterations, crop_size=choice.crop, batch_size=choice.batch, lr=choice.lr,
         device=choice.device, precision=choice.precision, log_interval=max(1, iterations // LOG_POINTS),
         focus_names=focus, focus_weight=choice.focus_weight,
+        val_interval=iterations if finetune else max(1, iterations // NEW_VALIDATIONS),
     )
     if finetune:
         settings["init"] = Path(init).resolve()
