@@ -36,6 +36,7 @@ def test_a_new_model_from_the_panels_settings(tmp_path, monkeypatch):
     assert (cfg.crop_size, cfg.batch_size, cfg.device, cfg.precision) == (128, 2, "cpu", "bf16")
     assert cfg.init is None and cfg.classes == tuple(CLASSES) and cfg.focus_names == ()
     assert cfg.iterations == new_model_iterations(10) and cfg.log_interval == max(1, cfg.iterations // 100)
+    assert cfg.val_interval == cfg.iterations // 3  # three points on the panel's mIoU curve
     assert all(p.is_absolute() for p in (cfg.images, cfg.labels, cfg.out))
     assert TrainConfig.from_args(cfg.to_args()) == cfg
 
@@ -48,6 +49,7 @@ def test_a_finetune_keeps_the_model_and_favours_the_new_corrections(tmp_path):
     assert cfg.init == init and cfg.arch is None and cfg.backbone is None and cfg.model_options == {}
     assert cfg.focus_names == ("a", "b") and cfg.focus_weight == TrainingChoice().focus_weight
     assert cfg.iterations == finetune_iterations(8, 2) < new_model_iterations(8)
+    assert cfg.val_interval == cfg.iterations  # scored at its end, beside the parent at its start
     assert plan(tmp_path, {**PANEL, "mode": "finetune", "iters": 7}, init=init).iterations == 7  # the person's
     with pytest.raises(ValueError, match="current model"):
         plan(tmp_path, {**PANEL, "mode": "finetune"})

@@ -5,7 +5,7 @@ import pytest
 
 import engine
 from training.augment import augment, random_resized_crop
-from training.data import DataError, IterationBatches, load_dataset, split_named, split_validation
+from training.data import DataError, IterationBatches, load_dataset, mark_corrections, split_named, split_validation
 
 from .conftest import label_file
 
@@ -169,3 +169,36 @@ def test_focus_names_match_file_names_or_stems(shapes):
     assert focus_weights(data.samples, ("001.png", "004"), 4.0) == [1.0, 4.0, 1.0, 1.0, 4.0, 1.0]
     assert focus_weights(data.samples, (), 4.0) is None
     assert focus_weights(data.samples, ("not-there.png",), 4.0) is None
+
+
+def test_crops_of_a_corrected_image_hold_a_correction_as_often_as_asked():
+    image = np.full((96, 96, 3), 128, np.uint8)
+    labels = np.zeros((96, 96), np.uint8)
+    labels[80:84, 4:8] = 1  # the one place the parent got wrong
+    corrected = np.flatnonzero(labels == 1)
+
+    def share(p: float) -> float:
+        hits = [1 in augment(image, labels, 32, (1.0, 1.0), np.random.default_rng(seed), None, corrected, p)[1]
+                for seed in range(200)]
+        return float(np.mean(hits))
+
+    assert share(1.0) == 1.0
+    assert 0.4 < share(0.5) < 0.75  # half on the correction, the rest land on it by chance (16/169 of windows)
+    assert share(0.0) < 0.2
+
+
+def test_corrections_are_the_labelled_pixels_the_starting_model_got_wrong(shapes):
+    images, labels = shapes
+    data = load_dataset(images, labels, 3)
+    first = data.samples[0]
+
+    def predict(image):  # the parent: right everywhere but one row
+        out = first.labels.copy() if image is first.read_image() else np.zeros_like(first.labels)
+        out[0] = (out[0] + 1) % 3
+        return out
+
+    marked = mark_corrections(data.samples, predict, [first.image_path.name])
+    expected = np.flatnonzero(np.arange(first.labels.size) < first.labels.shape[1])
+    expected = expected[first.labels.ravel()[expected] != engine.IGNORE_INDEX]
+    assert marked == 1 and np.array_equal(first.corrected, expected)
+    assert all(s.corrected is None for s in data.samples[1:])  # not in focus: crops anywhere

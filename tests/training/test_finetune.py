@@ -6,6 +6,7 @@ import torch
 
 import engine
 from training import train
+from training.config import TrainConfig
 from training.finetune import file_sha256, initial_model, widen_state
 
 from .conftest import CLASSES, TINY_OPTIONS, tiny_config, write_shapes
@@ -92,3 +93,16 @@ def test_freeze_backbone_trains_the_heads_only(parent, shapes, tmp_path):
     backbone = [k for k in after if k.startswith("backbone.")]
     assert backbone and all(torch.equal(after[k], before[k]) for k in backbone)  # BatchNorm statistics too
     assert not torch.equal(after["decode_head.conv_seg.weight"], before["decode_head.conv_seg.weight"])
+
+
+def test_a_fine_tune_centres_crops_of_the_corrected_images_on_what_the_parent_got_wrong(parent, shapes, tmp_path,
+                                                                                          caplog):
+    caplog.set_level("INFO", logger="training")
+    cfg = tiny_config(*shapes, tmp_path / "out.safetensors", init=parent, arch=None, backbone=None, model_options={},
+                      classes=None, focus_names=("000.png", "001.png"), correction_crops=1.0, iterations=2)
+    assert TrainConfig.from_args(cfg.to_args()) == cfg
+    result = train(cfg)
+    assert result.iterations == 2 and result.model_path.exists()
+    assert "2 corrected images: 100% of their crops centred on a correction" in caplog.text
+    with pytest.raises(ValueError, match=r"correction_crops must lie in \[0, 1\], got 1.5"):
+        tiny_config(*shapes, tmp_path / "o", correction_crops=1.5)
