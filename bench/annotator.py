@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -180,12 +181,38 @@ def sample_sources(folder: Path, n: int, size: int, seed: int) -> tuple[Project,
 
 
 class Trainer:
-    """Runs `python -m training` with a config's arguments, as the app's training process does."""
+    """Runs `python -m training` in a child process (the app's way), logging its stderr.
 
-    def __init__(self, log: Path | None):
-        self.log = log
+    With `reuse`, a folder, a run whose settings and labels match an earlier run's (its command line
+    without the folders, the init model's content, every label file's content) takes that run's model
+    instead of training again, and is charged that run's wall time: the first model of every variant of
+    a comparison is the same run, trained once."""
+
+    def __init__(self, log: Path | None, reuse: Path | None = None):
+        self.log, self.reuse = log, reuse
+        self.last_wall_s: float | None = None  # the wall time the last call is charged
 
     def __call__(self, cfg, cwd: Path) -> tuple[DoneEvent | None, str | None]:
+        key = reuse_key(cfg) if self.reuse else None
+        cached = self.reuse / f"{key}.safetensors" if key else None
+        if cached is not None and cached.exists():
+            record = json.loads(cached.with_suffix(".json").read_text())
+            shutil.copyfile(cached, cfg.out)
+            self.last_wall_s = record["wall_s"]
+            print(f"reused {cached} (charged {record['wall_s']:.0f} s)", file=sys.stderr, flush=True)
+            return parse_event({**record["done"], "model_path": str(cfg.out)}), None
+        t = time.perf_counter()
+        done, error = self._run(cfg, cwd)
+        self.last_wall_s = time.perf_counter() - t
+        if done is not None and cached is not None:
+            self.reuse.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_suffix(".partial")
+            shutil.copyfile(cfg.out, partial)
+            cached.with_suffix(".json").write_text(json.dumps({"wall_s": self.last_wall_s, "done": done.to_dict()}))
+            os.replace(partial, cached)
+        return done, error
+
+    def _run(self, cfg, cwd: Path) -> tuple[DoneEvent | None, str | None]:
         cmd = [sys.executable, "-m", "training", *cfg.to_args(), "--events", "-"]
         path = os.environ.get("PYTHONPATH", "")
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + (os.pathsep + path if path else ""),
@@ -207,6 +234,24 @@ class Trainer:
         if done is None:
             error = error or f"the training process exited with code {proc.returncode} without a model"
         return done, error
+
+
+def reuse_key(cfg) -> str:
+    """What makes two runs the same run: the command line without its folders, and the content of the
+    init model and of every label file."""
+    args, skip = [], {"--images", "--labels", "--out", "--init"}
+    tokens = iter(cfg.to_args())
+    for token in tokens:
+        if token in skip:
+            next(tokens, None)
+        else:
+            args.append(token)
+    digest = hashlib.sha256(json.dumps(args).encode())
+    if cfg.init is not None:
+        digest.update(hashlib.sha256(Path(cfg.init).read_bytes()).digest())
+    for label in sorted(Path(cfg.labels).glob("*.png")):
+        digest.update(label.name.encode() + hashlib.sha256(label.read_bytes()).digest())
+    return digest.hexdigest()[:24]
 
 
 def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice, *, order: str = "file",
@@ -278,7 +323,7 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
             focus_names=changed_since([project.label_path(e) for e in reviewed], model) if mode == "finetune" else ())
         t = time.perf_counter()
         done, error = trainer(cfg, project.folder)
-        wall = time.perf_counter() - t
+        wall = getattr(trainer, "last_wall_s", None) or time.perf_counter() - t  # (a reused run: its own time)
         run = Training(len(reviewed), out.stem, mode, model.stem if model else "-", cfg.iterations,
                        len(cfg.focus_names), round(wall, 1), done.miou if done else None,
                        done is not None and not worse_than_parent(done), error, done.parent_miou if done else None)
@@ -433,6 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = p.add_argument_group("run")
     run.add_argument("--out", type=Path, help="folder for images.csv, trainings.csv, summary.json, effort.png")
     run.add_argument("--work", type=Path, help="where to build the project folder (default: a temporary one)")
+    run.add_argument("--reuse", type=Path, help="folder of trained models: a run identical to an earlier one (the "
+                     "first model of every variant) takes its model and its wall time instead of training again")
     run.add_argument("--threads", type=int, help="torch threads of the predictor (default: torch's)")
     return p
 
@@ -474,7 +521,7 @@ def main(argv: list[str] | None = None) -> Result:
           f"min region {args.min_region} px; project {folder}", flush=True)
     result = simulate(project, sources, choice, order=args.order, retrain_every=args.retrain_every,
                       strategy=args.strategy, min_region=args.min_region, seed=args.seed, device=args.device,
-                      precision=args.precision, trainer=Trainer(log), finetune_iters=args.finetune_iters,
+                      precision=args.precision, trainer=Trainer(log, args.reuse), finetune_iters=args.finetune_iters,
                       report=lambda line: print(line, flush=True))
     for line in summary(result):
         print(line)

@@ -89,3 +89,19 @@ def test_uncertain_order_takes_the_highest_mean_entropy_first(tmp_path):
         e.mean_entropy = h
     assert annotator._next(project, entries, "uncertain") is entries[1]
     assert annotator._next(project, entries, "file") is entries[0]
+
+
+def test_a_run_is_reused_only_when_its_settings_and_labels_are_the_same(tmp_path):
+    from app.core.training_plan import TrainingChoice, plan_training
+
+    def config(folder, label_value=1, iters=None):
+        (folder / "labels").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / "labels" / "a.png"), np.full((4, 4), label_value, np.uint8))
+        return plan_training(TrainingChoice(arch="deeplabv3plus", backbone="test_resnet", iters=iters),
+                             images=folder, labels=folder / "labels", classes=SAMPLE_CLASSES,
+                             out=folder / "models" / "v1.safetensors", labelled=1)
+
+    key = annotator.reuse_key(config(tmp_path / "one"))
+    assert annotator.reuse_key(config(tmp_path / "two")) == key  # another project folder, the same run
+    assert annotator.reuse_key(config(tmp_path / "three", label_value=2)) != key  # other labels
+    assert annotator.reuse_key(config(tmp_path / "four", iters=7)) != key  # other settings
