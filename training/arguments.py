@@ -147,7 +147,7 @@ def parse_names(value: str) -> tuple[str, ...]:
             raise UsageError(f"{value!r}: expected a JSON list of names")
         return tuple(items)
     path = Path(value)
-    if text and path.is_file():
+    if text and _is_file(path):
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
@@ -159,9 +159,17 @@ def parse_names(value: str) -> tuple[str, ...]:
 def _write_names(names) -> str:
     names = list(names)
     joined = ",".join(names)
-    if any("," in n or n != n.strip() or not n for n in names) or joined.startswith("[") or Path(joined).is_file():
+    if any("," in n or n != n.strip() or not n for n in names) or joined.startswith("[") or _is_file(Path(joined)):
         return json.dumps(names, ensure_ascii=False)
     return joined
+
+
+def _is_file(path: Path) -> bool:
+    """Whether `path` is a file; False for a text no file can be named (a long list of names, say)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # name too long, a NUL byte
+        return False
 
 
 def _json(text: str, what: str):

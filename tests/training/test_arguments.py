@@ -103,6 +103,12 @@ def test_names_from_a_comma_list_a_file_or_json(tmp_path):
         assert cfg.focus_names == expected
 
 
+def test_a_long_list_of_names_goes_through_the_command_line():
+    names = tuple(f"0016E5_{i:05d}.png" for i in range(2000))  # far beyond the longest file name
+    cfg = TrainConfig(**BASE, classes=("a",), focus_names=names, val_names=names[:30])
+    assert TrainConfig.from_args(cfg.to_args()) == cfg
+
+
 def test_classes_with_colours_inline_or_from_a_file(tmp_path):
     doc = {"classes": [{"name": "sky", "color": [10, 20, 30]}, {"name": "road", "color": [1, 2, 3]}]}
     path = tmp_path / "classes.json"
