@@ -60,6 +60,7 @@ class Editor(QObject):
         self.save_jobs = JobRunner(1, self)
         self._saving = 0
         self._clock: ActivityClock | None = None  # time spent on the open image
+        self.smart = None  # the window's SmartTools (superpixels, SAM), which set themselves here
 
     # -- project and image ----------------------------------------------------------------------------
     @property
@@ -274,6 +275,20 @@ class Editor(QObject):
     def say(self, text: str) -> None:
         """A line for the person (the gestures' way to explain why nothing happened)."""
         self.message.emit(text)
+
+    # -- the smart gestures' context (app.core.smart_gestures.SmartContext), answered by SmartTools ---------
+    @property
+    def sam_model(self):
+        return self.smart.sam if self.smart is not None else None
+
+    def superpixel_level(self):
+        return self.smart.level() if self.smart is not None else None
+
+    def sam_embedding(self):
+        return self.smart.current_embedding() if self.smart is not None else None
+
+    def run_decoder(self, work, on_result, on_failed) -> None:
+        self.smart.decode(work, on_result, on_failed)
 
     # -- saving ---------------------------------------------------------------------------------------
     def autosave(self) -> None:

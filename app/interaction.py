@@ -1,15 +1,22 @@
 """The canvas's side of the tools: Qt mouse and key events in, a gesture's preview drawn.
 
-What a tool does lives in `app.core.gestures` (Qt-free, tested without a QApplication); a `Tool` here
-only converts events (scene positions, buttons, keys) for its gesture and mirrors `preview()` with
-graphics items above the layers.
+What a tool does lives in `app.core.gestures` and `app.core.smart_gestures` (Qt-free, tested without
+a QApplication); a `Tool` here only converts events (scene positions, buttons, keys) for its gesture
+and mirrors `preview()` (outlines, polygons, boxes, masks) with graphics items above the layers.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QKeyEvent, QMouseEvent, QPainterPath, QPen
-from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem
+from PySide6.QtGui import QBrush, QColor, QImage, QKeyEvent, QMouseEvent, QPainterPath, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsItem,
+    QGraphicsPathItem,
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+)
 
 from app.core import gestures
 
@@ -45,8 +52,8 @@ class Tool:
     def __init__(self, editor):
         self.editor = editor
         self.gesture = self.gesture_class(editor)
-        self._item: QGraphicsItem | None = None
-        self._kind: str | None = None
+        self.gesture.on_change = self._show
+        self._items: list[tuple[gestures.Preview, QGraphicsItem]] = []  # what is drawn, per preview
 
     shortcut = title = hint = ""
     sized = False
@@ -102,39 +109,76 @@ class Tool:
 
     # -- preview --------------------------------------------------------------------------------------
     def _show(self) -> None:
-        preview = self.gesture.preview()
-        if preview is None or (self._item is not None and (self._item.scene() is None or self._kind != preview.kind)):
-            self._drop()
-        if preview is None:
-            return
-        if self._item is None:
-            self._item = {"circle": QGraphicsEllipseItem, "polygon": QGraphicsPathItem,
-                          "box": QGraphicsRectItem}[preview.kind]()
-            self._item.setPen(_preview_pen(dashed=preview.kind == "box"))
-            if preview.kind == "polygon":
-                self._item.setBrush(QBrush(QColor(255, 255, 255, 40)))
-            self._kind = preview.kind
-            self.canvas.add_preview(self._item)
-        if preview.kind == "circle":
-            (y, x), r = preview.points[0], preview.radius
-            self._item.setRect(QRectF(x - r, y - r, 2 * r, 2 * r))
-        elif preview.kind == "box":
-            self._item.setRect(QRectF(_qt(preview.points[0]), _qt(preview.points[1])).normalized())
-        else:
-            path = QPainterPath(_qt(preview.points[0]))
-            for p in preview.points[1:]:
-                path.lineTo(_qt(p))
-            self._item.setPath(path)
+        """Mirror the gesture's preview: one graphics item per `Preview`, reused while its kind and colour stay."""
+        shown = self.gesture.preview()
+        previews = () if shown is None else shown if isinstance(shown, tuple) else (shown,)
+        for i, preview in enumerate(previews):
+            old = None
+            if i < len(self._items):
+                old, item = self._items[i]
+                if item.scene() is None or (old.kind, old.color) != (preview.kind, preview.color):
+                    self._drop(i)
+                    old = None
+            if old is None:
+                item = self.canvas.add_preview(_new_item(preview))
+                self._items.append((preview, item))
+            else:
+                self._items[i] = (preview, item)
+            _update_item(item, preview, old)
+        self._drop(len(previews))
 
-    def _drop(self) -> None:
-        if self._item is not None and self._item.scene() is not None:
-            self._item.scene().removeItem(self._item)
-        self._item = self._kind = None
+    def _drop(self, index: int) -> None:
+        """Remove preview item `index` and every one after it."""
+        for _preview, item in self._items[index:]:
+            if item.scene() is not None:
+                item.scene().removeItem(item)
+        del self._items[index:]
+
+    @property
+    def preview_items(self) -> list[QGraphicsItem]:
+        """The preview items now shown, in drawing order (for tests)."""
+        return [item for _preview, item in self._items]
 
     @property
     def _path(self) -> QGraphicsItem | None:
-        """The preview item now shown, if any (for tests)."""
-        return self._item
+        """The first preview item now shown, if any (for tests)."""
+        return self._items[0][1] if self._items else None
+
+
+def mask_pixmap(mask: np.ndarray, rgba: tuple[int, int, int, int]) -> QPixmap:
+    """A bool mask as a pixmap: `rgba` where set, transparent elsewhere."""
+    img = np.zeros(mask.shape + (4,), np.uint8)
+    img[mask] = rgba
+    q = QImage(img.data, img.shape[1], img.shape[0], img.strides[0], QImage.Format.Format_RGBA8888)
+    return QPixmap.fromImage(q.copy())
+
+
+def _new_item(preview: gestures.Preview) -> QGraphicsItem:
+    if preview.kind == "mask":
+        return QGraphicsPixmapItem()
+    item = {"circle": QGraphicsEllipseItem, "polygon": QGraphicsPathItem, "box": QGraphicsRectItem}[preview.kind]()
+    item.setPen(_preview_pen(QColor(*preview.color) if preview.color else None, dashed=preview.kind == "box"))
+    if preview.kind == "polygon":
+        item.setBrush(QBrush(QColor(255, 255, 255, 40)))
+    return item
+
+
+def _update_item(item: QGraphicsItem, preview: gestures.Preview, shown: gestures.Preview | None) -> None:
+    """Set `item`'s geometry from `preview` (`shown`: what it showed, None when new); a mask's pixmap is
+    made again only for a new mask."""
+    if preview.kind == "mask":
+        if shown is None or shown.mask is not preview.mask:
+            item.setPixmap(mask_pixmap(preview.mask, preview.color or (255, 255, 255, 110)))
+    elif preview.kind == "circle":
+        (y, x), r = preview.points[0], preview.radius
+        item.setRect(QRectF(x - r, y - r, 2 * r, 2 * r))
+    elif preview.kind == "box":
+        item.setRect(QRectF(_qt(preview.points[0]), _qt(preview.points[1])).normalized())
+    else:
+        path = QPainterPath(_qt(preview.points[0]))
+        for p in preview.points[1:]:
+            path.lineTo(_qt(p))
+        item.setPath(path)
 
 
 def _tool(gesture: type[gestures.Gesture], cursor=Qt.CursorShape.CrossCursor) -> type[Tool]:

@@ -2,8 +2,8 @@
 
 Everything slow runs off the GUI thread: superpixels on a `JobRunner` (cancelled when the image
 changes), SAM's checkpoint loading on another, its embeddings on `EmbeddingPrefetcher`'s thread
-(the open image first, then the next two in the list). The tools (`app.interaction`) reach this
-through `editor.smart`.
+(the open image first, then the next two in the list), SAM's decoder on `decode_jobs`. The gestures
+(`app.core.smart_gestures`) reach this through the editor, their context, which asks `editor.smart`.
 """
 
 from __future__ import annotations
@@ -14,25 +14,18 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QGraphicsPixmapItem
 
 from app.core import cleanup, sam_prompts
 from app.core.protection import NO_GUARD, PaintGuard
+from app.core.smart_gestures import LOAD_SAM, SAM_EMBEDDING
 from app.core.superpixels import DEFAULT_SEGMENTS, compute_levels
+from app.interaction import mask_pixmap
 from app.workers import Cancelled, JobRunner
 
 log = logging.getLogger(__name__)
 
 PREFETCH_NEXT = 2
-
-
-def mask_pixmap(mask: np.ndarray, rgba: tuple[int, int, int, int]) -> QPixmap:
-    """A bool mask as a pixmap: `rgba` where set, transparent elsewhere."""
-    img = np.zeros(mask.shape + (4,), np.uint8)
-    img[mask] = rgba
-    q = QImage(img.data, img.shape[1], img.shape[0], img.strides[0], QImage.Format.Format_RGBA8888)
-    return QPixmap.fromImage(q.copy())
 
 
 class SmartTools(QObject):
@@ -226,16 +219,26 @@ class SmartTools(QObject):
         self.sam_state = text
         self.samChanged.emit(text)
 
+    def current_embedding(self):
+        """The open image's SAM embedding when it is ready, else None."""
+        entry = self.editor.entry
+        if self.prefetcher is None or entry is None:
+            return None
+        return self.prefetcher.get(entry.name)
+
     def embedding(self):
         """The open image's SAM embedding when it is ready, else None (with a message saying why)."""
         if self.sam is None:
-            self.message.emit("Load a SAM 2 checkpoint first (Tools > Load SAM 2 checkpoint…)")
+            self.message.emit(LOAD_SAM)
             return None
-        entry = self.editor.entry
-        emb = self.prefetcher.get(entry.name) if entry is not None else None
+        emb = self.current_embedding()
         if emb is None:
-            self.message.emit("SAM is still embedding this image; the mask follows the click once it is ready")
+            self.message.emit(SAM_EMBEDDING)
         return emb
+
+    def decode(self, work, on_result, on_failed) -> None:
+        """Run SAM's decoder (`work()`) on `decode_jobs`: one click at a time, off the GUI thread."""
+        self.decode_jobs.start("SAM", lambda job: work(), on_result=on_result, on_failed=on_failed)
 
     def refine_uncertain(self) -> bool:
         """Replace the proposal where the model is unsure with SAM's masks prompted from it (undo: segment again)."""

@@ -8,8 +8,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QGraphicsPixmapItem
 
 from app.actions import _action
+from app.interaction import mask_pixmap
 from app.smart_interaction import SamTool
-from app.smart_tools import mask_pixmap
 from app.widgets.cleanup_dialog import CleanupDialog
 from app.widgets.navigator import Navigator
 from app.widgets.smart_panel import SmartPanel
@@ -70,8 +70,8 @@ def _sync_classes(w) -> None:
 
 def _rerun_sam(w) -> None:
     tool = w.canvas.tool
-    if isinstance(tool, SamTool) and not tool.prompt.empty and tool.prompt.result is None:
-        tool.run()
+    if isinstance(tool, SamTool):
+        tool.gesture.retry()
 
 
 def ask_sam_checkpoint(w) -> None:

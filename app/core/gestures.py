@@ -4,13 +4,18 @@ A gesture turns points (continuous image coordinates `(y, x)`, see `app.core.too
 (`LEFT`, `RIGHT`) into writes on the document through the pure functions of `app.core.tools`. It
 reaches the rest of the app only through a small `Context`: the document, the class to paint, the
 brush radius, a line for the person, and two background jobs. Its `preview()` says what the canvas
-should draw (a brush outline, a polygon, a box); the canvas draws nothing else of a tool.
+should draw (a brush outline, a polygon, a box, a mask); the canvas draws nothing else of a tool. A
+gesture whose preview changes outside an event (a background result) calls `on_change`.
+The smart tools (superpixels, SAM) are in `app.core.smart_gestures`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
+
+import numpy as np
 
 from app.core import tools
 from app.core.document import IGNORE_INDEX, LabelDocument
@@ -38,11 +43,18 @@ class Context(Protocol):
 
 @dataclass(frozen=True)
 class Preview:
-    """What the canvas shows of a gesture: `circle` (centre, radius), `polygon` (points, open), `box`."""
+    """What the canvas shows of a gesture: `circle` (centre, radius), `polygon` (points, open), `box`
+    (two corners), or `mask` (a bool array over the whole image); `color` RGBA, None: the default."""
 
     kind: str
     points: tuple[Point, ...] = ()
     radius: float = 0.0
+    mask: np.ndarray | None = field(default=None, compare=False)
+    color: tuple[int, int, int, int] | None = None
+
+
+def _nothing() -> None:
+    pass
 
 
 class Gesture:
@@ -55,6 +67,7 @@ class Gesture:
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
+        self.on_change: Callable[[], None] = _nothing  # the preview changed outside an event
 
     @property
     def doc(self) -> LabelDocument | None:
@@ -73,7 +86,8 @@ class Gesture:
     def cancel(self) -> None:
         """Drop any half-made gesture (switching tool or image)."""
 
-    def preview(self) -> Preview | None:
+    def preview(self) -> Preview | tuple[Preview, ...] | None:
+        """What to draw now: one preview, several (drawn in order), or None."""
         return None
 
     def _class_or_say(self) -> int | None:

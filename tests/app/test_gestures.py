@@ -8,6 +8,7 @@ import pytest
 from app.core import gestures
 from app.core.document import LabelDocument
 from app.core.gestures import LEFT, RIGHT
+from app.core.protection import PaintGuard
 
 
 @dataclass
@@ -156,3 +157,56 @@ def test_cancel_mid_stroke_closes_the_stroke(ctx):
     assert not ctx.doc.in_stroke and ctx.doc.can_undo
     g.release((5.5, 20.5), LEFT)  # the release after a cancel paints nothing more
     assert ctx.doc.labels[5, 20] == 255
+
+
+def paint_square(name, ctx):
+    """Write over the square [10, 30) x [10, 30) with gesture `name` (left button; the eraser erases)."""
+    g = getattr(gestures, name)(ctx)
+    if name in ("Brush", "Eraser"):
+        ctx.brush_radius = 1.0
+        for y in range(10, 30):
+            drag(g, [(y + 0.5, 10.5), (y + 0.5, 29.5)])
+    elif name == "Fill":
+        g.press((20.5, 20.5), LEFT)
+    else:
+        for p in ((10, 10), (10, 30), (30, 30), (30, 10)):
+            g.press(p, LEFT)
+        assert g.key("enter")
+
+
+WRITERS = ["Brush", "Eraser", "Fill", "Polygon", "AcceptRegion"]
+
+
+@pytest.mark.parametrize("name", WRITERS)
+def test_every_writing_gesture_keeps_protected_classes(ctx, name):
+    ctx.doc.set_proposal(np.full((40, 50), 1, np.uint8))
+    ctx.doc.paint((0, 0), np.ones((40, 50), bool), 0)
+    ctx.doc.paint((15, 15), np.ones((5, 5), bool), 2)
+    before = ctx.doc.labels.copy()
+    ctx.doc.guard = PaintGuard(frozenset({2}))
+    paint_square(name, ctx)
+    value = 255 if name == "Eraser" else 1
+    inside = np.zeros((40, 50), bool)
+    inside[8:32, 8:32] = True  # the square and a brush radius or a polygon edge around it
+    changed = ctx.doc.labels != before
+    assert (ctx.doc.labels[15:20, 15:20] == 2).all()  # protected
+    assert changed.any() and (ctx.doc.labels[changed] == value).all()
+    if name != "Fill":  # the fill's region is the whole image of class 0
+        assert not (changed & ~inside).any()
+
+
+@pytest.mark.parametrize("name", WRITERS)
+def test_every_writing_gesture_paints_only_over_what_the_guard_allows(ctx, name):
+    ctx.doc.set_proposal(np.full((40, 50), 1, np.uint8))
+    ctx.doc.paint((10, 10), np.ones((10, 20), bool), 0)  # the upper half of the square is class 0
+    before = ctx.doc.labels.copy()
+    ctx.doc.guard = PaintGuard(only_over=255)
+    paint_square(name, ctx)
+    changed = ctx.doc.labels != before
+    if name == "Eraser":  # erasing is limited by protected classes alone
+        assert (ctx.doc.labels[10:20, 10:30] == 255).all()
+    elif name == "Fill":  # the unlabelled region around the class-0 block
+        assert (ctx.doc.labels[10:20, 10:30] == 0).all() and (ctx.doc.labels[changed] == 1).all()
+        assert changed.sum() == 40 * 50 - 200
+    else:
+        assert (ctx.doc.labels[10:20, 10:30] == 0).all() and (ctx.doc.labels[20:30, 10:30] == 1).all()

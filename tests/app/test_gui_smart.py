@@ -4,6 +4,7 @@ clean-up, the navigator and the shortcuts list, driven by real mouse events."""
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QGraphicsPixmapItem
 
 from app.core.cleanup import remove_islands
 from app.core.protection import PaintGuard
@@ -75,7 +76,9 @@ def test_sam_click_previews_and_enter_accepts_one_undo_step(window, qtbot, tmp_p
     w.select_class(1)
     qtbot.mouseClick(w.canvas.viewport(), Qt.MouseButton.LeftButton, pos=view_point(w.canvas, 20, 30))
     qtbot.waitUntil(lambda: tool.prompt.result is not None, timeout=20000)  # decoded on SAM's thread
-    assert tool.prompt.result.mask.shape == (48, 64) and tool._mask_item is not None
+    assert tool.prompt.result.mask.shape == (48, 64)
+    shown = [i for i in tool.preview_items if isinstance(i, QGraphicsPixmapItem)]  # the mask, drawn
+    assert len(shown) == 1 and shown[0].pixmap().size().toTuple() == (64, 48)
     first = tool.prompt.result
     qtbot.mouseClick(w.canvas.viewport(), Qt.MouseButton.RightButton, pos=view_point(w.canvas, 2, 2))
     qtbot.waitUntil(lambda: tool.prompt.result is not first, timeout=20000)  # the refined mask
@@ -85,6 +88,7 @@ def test_sam_click_previews_and_enter_accepts_one_undo_step(window, qtbot, tmp_p
     qtbot.keyClick(w.canvas, Qt.Key.Key_Return)
     after = w.editor.doc.labels
     assert (after[mask] == 1).all() and (after[~mask] == before[~mask]).all()
+    assert tool.prompt.empty and tool.preview_items == []  # the mask preview went with it
     w.editor.undo()
     assert (w.editor.doc.labels == before).all()
 
@@ -124,7 +128,7 @@ def test_the_shortcuts_list_names_the_smart_tools():
 
 def test_the_cleanup_dialog_previews_then_applies(window, qtbot):
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication, QGraphicsPixmapItem
+    from PySide6.QtWidgets import QApplication
 
     from app.widgets.cleanup_dialog import CleanupDialog
 
