@@ -21,6 +21,7 @@ from app.core.superpixels import SuperpixelLevel, SuperpixelPainter
 SUPERPIXELS_PENDING = "Superpixels are still being computed for this image"
 LOAD_SAM = "Load a SAM 2 checkpoint first (Tools > Load SAM 2 checkpoint…)"
 SAM_EMBEDDING = "SAM is still embedding this image; the mask follows the click once it is ready"
+NOTHING_WRITTEN = "Nothing written: the mask lies on protected pixels or already has this class"
 SAM_MASK_RGBA = (80, 200, 255, 110)
 SAM_BOX_RGBA = (120, 220, 255, 255)
 BOX_DRAG = 4  # image pixels (|dy| + |dx|) a press must move before it draws a box instead of clicking
@@ -184,7 +185,8 @@ class Sam(Gesture):
         value = self._class_or_say()
         if value is None:
             return
-        accept(self.doc, result.mask, value)
+        if accept(self.doc, result.mask, value) is None:
+            self.ctx.say(NOTHING_WRITTEN)
         self.cancel()
 
     def key(self, name):

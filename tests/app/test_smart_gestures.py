@@ -252,6 +252,15 @@ def test_enter_accepts_as_the_current_class_keeping_protected_pixels_in_one_undo
     assert (ctx.doc.labels == 1).sum() == 0 and (ctx.doc.labels[:, :12] == 2).all()
 
 
+def test_a_mask_only_over_protected_pixels_writes_nothing_and_says_so(ctx, sam):
+    ctx.doc.paint((0, 0), np.ones(SHAPE, bool), 2)
+    ctx.doc.guard = PaintGuard(frozenset({2}))
+    click(sam, (10.5, 10.5))
+    ctx.finish()
+    assert sam.key("enter")
+    assert (ctx.doc.labels == 2).all() and ctx.said[-1] == smart_gestures.NOTHING_WRITTEN
+
+
 def test_double_click_accepts_and_without_a_class_says_so(ctx, sam):
     click(sam, (10.5, 10.5))
     ctx.finish()
