@@ -45,6 +45,18 @@ def test_the_table_adds_up(quick):
     assert summary["summary"][-1] == f"assisted/manual effort: {ratio:.3f}"
 
 
+def test_the_runs_table_quotes_each_runs_ratio(quick, capsys):
+    from bench import annotator_table
+
+    tmp, result = quick
+    annotator_table.main([str(tmp / "out")])
+    row = capsys.readouterr().out.splitlines()[-1].split(" | ")
+    assert row[1:4] == ["file", "finetune", "6"] and row[7] == f"{result.ratio:.3f}"
+    annotator_table.main(["--blocks", "2", str(tmp / "out")])
+    blocks = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "-" in line[:6]]
+    assert [b.split(" | ")[1] for b in blocks] == ["none (by hand)", "deeplabv3plus-v1", "deeplabv3plus-v2"]
+
+
 def test_trainings_are_a_new_model_then_a_finetune_of_it(quick):
     tmp, result = quick
     runs = read_csv(tmp / "out" / "trainings.csv")

@@ -1,0 +1,78 @@
+"""Markdown tables of simulated-annotator runs (`bench.annotator --out DIR`), side by side.
+
+    python -m bench.annotator_table out/file-finetune out/uncertain-finetune ...   # one row per run
+    python -m bench.annotator_table --blocks 10 out/file-finetune                   # one row per 10 images
+
+A run's row: its order and strategy, the fine-tunes' length, the versions trained and adopted, the
+wrong pixels of the proposals the person met, the ratio R of assisted to manual boundary pixels over
+all images and over the model-assisted ones, and the training and wall times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _ratio(images: list[dict]) -> float:
+    manual = sum(int(r["manual_boundary_px"]) for r in images)
+    return sum(int(r["boundary_px"]) for r in images) / manual if manual else float("nan")
+
+
+def run_row(folder: Path) -> str:
+    summary = json.loads((folder / "summary.json").read_text())
+    s = summary["settings"]
+    images, trainings = _rows(folder / "images.csv"), _rows(folder / "trainings.csv")
+    assisted = [r for r in images if r["model"] != "-"]
+    wrong = sum(int(r["wrong_px"]) for r in assisted) / max(1, sum(int(r["labelled_px"]) for r in assisted))
+    finetune = s.get("finetune_iters") or s.get("iters") or "auto"
+    adopted = sum(t["adopted"] == "True" for t in trainings)
+    return (f"| {folder.name} | {s['order']} | {s['strategy']} | {finetune if s['strategy'] == 'finetune' else '-'} "
+            f"| {len(images)} | {len(trainings)} ({adopted}) | {100 * wrong:.1f}% | {_ratio(images):.3f} "
+            f"| {_ratio(assisted):.3f} | {summary['training_s'] / 60:.1f} | {summary['wall_s'] / 60:.1f} |")
+
+
+RUN_HEADER = ("| run | order | strategy | fine-tune it. | images | trainings (adopted) | wrong px (assisted) "
+              "| R all | R assisted | training min | wall min |\n|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def block_rows(folder: Path, size: int) -> list[str]:
+    images = _rows(folder / "images.csv")
+    out = ["| images | proposal from | wrong pixels | assisted boundary px | manual boundary px | assisted/manual |",
+           "|---|---|---|---|---|---|"]
+    for start in range(0, len(images), size):
+        block = images[start:start + size]
+        models = sorted({r["model"] for r in block})
+        labelled = sum(int(r["labelled_px"]) for r in block)
+        wrong = sum(int(r["wrong_px"]) for r in block) / max(1, labelled)
+        sources = ", ".join(m if m != "-" else "none (by hand)" for m in models)
+        out.append(f"| {start + 1}-{start + len(block)} | {sources} "
+                   f"| {100 * wrong:.1f}% | {sum(int(r['boundary_px']) for r in block)} "
+                   f"| {sum(int(r['manual_boundary_px']) for r in block)} | {_ratio(block):.3f} |")
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("runs", type=Path, nargs="+", help="folders written by bench.annotator --out")
+    p.add_argument("--blocks", type=int, help="one row per this many images of each run instead")
+    args = p.parse_args(argv)
+    if args.blocks:
+        for folder in args.runs:
+            print(f"\n{folder.name}\n")
+            print("\n".join(block_rows(folder, args.blocks)))
+        return
+    print(RUN_HEADER)
+    for folder in args.runs:
+        print(run_row(folder))
+
+
+if __name__ == "__main__":
+    main()
