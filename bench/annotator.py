@@ -456,7 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--quick", action="store_true", help="six tiny scenes, a tiny model: a smoke run in seconds")
     loop = p.add_argument_group("loop")
     loop.add_argument("--order", choices=ORDERS, default="file")
-    loop.add_argument("--retrain-every", type=int, default=5, help="reviewed images between trainings (default 5)")
+    loop.add_argument("--retrain-every", type=int, default=10,
+                      help="reviewed images between trainings (default 10, the panel's automatic fine-tune)")
     loop.add_argument("--strategy", choices=STRATEGIES, default="finetune",
                       help="after the first model: fine-tune the current version, or train a new one from scratch")
     loop.add_argument("--min-region", type=int, default=MIN_REGION,
@@ -469,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--iters", type=int, help="iterations of every run (default: sized to the data, as 'auto')")
     model.add_argument("--finetune-iters", type=int,
                        help="iterations of every fine-tune (default: --iters, else sized to the data)")
-    model.add_argument("--crop", type=int, default=192)
+    model.add_argument("--crop", type=int, default=128, help="the Training panel's default, 128")
     model.add_argument("--batch", type=int, default=8)
     model.add_argument("--lr", type=float)
     model.add_argument("--focus-weight", type=float, default=TrainingChoice().focus_weight)

@@ -135,7 +135,7 @@ class TrainingPanel(QWidget):
         self.auto = QCheckBox("Fine-tune automatically")
         self.auto.setToolTip("Start a fine-tune of the current model in the background after this many images "
                              "were marked reviewed; a result that scores below its parent is kept but not used")
-        self.auto_every = _spin(1, 1000, 5, 1, "Reviewed images between automatic fine-tunes")
+        self.auto_every = _spin(1, 1000, 10, 1, "Reviewed images between automatic fine-tunes")
         self.auto_every.setSuffix(" reviewed images")
         self.auto.toggled.connect(lambda _: self.autoChanged.emit())
         self.auto_every.valueChanged.connect(lambda _: self.autoChanged.emit())
