@@ -289,6 +289,7 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
         return time.perf_counter() - t
 
     pending = list(entries)
+    charged = 0.0  # the wall time of reused trainings beyond the moment they took here
     while pending:
         entry = _next(project, pending, order)
         pending.remove(entry)
@@ -323,7 +324,9 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
             focus_names=changed_since([project.label_path(e) for e in reviewed], model) if mode == "finetune" else ())
         t = time.perf_counter()
         done, error = trainer(cfg, project.folder)
-        wall = getattr(trainer, "last_wall_s", None) or time.perf_counter() - t  # (a reused run: its own time)
+        took = time.perf_counter() - t
+        wall = getattr(trainer, "last_wall_s", None) or took  # (a reused run: the time it took when it ran)
+        charged += wall - took
         run = Training(len(reviewed), out.stem, mode, model.stem if model else "-", cfg.iterations,
                        len(cfg.focus_names), round(wall, 1), done.miou if done else None,
                        done is not None and not worse_than_parent(done), error, done.parent_miou if done else None)
@@ -337,7 +340,7 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
             if order == "uncertain":  # the app segments every unlabelled image with a new version
                 result.predict_s += sum(propose(e) for e in pending)
         report(_format_training(run))
-    result.wall_s = time.perf_counter() - started
+    result.wall_s = time.perf_counter() - started + charged
     return result
 
 
