@@ -660,10 +660,9 @@ class MainWindow(QMainWindow):
                      "Cancelling the training run…", 0)
         self.training.shutdown(keep)
         self.smart.shutdown()
-        self.models.cancel()
-        for runner in (self.models.runner, self.editor.grabcut_jobs, self.editor.save_jobs, self.editor.loader,
-                       self.io_jobs, self.transfer.jobs):
-            runner.wait(10000)
+        self.models.close()
+        for runner in self.findChildren(JobRunner):  # nothing a job sends after this reaches the window's parts
+            runner.close(10000)
         self.project_saver.flush()
         if self.project is not None:
             self.project.close()
