@@ -86,8 +86,8 @@ class MainWindow(QMainWindow):
         self._build_docks()
         self.model_flow = ModelFlow(self.editor, self.models, self, self)
         self.segmenting = AutoSegment(self.editor, self.models, self.model_flow, self)
-        self.training = TrainingFlow(self)
-        self.transfer = TransferFlow(self)
+        self.training = TrainingFlow(self.editor, self.models, self.model_flow, self.training_panel, self)
+        self.transfer = TransferFlow(self.editor, self, self)
         self.smart = SmartTools(self.editor, self.canvas, self)
         self.tools = {cls.shortcut: cls(self.editor) for cls in TOOLS + SMART_TOOLS}
         self.acts = build_actions(self)
@@ -200,10 +200,21 @@ class MainWindow(QMainWindow):
         sg.busy.connect(self.model_panel.set_busy)
         sg.predicted.connect(lambda i: (self.images_panel.update_entry(i), self.update_enabled()))
         sg.finished.connect(lambda _: (self.update_enabled(), self.predictionsDone.emit()))
-        tp = self.training_panel
-        tp.startRequested.connect(self.training.start)
-        tp.stopRequested.connect(self.training.stop)
-        self.training.finished.connect(self.trainingFinished)
+        tp, tf = self.training_panel, self.training
+        tp.startRequested.connect(tf.start)
+        tp.stopRequested.connect(tf.stop)
+        tf.finished.connect(self.trainingFinished)
+        tf.message.connect(self.say)
+        tf.warning.connect(self.warn)
+        tf.runStarted.connect(self.training_dock.raise_)
+        tf.validationChanged.connect(ip.set_validation)
+        tf.segmentUnlabelled.connect(sg.unlabelled)
+        ip.validationToggled.connect(tf.set_validation)
+        self.projectOpened.connect(tf.refresh_loop)
+        lt = self.transfer
+        lt.message.connect(self.say)
+        lt.warning.connect(self.warn)
+        lt.projectChanged.connect(self._project_changed)
         mf.message.connect(self.say)
         mf.failed.connect(self.warn)
         mf.modelShown.connect(self._show_model)
@@ -238,6 +249,15 @@ class MainWindow(QMainWindow):
     def _show_explanation(self, maps: dict, crop, caption: str, pixel: tuple) -> None:
         self.canvas.set_marker(pixel)
         self.attention_panel.set_maps(maps, crop, caption)
+
+    def _project_changed(self, reopen: int | None) -> None:
+        """An import (or its undo) rewrote images, labels or classes: show them, reopen the image it closed."""
+        self.images_panel.set_entries(self.project.images)
+        self.classes_panel.set_classes(self.project.classes)
+        self.canvas.set_classes(self.project.classes)
+        if reopen is not None:
+            self.open_image(reopen)
+        self.update_enabled()
 
     def _fine_tune_copy(self) -> None:
         self.training_dock.raise_()
