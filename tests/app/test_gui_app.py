@@ -418,7 +418,7 @@ def click_box_button(qtbot, box, text):
 
 def test_deleting_and_reordering_classes_remaps_the_labels_after_asking(window, qtbot):
     w = window
-    w.add_class("sky")
+    w.class_flow.add("sky")
     assert [c.name for c in w.project.classes] == ["background", "object", "sky"]
     assert w.editor.current_class == 2
     w.tool_options.set_brush_radius(2)

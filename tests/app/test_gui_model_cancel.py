@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from app.model_service import ModelService
+from app.workers import JobRunner
 from tests.app.gui_helpers import make_project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +51,16 @@ def test_cancel_abandons_a_stuck_job_and_the_next_one_runs(qtbot):
     finally:
         release.set()
     qtbot.waitUntil(lambda: not service.stuck, timeout=5000)
+
+
+def test_a_closed_runner_drops_what_its_jobs_sent(qtbot):
+    runner = JobRunner(1)
+    got = []
+    runner.start("quick", lambda job: 42, on_result=got.append, on_finished=lambda: got.append("finished"))
+    assert runner.wait(5000)  # done: its result is queued, not delivered yet
+    assert runner.close()
+    qtbot.wait(200)
+    assert got == [] and not runner.busy
 
 
 def test_closing_the_window_during_a_stuck_load_ends_the_process(tmp_path):
