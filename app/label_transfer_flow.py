@@ -1,7 +1,9 @@
 """What File → Import labels…, Export… and Undo last import do: dialogs, jobs off the GUI thread, refresh.
 
 The open image is saved and closed before an import (the import writes through the project's
-documents and journal, one stroke per image) and opened again after it.
+documents and journal, one stroke per image) and opened again after it. The flow gets its dependencies
+explicitly (the editor, which holds the project; a widget to parent its dialogs) and reports through
+signals; the window refreshes its panels when the project's images or classes changed.
 """
 
 from __future__ import annotations
@@ -36,21 +38,28 @@ def _stoppable(fn):
 
 
 class TransferFlow(QObject):
-    """Import and export of labels for main window `w` (its project, editor, panels)."""
+    """Import and export of labels for the editor's project."""
 
     finished = Signal(str)  # what an import, export or undo did (or why it stopped)
+    message = Signal(str, int)   # a line for the status bar, and for how long (ms)
+    warning = Signal(str, str)   # (title, text) worth a message box
+    projectChanged = Signal(object)  # images, labels or classes changed; the image index to reopen (or None)
 
-    def __init__(self, w):
-        super().__init__(w)
-        self.w = w
+    def __init__(self, editor, dialog_parent, parent: QObject | None = None):
+        super().__init__(parent)
+        self.editor, self.dialog_parent = editor, dialog_parent
         self.jobs = JobRunner(1, self)
         self.dialog = None
 
+    @property
+    def project(self):
+        return self.editor.project
+
     # -- import ------------------------------------------------------------------------------------------
     def ask_import(self) -> ImportDialog | None:
-        if self.w.project is None:
+        if self.project is None:
             return None
-        dialog = ImportDialog([c.name for c in self.w.project.classes], self.w)
+        dialog = ImportDialog([c.name for c in self.project.classes], self.dialog_parent)
         dialog.checkRequested.connect(lambda opts: self.check(dialog, opts))
         dialog.importRequested.connect(lambda opts: self.run(dialog, opts))
         dialog.cancelRequested.connect(self.jobs.cancel_all)
@@ -62,11 +71,11 @@ class TransferFlow(QObject):
         if not opts["source"]:
             raise FormatError("choose the label files first")
         return open_source(opts["format"], opts["source"], classes_file=opts["classes_file"],
-                           project_classes=list(self.w.project.classes))
+                           project_classes=list(self.project.classes))
 
     def check(self, dialog: ImportDialog, opts: dict):
         """Read every label file once and show the class mapping (nothing is written)."""
-        project = self.w.project
+        project = self.project
 
         def work(job):
             return plan_import(project, self._source(opts), unknown=opts["unknown"], progress=job.progress,
@@ -86,12 +95,12 @@ class TransferFlow(QObject):
 
     def run(self, dialog: ImportDialog, opts: dict):
         """Import with the mapping the dialog shows; the open image is saved, closed and reopened."""
-        w, project = self.w, self.w.project
-        if not w.editor.save_all():
+        project = self.project
+        if not self.editor.save_all():
             dialog.show_error("The open image's labels could not be saved; import stopped.")
             return None
-        index = w.editor.index
-        w.editor.close_image()
+        index = self.editor.index
+        self.editor.close_image()
 
         def work(job):
             plan = plan_import(project, self._source(opts), overrides=opts["overrides"], unknown="error",
@@ -116,38 +125,41 @@ class TransferFlow(QObject):
 
     # -- undo --------------------------------------------------------------------------------------------
     def last_import(self) -> Path | None:
-        if self.w.project is None:
+        if self.project is None:
             return None
-        folder = self.w.project.folder / ".segassist" / IMPORTS_DIR
+        folder = self.project.folder / ".segassist" / IMPORTS_DIR
         records = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
         return records[-1] if records else None
 
     def undo_last_import(self):
         record = self.last_import()
         if record is None:
-            self.w.say("No import to undo")
+            self.message.emit("No import to undo", 6000)
             return None
-        w, project = self.w, self.w.project
-        if not w.editor.save_all():
+        project = self.project
+        if not self.editor.save_all():
             return None
-        index = w.editor.index
-        w.editor.close_image()
+        index = self.editor.index
+        self.editor.close_image()
 
         def done(n) -> None:
             self._refresh(index)
             self._say(f"Undid the import of {n} images")
 
+        def failed(msg: str) -> None:
+            self._refresh(index)
+            self.warning.emit("Undo of the import failed", msg)
+
         return self.jobs.start("undoing an import", lambda job: undo_import(project, record, job.progress),
-                               on_result=done, on_failed=lambda msg: (self._refresh(index),
-                                                                      w.warn("Undo of the import failed", msg)))
+                               on_result=done, on_failed=failed)
 
     # -- export ------------------------------------------------------------------------------------------
     def ask_export(self) -> ExportDialog | None:
-        project = self.w.project
+        project = self.project
         if project is None:
             return None
         counts = {k: len(export_entries(project, k)) for k in ("reviewed", "labelled", "all")}
-        dialog = ExportDialog(list(project.classes), counts, self.w)
+        dialog = ExportDialog(list(project.classes), counts, self.dialog_parent)
         dialog.exportRequested.connect(lambda opts: self.export(dialog, opts))
         dialog.cancelRequested.connect(self.jobs.cancel_all)
         self.dialog = dialog
@@ -155,10 +167,10 @@ class TransferFlow(QObject):
         return dialog
 
     def export(self, dialog: ExportDialog, opts: dict):
-        if not self.w.editor.save_all():
+        if not self.editor.save_all():
             dialog.finish("The open image's labels could not be saved; export stopped.", error=True)
             return None
-        project = self.w.project
+        project = self.project
 
         def work(job):
             return export_project(project, opts["format"], opts["out"], which=opts["which"],
@@ -195,14 +207,8 @@ class TransferFlow(QObject):
                                on_progress=dialog.show_progress, on_cancelled=cancelled)
 
     def _refresh(self, index: int | None) -> None:
-        w = self.w
-        w.images_panel.set_entries(w.project.images)
-        w.classes_panel.set_classes(w.project.classes)
-        w.canvas.set_classes(w.project.classes)
-        if index is not None and w.editor.doc is None:
-            w.open_image(index)
-        w.update_enabled()
+        self.projectChanged.emit(index if self.editor.doc is None else None)
 
     def _say(self, text: str) -> None:
-        self.w.say(text, 12000)
+        self.message.emit(text, 12000)
         self.finished.emit(text)

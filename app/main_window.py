@@ -1,8 +1,9 @@
 """The main window: builds the canvas, panels and services and wires their signals together.
 
 The work happens elsewhere: editing in `Editor` and the tools (`app.interaction`), the model in
-`ModelService` and `ModelFlow`, auto-segmenting in `AutoSegment`, training in `TrainingFlow`, the
-project on disk in `app.core.project`, the actions and menus in `app.actions`.
+`ModelService` and `ModelFlow`, auto-segmenting in `AutoSegment`, training in `TrainingFlow`, class
+edits in `ClassFlow`, label import and export in `TransferFlow`, the questions before quitting in
+`QuitQuestions`, the project on disk in `app.core.project`, the actions and menus in `app.actions`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QFrame, QLabel, QMainWin
 import engine
 from app.actions import build_actions
 from app.canvas import HEAT_MODES, Canvas
+from app.class_flow import ClassFlow
 from app.core.ui_state import Facts, enabled
 from app.editor import Editor
 from app.interaction import TOOLS
@@ -23,6 +25,7 @@ from app.label_transfer_flow import TransferFlow
 from app.model_flow import ModelFlow
 from app.model_service import ModelService
 from app.project_saver import ProjectSaver
+from app.quit_flow import QuitQuestions
 from app.segmenting import AutoSegment
 from app.smart_interaction import SMART_TOOLS
 from app.smart_tools import SmartTools
@@ -68,7 +71,6 @@ class MainWindow(QMainWindow):
         self.last_warning: str | None = None
         self._save_box: SaveFailedDialog | None = None
         self.last_notice: str | None = None  # the last message box's text (warnings and notices)
-        self.quit_question: QMessageBox | None = None  # while closing asks about a running training
         self.io_jobs = JobRunner(1, self)
         self.project_saver = ProjectSaver(self)
         self.project_saver.failed.connect(lambda why: self.say(why, 15000))
@@ -85,9 +87,11 @@ class MainWindow(QMainWindow):
         self.attention_panel = AttentionPanel()
         self._build_docks()
         self.model_flow = ModelFlow(self.editor, self.models, self, self)
+        self.class_flow = ClassFlow(self.editor, self, self)
         self.segmenting = AutoSegment(self.editor, self.models, self.model_flow, self)
-        self.training = TrainingFlow(self)
-        self.transfer = TransferFlow(self)
+        self.training = TrainingFlow(self.editor, self.models, self.model_flow, self.training_panel, self)
+        self.transfer = TransferFlow(self.editor, self, self)
+        self.quitting = QuitQuestions(self.editor, self.training, self, self.ask_save_elsewhere)
         self.smart = SmartTools(self.editor, self.canvas, self)
         self.tools = {cls.shortcut: cls(self.editor) for cls in TOOLS + SMART_TOOLS}
         self.acts = build_actions(self)
@@ -171,11 +175,18 @@ class MainWindow(QMainWindow):
         ip.markReviewed.connect(self.mark_reviewed)
         cp = self.classes_panel
         cp.selected.connect(self._class_selected)
-        cp.addRequested.connect(self.add_class)
-        cp.renameRequested.connect(self.rename_class)
-        cp.recolorRequested.connect(self.recolor_class)
-        cp.deleteRequested.connect(self.ask_delete_class)
-        cp.moveRequested.connect(self.ask_move_class)
+        cf = self.class_flow
+        cp.addRequested.connect(cf.add)
+        cp.renameRequested.connect(cf.rename)
+        cp.recolorRequested.connect(cf.recolor)
+        cp.deleteRequested.connect(cf.ask_delete)
+        cp.moveRequested.connect(cf.ask_move)
+        cf.message.connect(self.say)
+        cf.warning.connect(self.warn)
+        cf.classesChanged.connect(self._show_classes)
+        cf.classChosen.connect(self.select_class)
+        cf.reopen.connect(self.open_image)
+        cf.enabledChanged.connect(self.update_enabled)
         to = self.tool_options
         to.brushRadiusChanged.connect(lambda r: setattr(self.editor, "brush_radius", r))
         to.labelOpacityChanged.connect(canvas.set_label_opacity)
@@ -200,10 +211,21 @@ class MainWindow(QMainWindow):
         sg.busy.connect(self.model_panel.set_busy)
         sg.predicted.connect(lambda i: (self.images_panel.update_entry(i), self.update_enabled()))
         sg.finished.connect(lambda _: (self.update_enabled(), self.predictionsDone.emit()))
-        tp = self.training_panel
-        tp.startRequested.connect(self.training.start)
-        tp.stopRequested.connect(self.training.stop)
-        self.training.finished.connect(self.trainingFinished)
+        tp, tf = self.training_panel, self.training
+        tp.startRequested.connect(tf.start)
+        tp.stopRequested.connect(tf.stop)
+        tf.finished.connect(self.trainingFinished)
+        tf.message.connect(self.say)
+        tf.warning.connect(self.warn)
+        tf.runStarted.connect(self.training_dock.raise_)
+        tf.validationChanged.connect(ip.set_validation)
+        tf.segmentUnlabelled.connect(sg.unlabelled)
+        ip.validationToggled.connect(tf.set_validation)
+        self.projectOpened.connect(tf.refresh_loop)
+        lt = self.transfer
+        lt.message.connect(self.say)
+        lt.warning.connect(self.warn)
+        lt.projectChanged.connect(self._project_changed)
         mf.message.connect(self.say)
         mf.failed.connect(self.warn)
         mf.modelShown.connect(self._show_model)
@@ -227,6 +249,9 @@ class MainWindow(QMainWindow):
 
     def _classes_changed(self) -> None:
         self.editor.classes_changed()
+        self._show_classes()
+
+    def _show_classes(self) -> None:
         self.classes_panel.set_classes(self.project.classes)
         self.canvas.set_classes(self.project.classes)
 
@@ -238,6 +263,14 @@ class MainWindow(QMainWindow):
     def _show_explanation(self, maps: dict, crop, caption: str, pixel: tuple) -> None:
         self.canvas.set_marker(pixel)
         self.attention_panel.set_maps(maps, crop, caption)
+
+    def _project_changed(self, reopen: int | None) -> None:
+        """An import (or its undo) rewrote images, labels or classes: show them, reopen the image it closed."""
+        self.images_panel.set_entries(self.project.images)
+        self._show_classes()
+        if reopen is not None:
+            self.open_image(reopen)
+        self.update_enabled()
 
     def _fine_tune_copy(self) -> None:
         self.training_dock.raise_()
@@ -485,92 +518,6 @@ class MainWindow(QMainWindow):
         if self.project is not None and index < len(self.project.classes):
             self.say(f"Painting {self.project.classes[index].name}", 2500)
 
-    def _change_classes(self, what: str, change) -> None:
-        try:
-            change()
-        except (ValueError, OSError) as exc:
-            self.warn(f"Class not {what}", str(exc))
-            return
-        self.editor.classes_changed()
-        self.classes_panel.set_classes(self.project.classes)
-        self.canvas.set_classes(self.project.classes)
-
-    def add_class(self, name: str) -> None:
-        self._change_classes("added", lambda: self.project.add_class(name))
-        self.select_class(len(self.project.classes) - 1)
-
-    def rename_class(self, index: int, name: str) -> None:
-        self._change_classes("renamed", lambda: self.project.rename_class(index, name))
-
-    def recolor_class(self, index: int, color: tuple) -> None:
-        self._change_classes("recoloured", lambda: self.project.recolor_class(index, tuple(color)))
-
-    def ask_delete_class(self, index: int) -> QMessageBox | None:
-        classes = self.project.classes if self.project is not None else []
-        if not 0 <= index < len(classes) or len(classes) < 2:
-            return None
-        name = classes[index].name
-        n = len(self.project.labelled())
-        order = [i for i in range(len(classes)) if i != index]
-        return self.confirm(
-            "Delete a class", f"Delete the class “{name}”?\n\nEvery pixel labelled {name} in the {n} labelled "
-            f"image{'s' if n != 1 else ''} becomes “not labelled”, and the classes after it move up one number. "
-            "This cannot be undone.", "Delete", lambda: self.reorder_classes(order, f"Deleted {name}"))
-
-    def ask_move_class(self, index: int, delta: int) -> QMessageBox | None:
-        classes = self.project.classes if self.project is not None else []
-        j = index + delta
-        if not (0 <= index < len(classes) and 0 <= j < len(classes)):
-            return None
-        order = list(range(len(classes)))
-        order[index], order[j] = order[j], order[index]
-        done = f"{classes[index].name} is class {j + 1} now"
-        if not self.project.labelled():
-            self.reorder_classes(order, done)
-            return None
-        return self.confirm(
-            "Reorder classes", f"Swap “{classes[index].name}” and “{classes[j].name}”?\n\nEvery label file is "
-            "rewritten so each pixel keeps its class; the keys 1-9 follow the new order.", "Reorder",
-            lambda: self.reorder_classes(order, done))
-
-    def confirm(self, title: str, text: str, yes: str, on_yes) -> QMessageBox:
-        """Ask without blocking; `on_yes()` runs when the person agrees."""
-        box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.Cancel, self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        ok = box.addButton(yes, QMessageBox.ButtonRole.DestructiveRole)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.buttonClicked.connect(lambda b: on_yes() if b is ok else None)
-        box.open()
-        return box
-
-    def reorder_classes(self, order: list[int], done: str = "Classes changed") -> bool:
-        """New class order (old indices; a class left out is deleted), label files remapped as one change."""
-        from app.core.class_edit import reorder_classes
-
-        if not self.editor.save_all():
-            self.warn("Classes not changed", "The current labels could not be saved; nothing was changed.")
-            return False
-        index, chosen = self.editor.index, self.editor.current_class
-        self.editor.close_image()
-        try:
-            lut = reorder_classes(self.project, order)
-        except (ValueError, OSError) as exc:
-            self.warn("Classes not changed", f"{exc}\n\nThe classes and labels are as they were.")
-            lut = None
-        self.editor.classes_changed()
-        self.classes_panel.set_classes(self.project.classes)
-        self.canvas.set_classes(self.project.classes)
-        if lut is not None and chosen is not None:
-            new = int(lut[chosen])
-            self.editor.current_class = new if new != 255 else 0
-        self.classes_panel.set_current(self.editor.current_class or 0)
-        if index is not None:
-            self.open_image(index)
-        if lut is not None:
-            self.say(done)
-        self.update_enabled()
-        return lut is not None
-
     # -- tools and view -------------------------------------------------------------------------------
     def select_tool(self, key: str) -> None:
         tool = self.tools[key]
@@ -611,48 +558,9 @@ class MainWindow(QMainWindow):
                                   on_failed=lambda msg: self.warn("Export failed", msg))
 
     # -- closing --------------------------------------------------------------------------------------
-    def quit_text(self) -> str:
-        """What quitting now would cost, as the quit dialog says it."""
-        in_journal, in_memory = self.editor.unsaved_report()
-        parts = ["Some labels could not be saved."]
-        if in_journal:
-            parts.append(f"The edits of {', '.join(in_journal)} are in the recovery journal and come back the next "
-                         "time you open this folder.")
-        if in_memory:
-            parts.append(f"The edits of {', '.join(in_memory)} are in memory only: the recovery journal could not "
-                         "be written either, so quitting now loses them.")
-        if not in_journal and not in_memory and self.editor.save_error:
-            parts.append(self.editor.save_error)
-        return "\n\n".join(parts)
-
-    def _confirm_quit_unsaved(self) -> bool:
-        """Ask before quitting with unsaved labels; True to quit."""
-        box = QMessageBox(QMessageBox.Icon.Warning, "Labels not saved", self.quit_text(),
-                          QMessageBox.StandardButton.NoButton, self)
-        elsewhere = box.addButton("Save to another folder…", QMessageBox.ButtonRole.ActionRole)
-        quit_button = box.addButton("Quit anyway", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.exec()
-        if box.clickedButton() is elsewhere:
-            return self.ask_save_elsewhere()
-        return box.clickedButton() is quit_button
     def closeEvent(self, event: QCloseEvent) -> None:
-        keep = True
-        if self.training.running:
-            box = QMessageBox(QMessageBox.Icon.Question, "Training is running",
-                              "A model is being trained. Quit anyway?", QMessageBox.StandardButton.NoButton, self)
-            stop = box.addButton("Stop and keep the model so far", QMessageBox.ButtonRole.AcceptRole)
-            discard = box.addButton("Cancel the training", QMessageBox.ButtonRole.DestructiveRole)
-            box.addButton("Keep working", QMessageBox.ButtonRole.RejectRole)
-            box.setDefaultButton(stop)
-            self.quit_question = box
-            box.exec()
-            self.quit_question = None
-            if box.clickedButton() not in (stop, discard):
-                event.ignore()
-                return
-            keep = box.clickedButton() is stop
-        if not self.editor.save_all() and not self._confirm_quit_unsaved():
+        keep = self.quitting.ask()
+        if keep is None:
             event.ignore()
             return
         if self.training.running:
@@ -660,10 +568,9 @@ class MainWindow(QMainWindow):
                      "Cancelling the training run…", 0)
         self.training.shutdown(keep)
         self.smart.shutdown()
-        self.models.cancel()
-        for runner in (self.models.runner, self.editor.grabcut_jobs, self.editor.save_jobs, self.editor.loader,
-                       self.io_jobs, self.transfer.jobs):
-            runner.wait(10000)
+        self.models.close()
+        for runner in self.findChildren(JobRunner):  # nothing a job sends after this reaches the window's parts
+            runner.close(10000)
         self.project_saver.flush()
         if self.project is not None:
             self.project.close()

@@ -256,6 +256,13 @@ class ModelService(QObject):
             self.runner.busyChanged.connect(self.busyChanged)
             self.busyChanged.emit(False)
 
+    def close(self, msecs: int = 5000) -> None:
+        """On quit: cancel every model job and drop what any of them still sends. A run that checks for
+        cancel (segmenting, between tiles) ends within the wait; one that does not is left behind (`stuck`)."""
+        self.runner.close(msecs)
+        for runner in self._abandoned:
+            runner.close(0)
+
     @property
     def stuck(self) -> bool:
         """Whether an abandoned (or the current) model job is still running."""

@@ -7,6 +7,10 @@ unlabelled images are segmented with it, unless it scored below its parent: then
 version, the parent stays, and the panel offers to use it anyway. On failure (an error, a crash, a
 kill) the panel and a message say why and the model in use stays. With the panel's automatic
 fine-tune on, a fine-tune starts by itself after every K images marked reviewed.
+
+The flow gets its dependencies explicitly (the editor, which holds the project; the model service; the
+model flow, which names, opens and lists model versions; the training panel it drives) and reports the
+rest through signals; the window wires them to the status bar, the docks and the image list.
 """
 
 from __future__ import annotations
@@ -28,75 +32,85 @@ log = logging.getLogger(__name__)
 
 
 class TrainingFlow(QObject):
-    """Starts, follows and finishes training runs of main window `w`; one at a time."""
+    """Starts, follows and finishes training runs from the training panel; one at a time."""
 
     finished = Signal(bool)  # True once the new model is loaded; False when the run failed or was not adopted
+    message = Signal(str, int)   # a line for the status bar, and for how long (ms; 0 = until replaced)
+    warning = Signal(str, str)   # (title, text) worth a message box
+    runStarted = Signal()        # a training run has started (show its panel)
+    validationChanged = Signal(list)  # the names of the project's validation images
+    segmentUnlabelled = Signal()  # a new model is in use: segment the images nobody has labelled yet
 
-    def __init__(self, w):
-        super().__init__(w)
-        self.w = w
+    def __init__(self, editor, models, model_flow, panel, parent: QObject | None = None):
+        super().__init__(parent)
+        self.editor, self.models, self.model_flow, self.panel = editor, models, model_flow, panel
         self.process: TrainingProcess | None = None
         self._parent: Path | None = None
         self._auto_since: datetime | None = None  # when the last automatic fine-tune started
-        w.projectOpened.connect(self.refresh_loop)
-        w.editor.reviewed.connect(self._reviewed)
-        w.images_panel.validationToggled.connect(self.set_validation)
-        w.training_panel.useAnyway.connect(self.use_anyway)
+        editor.reviewed.connect(self._reviewed)
+        panel.useAnyway.connect(self.use_anyway)
         self._out: Path | None = None
         self._quitting = False  # the window is closing: record the outcome, load and segment nothing
 
+    @property
+    def project(self):
+        return self.editor.project
+
+    def _say(self, text: str, ms: int = 6000) -> None:
+        self.message.emit(text, ms)
+
     def start(self, settings: dict) -> None:
-        w = self.w
-        if w.project is None or self.process is not None:
+        if self.project is None or self.process is not None:
             return
-        if not w.editor.save_all():
-            w.warn("Training not started", "The current labels could not be saved; training reads them from disk.")
+        if not self.editor.save_all():
+            self.warning.emit("Training not started",
+                              "The current labels could not be saved; training reads them from disk.")
             return
-        labelled = w.project.labelled()
+        labelled = self.project.labelled()
         if not labelled:
-            w.warn("Nothing to train on", "Label at least one image first (paint, fill, or accept a proposal).")
+            self.warning.emit("Nothing to train on",
+                              "Label at least one image first (paint, fill, or accept a proposal).")
             return
-        active = w.models.active
+        active = self.models.active
         choice = TrainingChoice.from_settings(settings)
         finetune = choice.mode == "finetune" and active is not None and active.path is not None
         arch = active.loaded.model.config["name"] if finetune else choice.arch
-        project = w.project
+        project = self.project
         label_paths = [project.label_path(e) for e in labelled]
         try:
             val_names = project.run_validation_names()
         except OSError as exc:
-            w.warn("Training not started", f"Could not write segassist.json: {exc}")
+            self.warning.emit("Training not started", f"Could not write segassist.json: {exc}")
             return
         self.refresh_loop()
         try:
             cfg = plan_training(
                 replace(choice, mode="finetune" if finetune else "new"), images=project.folder,
-                labels=project.labels_dir, classes=project.classes, out=w.model_flow.next_path(arch),
+                labels=project.labels_dir, classes=project.classes, out=self.model_flow.next_path(arch),
                 labelled=len(labelled), init=active.path if finetune else None, val_names=val_names,
                 focus_names=changed_since(label_paths, active.path) if finetune else ())
         except ValueError as exc:
-            w.warn("Training not started", str(exc))
+            self.warning.emit("Training not started", str(exc))
             return
         self._parent = active.path if finetune else None
         self._out = cfg.out
         self.process = TrainingProcess(cfg, cwd=project.folder, parent=self)
-        self.process.event.connect(w.training_panel.on_event)
-        self.process.log.connect(w.training_panel.append_log)
+        self.process.event.connect(self.panel.on_event)
+        self.process.log.connect(self.panel.append_log)
         self.process.succeeded.connect(self._succeeded)
         self.process.failed.connect(self._failed)
         self.process.finished.connect(self._ended)
-        w.training_panel.set_running(True)
-        w.training_dock.raise_()
-        w.say(f"Training {arch} on {len(labelled)} labelled images…", 0)
+        self.panel.set_running(True)
+        self.runStarted.emit()
+        self._say(f"Training {arch} on {len(labelled)} labelled images…", 0)
         self.process.start()
 
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()
-            self.w.say("Stopping training after this iteration…", 0)
+            self._say("Stopping training after this iteration…", 0)
 
     def _succeeded(self, done: DoneEvent) -> None:
-        w = self.w
         path = Path(done.model_path or "")
         if not path.is_file():
             self._failed(f"the training process reported {path}, which does not exist")
@@ -104,109 +118,102 @@ class TrainingFlow(QObject):
         parent = self._parent
         worse = (parent is not None and done.miou is not None and done.parent_miou is not None
                  and done.miou < done.parent_miou)
-        w.training_panel.show_outcome(done, parent=parent.stem if parent else None, adopted=not worse)
+        self.panel.show_outcome(done, parent=parent.stem if parent else None, adopted=not worse)
         try:
-            w.project.add_model_version(path, miou=done.miou, val_images=len(done.val_names), select=False,
+            self.project.add_model_version(path, miou=done.miou, val_images=len(done.val_names), select=False,
                                         parent=parent.name if parent else None)
         except Exception as exc:  # noqa: BLE001 - the model is on disk; the version list is bookkeeping
             log.warning("cannot record model version %s: %s", path, exc)
         if self._quitting:
             return
-        w.model_flow.refresh_versions()
+        self.model_flow.refresh_versions()
         if worse:
-            w.say(f"{path.stem} scored below {parent.stem} on the same {len(done.val_names)} images: kept as a "
+            self._say(f"{path.stem} scored below {parent.stem} on the same {len(done.val_names)} images: kept as a "
                   f"version, {parent.stem} stays in use", 0)
             self.finished.emit(False)
             return
-        w.say(f"Training done: {path.name}; loading it and segmenting the unlabelled images", 0)
+        self._say(f"Training done: {path.name}; loading it and segmenting the unlabelled images", 0)
         self._adopt(path)
 
     def _adopt(self, path: Path) -> None:
         """Load `path`, make it the current version and segment the unlabelled images with it."""
-        w = self.w
 
         def loaded(active: ActiveModel) -> None:
             self.finished.emit(True)
-            w.segmenting.unlabelled()
+            self.segmentUnlabelled.emit()
 
-        w.model_flow.open(path, then=loaded)
+        self.model_flow.open(path, then=loaded)
 
     def use_anyway(self, path: str) -> None:
         """The person chose a version that scored below its parent: it becomes current after all."""
         if not path or not Path(path).is_file():
             return
-        w = self.w
-        w.training_panel.use_button.setVisible(False)
-        w.training_panel.result.setText(f"{Path(path).stem} is used (chosen although it scored below its parent)")
-        w.say(f"Using {Path(path).name}; segmenting the unlabelled images with it", 0)
+        self.panel.use_button.setVisible(False)
+        self.panel.result.setText(f"{Path(path).stem} is used (chosen although it scored below its parent)")
+        self._say(f"Using {Path(path).name}; segmenting the unlabelled images with it", 0)
         self._adopt(Path(path))
 
     # -- the validation set, the correction record, automatic fine-tunes ------------------------------
     def refresh_loop(self) -> None:
         """Show the validation set (image list, panel) and the corrections per image by version."""
-        w = self.w
-        if w.project is None:
+        if self.project is None:
             return
-        names = w.project.loop.validation
-        w.images_panel.set_validation(names)
-        w.training_panel.set_validation(w.project.loop.run_names([e.name for e in w.project.labelled()]))
-        w.training_panel.set_corrections(w.project.loop.by_version())
+        names = self.project.loop.validation
+        self.validationChanged.emit(list(names))
+        self.panel.set_validation(self.project.loop.run_names([e.name for e in self.project.labelled()]))
+        self.panel.set_corrections(self.project.loop.by_version())
 
     def set_validation(self, index: int, member: bool) -> None:
-        w = self.w
-        if w.project is None:
+        if self.project is None:
             return
-        entry = w.project.images[index]
+        entry = self.project.images[index]
         try:
-            w.project.set_validation_member(entry, member)
+            self.project.set_validation_member(entry, member)
         except OSError as exc:
-            w.warn("Project not saved", f"Could not write segassist.json: {exc}")
+            self.warning.emit("Project not saved", f"Could not write segassist.json: {exc}")
         self.refresh_loop()
-        w.say(f"{entry.name} {'is now a validation image' if member else 'is no longer a validation image'}")
+        self._say(f"{entry.name} {'is now a validation image' if member else 'is no longer a validation image'}")
 
     def _reviewed(self, index: int) -> None:
-        w = self.w
         try:
-            w.project.validation_names()
+            self.project.validation_names()
         except OSError as exc:
-            w.warn("Project not saved", f"Could not write segassist.json: {exc}")
+            self.warning.emit("Project not saved", f"Could not write segassist.json: {exc}")
         self.refresh_loop()
         if self.auto_due():
             self._auto_since = datetime.now(UTC)
-            w.say(f"{w.training_panel.auto_every.value()} images reviewed: fine-tuning the current model…", 0)
-            self.start({**w.training_panel.settings(), "mode": "finetune"})
+            self._say(f"{self.panel.auto_every.value()} images reviewed: fine-tuning the current model…", 0)
+            self.start({**self.panel.settings(), "mode": "finetune"})
 
     def reviewed_since_training(self) -> int:
         """Images marked reviewed since the current model was written (and since the last automatic start)."""
-        w = self.w
-        active = w.models.active
-        if w.project is None or active is None or active.path is None or not active.path.is_file():
+        active = self.models.active
+        if self.project is None or active is None or active.path is None or not active.path.is_file():
             return 0
         since = datetime.fromtimestamp(active.path.stat().st_mtime, UTC).replace(microsecond=0)
         if self._auto_since is not None:
             since = max(since, self._auto_since.replace(microsecond=0))
-        return sum(1 for c in w.project.loop.corrections.values()
+        return sum(1 for c in self.project.loop.corrections.values()
                    if c.reviewed and datetime.fromisoformat(c.reviewed) >= since)
 
     def auto_due(self) -> bool:
         """Whether an automatic fine-tune should start now."""
-        panel = self.w.training_panel
+        panel = self.panel
         return (panel.auto.isChecked() and self.process is None
                 and self.reviewed_since_training() >= panel.auto_every.value())
 
     def _failed(self, why: str) -> None:
-        w = self.w
-        prev = w.models.active
+        prev = self.models.active
         keep = f"The model in use stays {prev.info()['name']}." if prev else ""
         if self._quitting:
             return
         if self.process is not None and self.process.stop_requested:  # the person stopped it: not a failure
-            w.training_panel.show_outcome(None, f"Stopped before a model was written. {keep}",
+            self.panel.show_outcome(None, f"Stopped before a model was written. {keep}",
                                           headline="Training stopped")
-            w.say(f"Training stopped before a model was written. {keep}")
+            self._say(f"Training stopped before a model was written. {keep}")
         else:
-            w.training_panel.show_outcome(None, why)
-            w.warn("Training failed", why + (f"\n\n{keep}" if keep else ""))
+            self.panel.show_outcome(None, why)
+            self.warning.emit("Training failed", why + (f"\n\n{keep}" if keep else ""))
         self.finished.emit(False)
 
     def _ended(self) -> None:

@@ -4,6 +4,10 @@ A `Job` runs a function in a QThreadPool thread. The function gets the job, asks
 between units of work, reports `job.progress(done, total, text)` and per-item results with
 `job.partial(obj)`; its return value arrives through `result`, an exception through `failed`, and a
 cancel (or `engine.Cancelled`) through `cancelled`. Exactly one of the three, then `finished`.
+
+A `JobRunner` delivers those to the slots given to `start` only while it is open: once it is closed (its
+window quits) or deleted with its owner, whatever a job still sends is dropped, so a job that ends late
+never calls into objects that are gone.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import threading
 import traceback
 from collections.abc import Callable
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from engine.cancel import Cancelled  # the engine's and the app's one class (imports no torch)
@@ -95,6 +100,18 @@ class JobRunner(QObject):
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(threads)
         self.jobs: list[Job] = []
+        self.closed = False
+
+    @property
+    def open(self) -> bool:
+        """Whether job results still reach their slots (not closed, and not deleted with its owner)."""
+        return not self.closed and shiboken6.isValid(self)
+
+    def _while_open(self, slot):
+        def deliver(*args) -> None:
+            if self.open:
+                slot(*args)
+        return deliver
 
     def start(self, name: str, fn: Callable[[Job], object], *, on_result=None, on_failed=None,
               on_progress=None, on_partial=None, on_cancelled=None, on_finished=None) -> Job:
@@ -103,7 +120,7 @@ class JobRunner(QObject):
                              (job.signals.progress, on_progress), (job.signals.partial, on_partial),
                              (job.signals.cancelled, on_cancelled), (job.signals.finished, on_finished)):
             if slot is not None:
-                signal.connect(slot)
+                signal.connect(self._while_open(slot))
         job.signals.finished.connect(lambda: self._forget(job))
         was_busy = self.busy
         self.jobs.append(job)
@@ -115,7 +132,7 @@ class JobRunner(QObject):
     def _forget(self, job: Job) -> None:
         if job in self.jobs:
             self.jobs.remove(job)
-        if not self.jobs:
+        if not self.jobs and self.open:
             self.busyChanged.emit(False)
 
     @property
@@ -129,3 +146,12 @@ class JobRunner(QObject):
     def wait(self, msecs: int = 30000) -> bool:
         """Block until every job has finished (used on quit and in tests)."""
         return self.pool.waitForDone(msecs)
+
+    def close(self, msecs: int = 10000) -> bool:
+        """On quit: cancel every job, wait up to `msecs` for them to end, and drop whatever they still send
+        (results already queued included). False when a job was still running after the wait."""
+        if self.closed:
+            return self.wait(0)
+        self.closed = True
+        self.cancel_all()
+        return self.wait(msecs)

@@ -418,7 +418,7 @@ def click_box_button(qtbot, box, text):
 
 def test_deleting_and_reordering_classes_remaps_the_labels_after_asking(window, qtbot):
     w = window
-    w.add_class("sky")
+    w.class_flow.add("sky")
     assert [c.name for c in w.project.classes] == ["background", "object", "sky"]
     assert w.editor.current_class == 2
     w.tool_options.set_brush_radius(2)
@@ -438,10 +438,10 @@ def test_deleting_and_reordering_classes_remaps_the_labels_after_asking(window, 
     assert (saved[10, 10:21] == 1).all() and (saved[30, 10:21] == 2).all()
     assert w.editor.current_class == 1 and (w.editor.doc.labels == saved).all()
 
-    box = w.ask_delete_class(1)
+    box = w.class_flow.ask_delete(1)
     click_box_button(qtbot, box, "Cancel")
     assert len(w.project.classes) == 3
-    box = w.ask_delete_class(1)
+    box = w.class_flow.ask_delete(1)
     assert "cannot be undone" in box.text()
     click_box_button(qtbot, box, "Delete")
     assert [c.name for c in w.project.classes] == ["background", "object"]

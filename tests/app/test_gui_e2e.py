@@ -138,7 +138,7 @@ def test_the_whole_loop_on_the_sample_project(qtbot, tmp_path):
     third = w.training._out
 
     def stop_and_keep():
-        next(b for b in w.quit_question.buttons() if b.text().startswith("Stop and keep")).click()
+        next(b for b in w.quitting.question.buttons() if b.text().startswith("Stop and keep")).click()
 
     QTimer.singleShot(100, stop_and_keep)
     assert w.close()

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from app.model_service import ModelService
+from app.workers import JobRunner
 from tests.app.gui_helpers import make_project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +53,16 @@ def test_cancel_abandons_a_stuck_job_and_the_next_one_runs(qtbot):
     qtbot.waitUntil(lambda: not service.stuck, timeout=5000)
 
 
+def test_a_closed_runner_drops_what_its_jobs_sent(qtbot):
+    runner = JobRunner(1)
+    got = []
+    runner.start("quick", lambda job: 42, on_result=got.append, on_finished=lambda: got.append("finished"))
+    assert runner.wait(5000)  # done: its result is queued, not delivered yet
+    assert runner.close()
+    qtbot.wait(200)
+    assert got == [] and not runner.busy
+
+
 def test_closing_the_window_during_a_stuck_load_ends_the_process(tmp_path):
     folder = make_project(tmp_path / "project", n=1)
     model = tmp_path / "model.safetensors"
@@ -63,3 +74,35 @@ def test_closing_the_window_during_a_stuck_load_ends_the_process(tmp_path):
     assert child.returncode == 0, child.stderr[-2000:]
     assert time.monotonic() - t0 < 30
     assert "did not finish; exiting without waiting" in child.stderr
+
+
+def test_closing_the_window_while_segmenting_leaves_nothing_to_report_into_it(qtbot, tmp_path, monkeypatch):
+    """A run still going when the window closes is cancelled there; what its job still sends after the window
+    is deleted (the last image, the cancel) goes nowhere instead of into deleted objects."""
+    from app.main_window import MainWindow
+    from tests.app.gui_helpers import tiny_model_file
+
+    folder = make_project(tmp_path / "project", n=3)
+    w = MainWindow()
+    try:
+        w.show()
+        assert w.open_project(folder)
+        with qtbot.waitSignal(w.models.changed, timeout=30000):
+            w.open_model(tiny_model_file(tmp_path / "model.safetensors"))
+        predictor = w.models.active.predictor
+        real_predict = predictor.predict
+        started = threading.Event()
+
+        def slow(image, should_stop=None, **kwargs):  # a forward pass that does not look at should_stop
+            started.set()
+            time.sleep(0.5)
+            return real_predict(image, should_stop=should_stop, **kwargs)
+
+        monkeypatch.setattr(predictor, "predict", slow)
+        w.segmenting.all()
+        assert started.wait(10)
+        assert w.close()
+    finally:
+        w.close()
+        w.deleteLater()
+    qtbot.wait(2000)  # deletes the window, then delivers whatever the job sent meanwhile

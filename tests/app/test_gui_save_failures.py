@@ -13,12 +13,13 @@ from PySide6.QtCore import QPointF, Qt
 
 import engine
 from app.main_window import MainWindow
+from app.quit_flow import QuitQuestions
 from tests.app.gui_helpers import make_project
 
 
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setattr(MainWindow, "_confirm_quit_unsaved", lambda self: True)  # the quit dialog would block
+    monkeypatch.setattr(QuitQuestions, "confirm_unsaved", lambda self: True)  # the quit dialog would block
     folder = make_project(tmp_path / "project", n=3)
     w = MainWindow()
     qtbot.addWidget(w)
@@ -79,7 +80,8 @@ def test_an_unwritable_folder_is_known_at_once_and_retry_writes_everything(windo
     assert "saved" not in w.status_save.text().replace("not saved", "")
     assert w.project.journal.unwritten(entry.stem) == 1
     assert w._save_box is not None and w._save_box.isVisible()
-    assert "in memory only" in w.quit_text() and "recovery journal and come back" not in w.quit_text()
+    text = w.quitting.unsaved_text()
+    assert "in memory only" in text and "recovery journal and come back" not in text
     qtbot.wait(1200)  # the autosave tries and fails too: still not saved, told once more at most
     assert "not saved" in w.status_save.text() and w.editor.doc.dirty
     w.open_image(1)  # switching keeps the document in memory
@@ -106,7 +108,7 @@ def test_labels_fail_but_the_journal_holds_them_and_the_quit_dialog_says_so(wind
     monkeypatch.setattr(project_module, "write_label", disk_full)
     stroke(qtbot, w, [(12, 12), (12, 18)])
     assert not w.editor.save()
-    text = w.quit_text()
+    text = w.quitting.unsaved_text()
     assert "recovery journal and come back" in text and "in memory only" not in text
     assert w.project.journal.stems() == [w.editor.entry.stem]
 

@@ -128,11 +128,11 @@ def test_quitting_during_training_asks_and_leaves_nothing_behind(window, qtbot, 
     out = w.training._out
 
     def answer():
-        box = w.quit_question
+        box = w.quitting.question
         next(b for b in box.buttons() if b.text() == choice).click()
 
     def keep_working():
-        next(b for b in w.quit_question.buttons() if b.text() == "Keep working").click()
+        next(b for b in w.quitting.question.buttons() if b.text() == "Keep working").click()
 
     QTimer.singleShot(100, keep_working)
     assert not w.close() and w.training.running  # asked, and the person went on working
