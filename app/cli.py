@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="render the main window after loading (and after segmenting the first image when a model "
                         "is set) to PNG, then exit")
     p.add_argument("--image", metavar="NAME", help="the image to open first (file name in FOLDER)")
-    p.add_argument("--size", default="1440x900", metavar="WxH", help="window size (default 1440x900)")
+    p.add_argument("--size", metavar="WxH", help="window size (default 1440x900, or the screen where smaller)")
     return p
 
 
@@ -56,7 +56,7 @@ def ensure_sample(folder: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    size = parse_size(args.size)
+    size = parse_size(args.size) if args.size else None
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     folder = args.folder
     if args.sample:
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def open_window(folder: Path | None, model: Path | None, size: tuple[int, int] = (1440, 900),
+def open_window(folder: Path | None, model: Path | None, size: tuple[int, int] | None = None,
                 screenshot: Path | None = None, on_done=None, image: str | None = None):
     """The themed main window on `folder` with `model`; with `screenshot`, a `Screenshot` that saves it
     once it is ready and then calls `on_done`. Returns (window, screenshot or None)."""
@@ -97,8 +97,9 @@ def open_window(folder: Path | None, model: Path | None, size: tuple[int, int] =
     from app.theme import apply_theme
 
     apply_theme(QApplication.instance())
-    window = MainWindow()
-    window.resize(*size)
+    window = MainWindow()  # (sized to fit the screen)
+    if size is not None:
+        window.resize(*size)
     window.show()
     if folder is not None and window.open_project(folder) and image is not None:
         names = [e.name for e in window.project.images]

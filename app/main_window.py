@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox, QScrollArea, QWidget
 
 import engine
@@ -54,6 +54,18 @@ def _collect_on_gui_thread() -> None:
         _gc = GarbageCollector(interval=1.0)
 
 
+PREFERRED_SIZE = (1440, 900)
+
+
+def initial_size() -> tuple[int, int]:
+    """1440x900, or the screen's free area where that is smaller (a 1280x800 laptop): never off the screen."""
+    screen = QGuiApplication.primaryScreen()
+    if screen is None:
+        return PREFERRED_SIZE
+    free = screen.availableGeometry()
+    return min(PREFERRED_SIZE[0], free.width()), min(PREFERRED_SIZE[1], free.height())
+
+
 class MainWindow(QMainWindow):
     """SegAssist's window. `open_project(folder)` and `open_model(path)` are what the command line calls."""
 
@@ -65,7 +77,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         _collect_on_gui_thread()
         self.setWindowTitle("SegAssist")
-        self.resize(1440, 900)
+        self.resize(*initial_size())
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
         self.project = None
         self.last_warning: str | None = None

@@ -25,7 +25,8 @@ def in_process(qtbot):
 
     def run(folder, *args):
         args = build_parser().parse_args([str(folder), *map(str, args)])
-        window, shot = open_window(args.folder, args.model, parse_size(args.size), args.screenshot)
+        size = parse_size(args.size) if args.size else None
+        window, shot = open_window(args.folder, args.model, size, args.screenshot)
         qtbot.addWidget(window)
         qtbot.waitUntil(lambda: shot.done, timeout=120000)
         return 0 if shot.error is None else 1
@@ -78,3 +79,12 @@ def test_sample_is_generated_once_then_reused(tmp_path, monkeypatch):
     folder = tmp_path / "sample"
     assert ensure_sample(folder) == folder and ensure_sample(folder) == folder
     assert calls == [folder]
+
+
+def test_without_a_size_the_window_fits_the_screen(qtbot):
+    from PySide6.QtGui import QGuiApplication
+
+    window, _ = open_window(None, None)
+    qtbot.addWidget(window)
+    free = QGuiApplication.primaryScreen().availableGeometry()
+    assert (window.width(), window.height()) == (min(1440, free.width()), min(900, free.height()))
