@@ -39,6 +39,7 @@ from app.widgets.new_model_dialog import quick_backbone, suggested_backbones
 from app.widgets.save_failed_dialog import SaveFailedDialog
 from app.widgets.tool_options import ToolOptions
 from app.widgets.training_panel import TrainingPanel
+from app.widgets.wheel_guard import WheelGuard
 from app.workers import JobRunner
 
 _gc = None  # the collector that keeps garbage collection on the GUI thread (see _collect_on_gui_thread)
@@ -127,6 +128,7 @@ class MainWindow(QMainWindow):
             area_widget.setWidgetResizable(True)
             area_widget.setFrameShape(QFrame.Shape.NoFrame)
             area_widget.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            WheelGuard(area_widget)  # the wheel scrolls the panel, not the setting under the pointer
             widget = area_widget
         dock.setWidget(widget)
         self.addDockWidget(area, dock)

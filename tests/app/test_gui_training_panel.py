@@ -7,7 +7,7 @@ import itertools
 import pytest
 from PySide6.QtCore import QPoint, QPointF, QRect, Qt
 from PySide6.QtGui import QWheelEvent
-from PySide6.QtWidgets import QApplication, QScrollArea
+from PySide6.QtWidgets import QApplication, QComboBox, QScrollArea
 
 from app.core.eta import EtaEstimate
 from app.main_window import MainWindow
@@ -77,6 +77,32 @@ def test_wheel_over_a_chart_scrolls_the_panel_and_leaves_the_chart(qtbot, tmp_pa
         QApplication.sendEvent(viewport, event)
     assert view.viewRange() == before
     assert bar.value() > 0
+
+
+def test_wheel_over_a_setting_scrolls_the_panel_until_the_setting_is_clicked(qtbot, tmp_path):
+    w = _window(qtbot, tmp_path, (1280, 800))
+    panel, area = w.training_panel, w.training_dock.widget()
+    panel.log_toggle.setChecked(True)
+    panel.settings_toggle.setChecked(True)
+    QApplication.processEvents()
+    bar = area.verticalScrollBar()
+    combo, spin = panel.weights.findChildren(QComboBox)[0], panel.crop
+    settings = (combo.currentIndex(), spin.value())
+
+    def wheel(widget):
+        pos = QPointF(widget.width() / 2, widget.height() / 2)
+        QApplication.sendEvent(widget, QWheelEvent(pos, widget.mapToGlobal(pos), QPoint(0, 0), QPoint(0, -120),
+                                                   Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                                                   Qt.ScrollPhase.NoScrollPhase, False))
+
+    for widget in (combo, spin):
+        before = bar.value()
+        wheel(widget)
+        assert bar.value() > before or bar.value() == bar.maximum()
+    assert (combo.currentIndex(), spin.value()) == settings  # nothing changed under the pointer
+    spin.setFocus()
+    wheel(spin)
+    assert spin.value() != settings[1]  # once clicked, the wheel is the spin box's
 
 
 def test_a_new_run_counts_from_zero_to_its_own_iterations(qtbot, tmp_path):
