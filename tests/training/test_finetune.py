@@ -96,13 +96,25 @@ def test_freeze_backbone_trains_the_heads_only(parent, shapes, tmp_path):
 
 
 def test_a_fine_tune_centres_crops_of_the_corrected_images_on_what_the_parent_got_wrong(parent, shapes, tmp_path,
-                                                                                          caplog):
-    caplog.set_level("INFO", logger="training")
+                                                                                          monkeypatch):
+    from training import loop
+
+    marked = []
+
+    def spy(model, samples, names, rt, seed=0):  # the real marking, its outcome kept for the test
+        count = real(model, samples, names, rt, seed=seed)
+        marked.append((count, {s.name: s.corrected for s in samples}))
+        return count
+
+    real = loop.mark_model_corrections
+    monkeypatch.setattr(loop, "mark_model_corrections", spy)
     cfg = tiny_config(*shapes, tmp_path / "out.safetensors", init=parent, arch=None, backbone=None, model_options={},
                       classes=None, focus_names=("000.png", "001.png"), correction_crops=1.0, iterations=2)
     assert TrainConfig.from_args(cfg.to_args()) == cfg
     result = train(cfg)
     assert result.iterations == 2 and result.model_path.exists()
-    assert "2 corrected images: 100% of their crops centred on a correction" in caplog.text
+    (count, corrected), = marked
+    assert count == 2 and corrected["000"] is not None and corrected["001"] is not None  # a random parent errs
+    assert all(corrected[n] is None for n in corrected if n not in ("000", "001"))
     with pytest.raises(ValueError, match=r"correction_crops must lie in \[0, 1\], got 1.5"):
         tiny_config(*shapes, tmp_path / "o", correction_crops=1.5)
