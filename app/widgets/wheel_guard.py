@@ -16,7 +16,7 @@ class WheelGuard(QObject):
         super().__init__(area)
         self.area = area
         for w in area.widget().findChildren(QWidget):
-            if isinstance(w, VALUE_WIDGETS) and w is not area.verticalScrollBar():
+            if isinstance(w, VALUE_WIDGETS):  # (the area's own scroll bars are not inside its widget)
                 w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # a wheel alone does not focus it
                 w.installEventFilter(self)
 
