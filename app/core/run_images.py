@@ -1,11 +1,10 @@
 """How many images the next training run trains and validates on, said before Train, with a warning when a
-new model would train on too few to be useful."""
+new model would train on too few to be useful. (Validation images are set aside only once at least
+`validation_split.MINIMUM` reviewed ones leave as many to train on: see `LoopRecord.run_names`.)"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from app.core.validation_split import MINIMUM
 
 # A new model trained on fewer images than this proposes little worth keeping (3 CamVid frames, 1 of them
 # trained on, gave "tree" on every pixel): the panel says so before Train.
@@ -38,9 +37,7 @@ class RunImages:
         if self.validate:
             line = f"Trains on {_images(self.train)}, validates on {self.validate}."
         else:
-            line = (f"Trains on {_images(self.train)}; none validates, so this version gets no score (at least "
-                    f"{MINIMUM} reviewed images are set aside once as many remain to train on).")
+            line = f"Trains on {_images(self.train)}; none validates yet, so this version gets no score."
         if self.too_few(new):
-            line += (f" Too few for a useful new model: label {FEW_TRAINING_IMAGES - self.train} more "
-                     f"({FEW_TRAINING_IMAGES} or more) before training one.")
+            line += f" Too few for a useful new model: label {FEW_TRAINING_IMAGES - self.train} more first."
         return line

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -61,7 +62,8 @@ class BackboneWeightsChoice(QWidget):
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setProperty("hint", True)
-        self.bundled_button = QPushButton(f"Use {BUNDLED_BACKBONE} (ImageNet weights installed)")
+        self.bundled_button = QPushButton(f"Use {BUNDLED_BACKBONE} (installed ImageNet)")
+        self.bundled_button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # never widens it
         self.bundled_button.setToolTip("Switch to the backbone whose ImageNet weights come with SegAssist")
         self.bundled_button.clicked.connect(lambda: self.useBundled.emit(BUNDLED_BACKBONE))
         self.bundled_button.setVisible(False)

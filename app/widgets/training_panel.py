@@ -208,7 +208,8 @@ class TrainingPanel(QWidget):
         self.use_button.clicked.connect(lambda: self.useAnyway.emit(self._rejected or ""))
         self._rejected: str | None = None
         # Offered in the header when the chosen ImageNet weights cannot be had (offline): the installed ones.
-        self.bundled_button = QPushButton(f"Use {BUNDLED_BACKBONE} (ImageNet weights installed)")
+        self.bundled_button = QPushButton(f"Use {BUNDLED_BACKBONE} (installed ImageNet)")
+        self.bundled_button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # never widens it
         self.bundled_button.setToolTip("A new model with the backbone whose ImageNet weights come with SegAssist")
         self.bundled_button.setVisible(False)
         self.bundled_button.clicked.connect(lambda: self.use_backbone(BUNDLED_BACKBONE))
@@ -254,8 +255,8 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.rate)
         layout.addWidget(self.result)
         layout.addWidget(self.use_button)
-        layout.addWidget(self.bundled_button)
         layout.addWidget(self.status)
+        layout.addWidget(self.bundled_button)
         layout.addWidget(self.run_images)
         layout.addWidget(self.settings_toggle)
         layout.addWidget(self.settings_box)

@@ -33,8 +33,8 @@ def test_three_reviewed_images_all_train_and_the_panel_says_so_before_train(qtbo
     assert [e.status for e in w.project.images].count("reviewed") == 3
     assert panel.new.isChecked()  # no model yet
     text = panel.run_images.text()
-    assert text.startswith("Trains on 3 images; none validates") and "no score" in text
-    assert "Too few for a useful new model: label 2 more" in text and panel.run_images.property("warning")
+    assert text.startswith("Trains on 3 images; none validates yet") and "no score" in text
+    assert "Too few for a useful new model: label 2 more first." in text and panel.run_images.property("warning")
     assert panel.run_images.isVisible()  # above the settings, beside the Train button
     assert panel.run_images.mapTo(panel, panel.run_images.rect().topLeft()).y() < panel.settings_box.y()
     panel.backbone.setCurrentText("test_resnet")
@@ -81,4 +81,4 @@ def test_only_reviewed_and_labelled_count(qtbot, tmp_path):
     assert panel.run_images.text().startswith("Trains on 4 images; none validates")
     review_all(w)
     assert panel.run_images.text() == ("Trains on 2 images, validates on 2. Too few for a useful new model: "
-                                       "label 3 more (5 or more) before training one.")
+                                       "label 3 more first.")

@@ -21,7 +21,7 @@ def test_a_new_model_from_few_images_is_called_too_few(train, validate, new, few
 
 def test_the_text_names_both_numbers_or_why_none_validates():
     assert RunImages(8, 2).text(new=True) == "Trains on 8 images, validates on 2."
-    assert RunImages(1, 0).text(new=False).startswith("Trains on 1 image; none validates, so this version gets no")
-    assert RunImages(3, 0).text(new=True).endswith("Too few for a useful new model: label 2 more (5 or more) "
-                                                  "before training one.")
+    assert RunImages(1, 0).text(new=False) == "Trains on 1 image; none validates yet, so this version gets no score."
+    assert RunImages(3, 0).text(new=True) == ("Trains on 3 images; none validates yet, so this version gets no score. "
+                                              "Too few for a useful new model: label 2 more first.")
     assert RunImages(0, 0).text(new=True) == "Nothing to train on yet: label an image first."
