@@ -32,7 +32,7 @@ from labelformats.yolo import write_yaml, yolo_lines
 EXPORT_FORMATS = {
     "index": "grey PNGs, the pixel value is the class index (255 = not labelled), and classes.json",
     "palette": "palette PNGs coloured like the classes (the project's own form), and classes.json",
-    "rgb": "RGB colour masks, one colour per class (black or another free colour = not labelled), and classes.json",
+    "rgb": "RGB colour masks, one colour per class (VOC's (224, 224, 192) = not labelled), and classes.json",
     "coco": "COCO instances JSON, one annotation per connected region per class: RLE (exact) or polygons",
     "labelme": "labelme JSON per image: one exact mask shape per class, or polygons",
     "yolo": "YOLO segmentation: polygon .txt per image (normalised coordinates) and data.yaml",

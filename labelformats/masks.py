@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from engine.atomic import atomic_path, atomic_write_bytes
-from engine.classes import SegClass, palette
+from engine.classes import SegClass, palette, void_color
 from labelformats.base import (
     IGNORE_INDEX,
     UNLABELLED,
@@ -98,9 +98,9 @@ def table_of(classes: Iterable[SegClass]) -> ClassTable:
 
 
 def unlabelled_color(classes: Iterable[SegClass]) -> tuple[int, int, int]:
-    """The colour of not-labelled pixels in RGB masks: black, unless a class has it (then white, then grey)."""
-    used = {tuple(c.color) for c in classes}
-    return next(c for c in ((0, 0, 0), (255, 255, 255), (127, 127, 127), (1, 1, 1)) if c not in used)
+    """The colour of not-labelled pixels in palette and RGB masks: VOC's (224, 224, 192), unless a class
+    has it (see `engine.classes.void_color`)."""
+    return void_color(classes)
 
 
 def _color(path: Path, value) -> tuple[int, int, int]:
