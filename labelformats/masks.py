@@ -32,6 +32,9 @@ from labelformats.base import (
 
 MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp")
 CLASS_MAP = "classes.json"
+DATASET_META = "dataset_meta.json"  # datumaro's class list
+MASKS_DIR, IMAGES_DIR = "masks", "images"  # datumaro's common semantic segmentation layout
+VOID_LABEL = "ignored"  # datumaro's name for VOC's 255
 CLASS_MAP_FORMAT = "segassist-classes"
 
 
@@ -60,6 +63,8 @@ def read_class_map(path: str | Path) -> ClassTable:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise FormatError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+        if isinstance(doc, dict) and ("label_map" in doc or "labels" in doc) and "classes" not in doc:
+            return _dataset_meta(path, doc)
         rows = doc.get("classes") if isinstance(doc, dict) else doc
         if not isinstance(rows, list):
             raise FormatError(f"{path}: a class map needs a list of classes (or a 'classes' list)")
@@ -88,6 +93,31 @@ def read_class_map(path: str | Path) -> ClassTable:
             table.names[int(head)] = rest.strip()
         else:
             table.names[i] = line
+    return table
+
+
+def _dataset_meta(path: Path, doc: dict) -> ClassTable:
+    """datumaro's `dataset_meta.json`: `label_map` (value -> name) and `segmentation_colors` by value, or a
+    `labels` list (value = position); the label `ignored` is not labelled."""
+    label_map = doc.get("label_map") or dict(enumerate(doc.get("labels") or []))
+    colors = doc.get("segmentation_colors") or []
+    if not isinstance(label_map, dict) or not isinstance(colors, list):
+        raise FormatError(f"{path}: 'label_map' must map values to names and 'segmentation_colors' be a list")
+    table = ClassTable()
+    for key, name in label_map.items():
+        try:
+            value = int(key)
+        except (TypeError, ValueError):
+            raise FormatError(f"{path}: label_map key {key!r} is not a number") from None
+        if not isinstance(name, str):
+            raise FormatError(f"{path}: label {key!r} must have a name, got {name!r}")
+        color = _color(path, colors[value]) if value < len(colors) and colors[value] is not None else None
+        if name == VOID_LABEL:
+            table.unlabelled_color = color
+            continue
+        table.names[value] = name
+        if color is not None:
+            table.colors[value] = color
     return table
 
 
@@ -355,14 +385,15 @@ def colorize(labels: np.ndarray, classes: list[SegClass]) -> np.ndarray:
 
 def write_masks(kind: str, items: Iterable[ExportItem], classes: list[SegClass], out: Path,
                 written: Written, progress=None) -> int:
-    """One PNG per image into `out` (`index`: grey values, `palette`: palette PNG, `rgb`: colours), and
-    `classes.json` beside them."""
+    """One PNG per image into `out/masks` (`index`: grey values, `palette`: palette PNG, `rgb`: colours),
+    and beside it `classes.json` and datumaro's `dataset_meta.json` (its common semantic segmentation)."""
     out = Path(out)
     pal = palette(classes)
     n = 0
     for item in items:
         labels = check_labels(item, classes)
-        path = out / f"{item.stem}.png"
+        path = out / MASKS_DIR / f"{item.stem}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
         if kind == "index":
             write_png(path, labels, "L")
         elif kind == "palette":
@@ -376,4 +407,22 @@ def write_masks(kind: str, items: Iterable[ExportItem], classes: list[SegClass],
         if progress is not None:
             progress(n)
     write_class_map(out / CLASS_MAP, classes, written)
+    write_dataset_meta(out / DATASET_META, classes, written, colors=kind != "index")
     return n
+
+
+def write_dataset_meta(path: Path, classes: list[SegClass], written: Written, *, colors: bool = True) -> Path:
+    """datumaro's `dataset_meta.json`: the label names by value and, for colour masks, their colours, with
+    not labelled (255) as `VOID_LABEL` in its colour (datumaro has no ignore value)."""
+    names = [c.name for c in classes]
+    doc: dict = {"labels": names, "label_map": {str(i): n for i, n in enumerate(names)}}
+    if colors:
+        table: list = [list(c.color) for c in classes] + [None] * (IGNORE_INDEX - len(classes))
+        doc["labels"] = [*names, VOID_LABEL]
+        doc["label_map"][str(IGNORE_INDEX)] = VOID_LABEL
+        doc["segmentation_colors"] = [*table, list(unlabelled_color(classes))]
+    black = next((i for i, c in enumerate(classes) if tuple(c.color) == (0, 0, 0)), None)
+    if black is not None:
+        doc["background_label"] = str(black)
+    atomic_write_bytes(path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    return written.add(path)
