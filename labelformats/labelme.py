@@ -1,5 +1,5 @@
-"""labelme JSON: one file per image with `shapes` (polygon, oriented_rectangle, rectangle, circle, line,
-linestrip, point, mask).
+"""labelme JSON (up to labelme 6): one file per image with `shapes` (polygon, oriented_rectangle, rectangle,
+circle, line, linestrip, point, mask).
 
 Reading renders the shapes as labelme does (PIL's polygon, rectangle and ellipse with outline, later
 shapes over earlier ones); points up to `EDGE` pixels outside the image are drawn as they are (labelme's
@@ -148,10 +148,8 @@ def shape_mask(path: Path, i: int, shape: dict, size: tuple[int, int]) -> np.nda
     elif kind == "rectangle":
         (x1, y1), (x2, y2) = pts
         draw.rectangle([min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)], outline=1, fill=1)
-    elif kind == "line":
+    elif kind in ("line", "linestrip"):
         draw.line(xy=pts, fill=1, width=LINE_WIDTH)
-    elif kind == "linestrip":
-        draw.line(xy=pts, fill=1, width=LINE_WIDTH, joint="curve")  # labelme 6 rounds the joints
     elif kind == "point":
         (cx, cy), r = pts[0], POINT_SIZE
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=1, fill=1)

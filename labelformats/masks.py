@@ -51,8 +51,9 @@ class ClassTable:
 
 
 def read_class_map(path: str | Path) -> ClassTable:
-    """A class map: our `classes.json`, a `segassist.json`, a JSON list of names or `{name, color}`s,
-    or text with one name per line (the line's index is its value) or `VALUE NAME` per line."""
+    """A class map: our `classes.json`, a `segassist.json`, datumaro's `dataset_meta.json`, a JSON list of
+    names or `{name, color}`s, or text with one name per line (the line's index is its value), `VALUE NAME`
+    per line, or `R G B NAME` per line (CamVid's `label_colors.txt`)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -89,7 +90,11 @@ def read_class_map(path: str | Path) -> ClassTable:
     lines = [line for line in lines if line and not line.startswith("#")]
     for i, line in enumerate(lines):
         head, _, rest = line.partition(" ")
-        if head.isdigit() and rest.strip():
+        fields = line.split(maxsplit=3)
+        if len(fields) == 4 and all(f.isdigit() for f in fields[:3]):  # CamVid's label_colors.txt: R G B name
+            table.names[i] = fields[3]
+            table.colors[i] = _color(path, [int(f) for f in fields[:3]])
+        elif head.isdigit() and rest.strip():
             table.names[int(head)] = rest.strip()
         else:
             table.names[i] = line

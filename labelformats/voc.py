@@ -69,16 +69,16 @@ class VocSource(_MaskSource):
         super().__init__(root / SEGMENTATION_DIR if (root / SEGMENTATION_DIR).is_dir() else root)
         labelmap = labelmap or next((p / LABELMAP for p in (root, self.folder.parent) if (p / LABELMAP).is_file()),
                                     None)
-        if labelmap is not None:
-            rows = read_labelmap(labelmap)
+        pal = voc_palette()
+        if labelmap is not None:  # a label without a colour has VOC's colour of its value, as datumaro paints it
+            rows = [(name, color or (VOID_COLOR if name == VOID_LABEL else pal[i]))
+                    for i, (name, color) in enumerate(read_labelmap(labelmap))]
         else:
-            pal = voc_palette()
             rows = [(name, pal[i]) for i, name in enumerate(VOC_CLASSES)]
         self._classes = [SourceClass(i, name, color) for i, (name, color) in enumerate(rows) if name != VOID_LABEL]
         self._void = [i for i, (name, _) in enumerate(rows) if name == VOID_LABEL]
-        colors = [(c.color, c.name) for c in self._classes if c.color is not None]
-        voids = [color for name, color in rows if name == VOID_LABEL and color is not None] or [VOID_COLOR]
-        self._by_color = ColorSource(self.folder, colors, void=voids) if colors else None
+        voids = [color for name, color in rows if name == VOID_LABEL] or [VOID_COLOR]
+        self._by_color = ColorSource(self.folder, [(c.color, c.name) for c in self._classes], void=voids)
 
     def classes(self) -> list[SourceClass]:
         return self._classes
@@ -94,9 +94,7 @@ class VocSource(_MaskSource):
                 raise FormatError(f"{item.path}: values {', '.join(map(str, bad[:8]))} are not VOC classes"
                                   + (" of its labelmap.txt" if len(self._classes) != len(VOC_CLASSES) else ""))
             return out
-        if self._by_color is None:
-            raise FormatError(f"{item.path}: a colour mask, but the labelmap has no colours to read it by")
         ids = self._by_color.read(item, shape)
         # ColorSource numbers the classes by their order; map back to the labelmap's values.
-        order = np.array([c.id for c in self._classes if c.color is not None], np.int32)
+        order = np.array([c.id for c in self._classes], np.int32)
         return np.where(ids >= 0, order[np.maximum(ids, 0)], UNLABELLED).astype(np.int32)
