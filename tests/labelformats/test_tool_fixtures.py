@@ -56,3 +56,14 @@ def test_coco_annotations_without_segmentation_are_skipped_and_counted():
     assert source.skipped == 1
     assert source.notes() == [f"{source.path}: 1 annotation without a segmentation (segmentation: [], such as "
                               "box-only annotations) skipped"]
+
+
+def test_the_command_line_says_how_many_annotations_it_skipped(tmp_path, capsys):
+    from app.convert_cli import main
+
+    shutil.copy(FIXTURES / "datumaro_coco" / "images" / "train" / "frame_b.jpg", tmp_path / "frame_b.jpg")
+    Project.open(tmp_path, DATUMARO).close()
+    coco = FIXTURES / "datumaro_coco" / "annotations" / "instances_train.json"
+    assert main(["import", str(tmp_path), "coco", str(coco)]) == 0
+    assert "1 annotation without a segmentation (segmentation: [], such as box-only annotations) skipped" in \
+        capsys.readouterr().out
