@@ -95,6 +95,8 @@ def _import(project: Project, args) -> int:
                        as_proposals=args.as_proposals, keep_existing=args.keep_existing)
     for src, target in plan.mapping.rows():
         print(f"  {src:<28} -> {target}")
+    for note in source.notes():
+        print(note)
     if plan.unmatched:
         print(f"{len(plan.unmatched)} label files have no image in the project (skipped): "
               + ", ".join(i.key for i in plan.unmatched[:5]))

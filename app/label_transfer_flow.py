@@ -89,6 +89,8 @@ class TransferFlow(QObject):
             text = f"{len(plan.matches)} label files match images of the project"
             if plan.unmatched:
                 text += f"; {len(plan.unmatched)} have no image and are skipped ({plan.unmatched[0].key}, …)"
+            for note in plan.source.notes():
+                text += f"; {note}"
             dialog.show_mapping(rows, text + ". Change what a class becomes, then Import.")
 
         return self._start(dialog, "checking labels", work, done)

@@ -65,6 +65,10 @@ class LabelSource:
         """Every class the source may use (readers without a table scan their files)."""
         raise NotImplementedError
 
+    def notes(self) -> list[str]:
+        """What the reader passed over or read in a way the person should know of (one line each)."""
+        return []
+
     def classes_for(self, ids: Iterable[int]) -> list[SourceClass]:
         """The classes with these ids (the ones a scan of the files found), in id order."""
         ids = set(ids)

@@ -2,9 +2,11 @@
 
 Overlap rule on import: crowd annotations are drawn first, then the others from the largest area to the
 smallest (ties in annotation id order), each over the ones before, so a small object lying on a larger
-one stays visible. Export writes one annotation per 8-connected region per class; its RLE holds the
-region exactly (holes included); with `polygons=True` the outer boundary as a polygon instead (see
-`labelformats.polygons`: within `tolerance` pixels, holes lost).
+one stays visible. Annotations with no segmentation (`segmentation: []`, as box-only annotations and
+some exporters write them) are skipped and counted (`skipped`). Export writes one annotation per
+8-connected region per class; its RLE holds the region exactly (holes included); with `polygons=True`
+the outline along the region's pixel edges instead, which pycocotools rasterises back to the region
+with its holes filled (see `labelformats.polygons`: simplified within `tolerance` pixels).
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from engine.atomic import atomic_write_bytes
 from engine.classes import SegClass
 from labelformats.base import UNLABELLED, ExportItem, FormatError, Item, LabelSource, SourceClass, Written
 from labelformats.masks import check_labels, open_mask
-from labelformats.polygons import region_polygons, regions
+from labelformats.polygons import region_outline, regions
 
-EDGE = 0.5  # polygon coordinates may lie this far outside the image
+EDGE = 2.0  # polygon points may lie this far (pixels) outside the image; the rasteriser clips them
 
 
 def _load_json(path: Path, keys: tuple[str, ...], what: str) -> dict:
@@ -61,6 +63,16 @@ def _images(path: Path, doc: dict) -> dict[int, dict]:
     return images
 
 
+def _without_empty(anns: list) -> tuple[list, int]:
+    """The annotations less those whose segmentation is an empty list of polygons, and how many those were."""
+    def empty(ann) -> bool:
+        seg = ann.get("segmentation") if isinstance(ann, dict) else None
+        return isinstance(seg, list) and all(isinstance(p, list) and not p for p in seg)
+
+    kept = [a for a in anns if not empty(a)]
+    return kept, len(anns) - len(kept)
+
+
 class CocoSource(LabelSource):
     """A COCO instances (or COCO-Stuff) JSON file, read with `pycocotools.coco.COCO`."""
 
@@ -71,6 +83,7 @@ class CocoSource(LabelSource):
 
         self.path = Path(path)
         doc = _load_json(self.path, ("images", "annotations", "categories"), "COCO instances")
+        doc["annotations"], self.skipped = _without_empty(doc["annotations"])
         self._classes = _categories(self.path, doc)
         self._images = _images(self.path, doc)
         known = {c.id for c in self._classes}
@@ -88,6 +101,12 @@ class CocoSource(LabelSource):
 
     def items(self) -> list[Item]:
         return [Item(Path(im["file_name"]).stem, self.path, im_id) for im_id, im in self._images.items()]
+
+    def notes(self) -> list[str]:
+        if not self.skipped:
+            return []
+        return [f"{self.path}: {self.skipped} annotation{'s' if self.skipped > 1 else ''} without a segmentation "
+                "(segmentation: [], such as box-only annotations) skipped"]
 
     def classes(self) -> list[SourceClass]:
         return self._classes
@@ -198,7 +217,7 @@ def coco_doc(items: Iterable[ExportItem], classes: list[SegClass], *, polygons: 
             for region in regions(labels == c):
                 rle = encode_region(region)
                 if polygons:
-                    segmentation = [p.ravel().round(2).tolist() for p in region_polygons(region, tolerance)]
+                    segmentation = [p.astype(int).ravel().tolist() for p in region_outline(region, tolerance)]
                     rles = mask_utils.frPyObjects(segmentation, h, w)
                     area = float(mask_utils.area(mask_utils.merge(rles)))
                     bbox = mask_utils.toBbox(mask_utils.merge(rles)).tolist()

@@ -1,12 +1,14 @@
 """Writing a data set out: every export format, its folder layout, and the train/val split.
 
 Layouts (`out` is the folder given):
-- index, palette, rgb: `<stem>.png` per image and `classes.json` (index, name, colour; 255 = not labelled).
+- index, palette, rgb: `masks/<stem>.png`, `images/<image>`, `classes.json` (index, name, colour;
+  255 = not labelled) and `dataset_meta.json`: datumaro's common semantic segmentation.
 - labelme: `<stem>.json` beside a copy of the image (`imagePath` is its name, `imageData` null).
-- coco: `annotations/instances_<split>.json` and `<split>/<image>`.
+- coco: `annotations/instances_<split>.json` and `images/<split>/<image>` (datumaro's and CVAT's layout).
 - yolo: `images/<split>/<image>`, `labels/<split>/<stem>.txt`, `data.yaml`.
 - voc: `JPEGImages/<image>` (copied as it is, whatever its suffix), `SegmentationClass/<stem>.png`
-  (palette PNG, 255 = not labelled), `ImageSets/Segmentation/<split>.txt`.
+  (palette PNG, 255 = not labelled in VOC's (224, 224, 192)), `ImageSets/Segmentation/<split>.txt`, and
+  `labelmap.txt` (`name:r,g,b::` per class, then `ignored` for 255) as datumaro and CVAT read it.
 - cityscapes: `leftImg8bit/<split>/segassist/<stem>_leftImg8bit.<ext>` and
   `gtFine/<split>/segassist/<stem>_gtFine_labelTrainIds.png` (class index, 255 = not labelled); when every
   class is a Cityscapes train class by name, `_gtFine_labelIds.png` with Cityscapes' ids as well.
@@ -21,18 +23,20 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import atomic_write_bytes
 from engine.classes import SegClass, palette
 from labelformats.base import IGNORE_INDEX, ExportItem, FormatError, Written
 from labelformats.coco import coco_doc, write_coco_json
 from labelformats.labelme import write_labelme
-from labelformats.masks import check_labels, write_class_map, write_masks, write_png
+from labelformats.masks import IMAGES_DIR, check_labels, write_class_map, write_masks, write_png
 from labelformats.tables import CITYSCAPES_LABELS
+from labelformats.voc import LABELMAP, voc_labelmap
 from labelformats.yolo import write_yaml, yolo_lines
 
 EXPORT_FORMATS = {
     "index": "grey PNGs, the pixel value is the class index (255 = not labelled), and classes.json",
     "palette": "palette PNGs coloured like the classes (the project's own form), and classes.json",
-    "rgb": "RGB colour masks, one colour per class (black or another free colour = not labelled), and classes.json",
+    "rgb": "RGB colour masks, one colour per class (VOC's (224, 224, 192) = not labelled), and classes.json",
     "coco": "COCO instances JSON, one annotation per connected region per class: RLE (exact) or polygons",
     "labelme": "labelme JSON per image: one exact mask shape per class, or polygons",
     "yolo": "YOLO segmentation: polygon .txt per image (normalised coordinates) and data.yaml",
@@ -70,6 +74,8 @@ def _export(fmt, items, classes, out, written, polygons, tolerance, progress) ->
     out.mkdir(parents=True, exist_ok=True)
     splits = list(dict.fromkeys(i.split for i in items)) or ["train"]
     if fmt in ("index", "palette", "rgb"):
+        for item in items:
+            _copy(Path(item.image_path), out / IMAGES_DIR / Path(item.image_path).name, written)
         return write_masks(fmt, items, classes, out, written, progress)
     if fmt == "labelme":
         copies = []
@@ -89,7 +95,7 @@ def _export(fmt, items, classes, out, written, polygons, tolerance, progress) ->
         for split in splits:
             part = [i for i in items if i.split == split]
             for i in part:
-                _copy(Path(i.image_path), out / split / Path(i.image_path).name, written)
+                _copy(Path(i.image_path), out / "images" / split / Path(i.image_path).name, written)
             doc = coco_doc(part, classes, polygons=polygons, tolerance=tolerance, on_image=step)
             write_coco_json(out / "annotations" / f"instances_{split}.json", doc, written)
         return done
@@ -106,6 +112,7 @@ def _export(fmt, items, classes, out, written, polygons, tolerance, progress) ->
         written.add(write_yaml(out / "data.yaml", classes, splits))
         return done
     if fmt == "voc":
+        labelmap = voc_labelmap(classes)  # refuses class names it cannot hold, before anything is written
         pal = palette(classes)
         for item in items:
             labels = check_labels(item, classes)
@@ -118,6 +125,7 @@ def _export(fmt, items, classes, out, written, polygons, tolerance, progress) ->
             path.write_text("".join(f"{i.stem}\n" for i in items if i.split == split), encoding="utf-8")
             written.add(path)
         write_class_map(out / "classes.json", classes, written)
+        written.add(atomic_write_bytes(out / LABELMAP, labelmap.encode("utf-8")))
         return done
     if fmt == "cityscapes":
         ids = _cityscapes_ids(classes)
