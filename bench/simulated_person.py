@@ -2,24 +2,25 @@
 
 The interactive-segmentation protocol: the person looks at what is still wrong (outside the pixels the
 boundary tolerance forgives, see `forgiven`), takes the largest wrong region (8-connected, one truth
-class, at least `min_region` px), and fixes it with the cheapest of the app's tools that does, driven
-through the app's Qt-free gestures (`app.core.gestures`, `app.core.smart_gestures`) on a real
-`LabelDocument`. A tool "fixes" a region when none of it is left in a wrong region of `min_region` px
-or more and it leaves no such new wrong region elsewhere. When no tool fixes it, the person takes the
-move that removes the most wrong pixels (in regions of `min_region` px or more) per action; when none
-removes any, the region is given up. It stops when no wrong region of `min_region` px is left, or after
-`max_actions`.
+class, at least `min_region` px), and corrects it with the app's tools, driven through the app's
+Qt-free gestures (`app.core.gestures`, `app.core.smart_gestures`) on a real `LabelDocument`. Each
+candidate move is tried on a copy; the person makes the one with the fewest actions counting what it
+leaves: its own cost plus, for each wrong region of `min_region` px or more it leaves of the region or
+creates elsewhere, the polygon that would redraw it. So the cheapest tool that fixes the region wins,
+unless a cheaper one fixes most of it. Only moves that shrink the wrong regions count; a region no
+move shrinks is given up (and counted). It stops when no wrong region of `min_region` px is left, or
+after `max_actions`.
 
-What each action costs (one action = one click, one vertex, one key or one stroke unit):
+What each action costs (one action = one click, one vertex, one key press or one stroke unit):
 
-| tool | cost |
-|---|---|
-| accept the whole proposal (Shift+A), done first when there is one | 1 |
-| fill (F): one click on the region to recolour | 1 |
-| superpixels (S): one click per superpixel painted, at the level (coarse, medium, fine) that costs least | 1 each |
-| brush (B): a stroke costs 1 per started 10 px of its path (a dab, with no path, costs 1) | >= 1 |
-| GrabCut (G): a box, pressed at one corner and released at the other | 2 |
-| polygon (P) and accept-proposal-in-polygon (R): one click per vertex, a vertex per 10 px of outline | >= 3 |
+- accept the whole proposal (Shift+A), done first when there is one: 1;
+- fill (F): 1, a click on the region to recolour;
+- superpixels (S): 1 per superpixel painted, at the scale (coarse, medium, fine) that costs least,
+  plus 1 (a click on the Smart tools panel) when the scale changes (it starts at medium);
+- brush (B): a stroke costs 1 per started 10 px of its path (a dab, with no path: 1), plus 1 per press
+  of [ or ] to reach its radius from the last one (the app's steps of 20 %; it starts at 12 px);
+- GrabCut (G): 2, a box pressed at one corner and released at the other;
+- polygon (P) and accept-proposal-in-polygon (R): 1 per vertex, a vertex per 10 px of outline.
 
 A polygon is charged `max(3, ceil(outline / 10))` vertices, the outline being the length of the
 region's outer contour through pixel edges (holes filled: a hole of another class is a region of its
@@ -67,6 +68,8 @@ MIN_REGION = 25
 TOLERANCE = 2
 MAX_ACTIONS = 2000
 MAX_BRUSH_RADIUS = 500  # the Tool options panel's largest brush
+BRUSH_RADIUS = 12  # the app's brush when it opens
+SUPERPIXEL_LEVEL = 1  # the Smart tools panel's scale when it opens: medium
 BOX_MARGIN = 3  # px a person leaves around an object when dragging a GrabCut box
 TOOLS = ("fill", "superpixel", "brush", "grabcut", "polygon", "accept_region")
 _ORDER = {name: i for i, name in enumerate(TOOLS)}  # ties at equal cost: the simpler gesture first
@@ -237,9 +240,9 @@ class Hand:
     def __init__(self, doc: LabelDocument, levels: Sequence[SuperpixelLevel] = ()):
         self.doc = doc
         self.levels = list(levels)
-        self.level = 0
+        self.level = SUPERPIXEL_LEVEL
         self.value: int | None = None
-        self.brush_radius = 12.0
+        self.brush_radius = float(BRUSH_RADIUS)
         self.said: list[str] = []
 
     @property
@@ -331,6 +334,20 @@ def _superpixel_gestures(level: int, points: list[Point]) -> Callable[[Hand], No
     return play
 
 
+def brush_presses(current: float, needed: float) -> tuple[int, int]:
+    """Presses of [ or ] (each changes the radius by 20 %, at least 1 px, within 1-500) from `current` to
+    the smallest radius at least `needed` the steps reach (or the largest, 500); and that radius."""
+    r, presses = int(round(current)), 0
+    while r < needed and r < MAX_BRUSH_RADIUS:
+        r, presses = min(r + max(1, round(r * 0.2)), MAX_BRUSH_RADIUS), presses + 1
+    while r > 1:
+        smaller = max(r - max(1, round(r * 0.2)), 1)
+        if smaller < needed:
+            break
+        r, presses = smaller, presses + 1
+    return presses, r
+
+
 def _deepest(mask: np.ndarray) -> tuple[int, int]:
     """The pixel of `mask` farthest from its edge (the first such in raster order)."""
     dist = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
@@ -339,9 +356,10 @@ def _deepest(mask: np.ndarray) -> tuple[int, int]:
 
 
 def candidate_moves(region: ErrorRegion, labels: np.ndarray, *, proposal: np.ndarray | None = None,
-                    level_ids: Sequence[tuple[np.ndarray, np.ndarray]] = (),
-                    allowed: Sequence[str] = TOOLS) -> list[Move]:
-    """The ways to paint `region` with its class the app offers, cheapest first."""
+                    level_ids: Sequence[tuple[np.ndarray, np.ndarray]] = (), allowed: Sequence[str] = TOOLS,
+                    brush_radius: float = BRUSH_RADIUS, level: int = SUPERPIXEL_LEVEL) -> list[Move]:
+    """The ways to paint `region` with its class the app offers, cheapest first (`brush_radius` and
+    `level`: the brush size and superpixel scale set now; changing them costs)."""
     c, (oy, ox), mask = region.cls, region.origin, region.mask
     y0, x0, y1, x1 = region.box
     h, w = labels.shape
@@ -357,7 +375,8 @@ def candidate_moves(region: ErrorRegion, labels: np.ndarray, *, proposal: np.nda
         pts = np.stack([xs + ox + 0.5, ys + oy + 0.5], axis=1).astype(np.float32)
         (cx, cy), r = cv2.minEnclosingCircle(pts)
         if r + 0.5 <= MAX_BRUSH_RADIUS:  # a dab
-            moves.append(Move("brush", 1, c, _brush_gestures((cy, cx), (cy, cx), r + 0.5)))
+            presses, radius = brush_presses(brush_radius, r + 0.5)
+            moves.append(Move("brush", 1 + presses, c, _brush_gestures((cy, cx), (cy, cx), radius)))
         half = float(cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3).max())
         centre = pts.mean(axis=0)
         axis = np.linalg.svd(pts - centre, full_matrices=False)[2][0]
@@ -365,9 +384,10 @@ def candidate_moves(region: ErrorRegion, labels: np.ndarray, *, proposal: np.nda
         a, b = float(along.min()) + half, float(along.max()) - half
         if b - a > 2 * half:  # a long thin region: one stroke along it
             (ax_, ay_), (bx_, by_) = centre + a * axis, centre + b * axis
-            cost = max(1, math.ceil((b - a) / VERTEX_SPACING))
+            presses, radius = brush_presses(brush_radius, half)
+            cost = max(1, math.ceil((b - a) / VERTEX_SPACING)) + presses
             moves.append(Move("brush", cost, c, _brush_gestures((float(ay_), float(ax_)), (float(by_), float(bx_)),
-                                                                max(half, 1.0))))
+                                                                radius)))
     if "superpixel" in allowed:
         for i, (ids, sizes) in enumerate(level_ids):
             inside = ids[y0:y1, x0:x1][mask]
@@ -383,7 +403,7 @@ def candidate_moves(region: ErrorRegion, labels: np.ndarray, *, proposal: np.nda
                 k = np.flatnonzero(sp_at == sp)
                 k = k[len(k) // 2]
                 points.append((oy + ry[k] + 0.5, ox + rx[k] + 0.5))
-            moves.append(Move("superpixel", len(points), c, _superpixel_gestures(i, points)))
+            moves.append(Move("superpixel", len(points) + (i != level), c, _superpixel_gestures(i, points)))
     box = (max(y0 - BOX_MARGIN, 0), max(x0 - BOX_MARGIN, 0), min(y1 + BOX_MARGIN, h), min(x1 + BOX_MARGIN, w))
     # The app seeds GrabCut with the labels (another class: certain background, this class: certain
     # object), so a box over labelled pixels only changes nothing: the person does not draw it.
@@ -464,7 +484,7 @@ def correct(image: np.ndarray, truth: np.ndarray, proposal: np.ndarray | None = 
         if not regions:
             break
         region = regions[0]
-        move = _choose(region, doc, truth, error, significant, tolerance, min_region, levels, level_ids, allowed)
+        move = _choose(region, hand, truth, error, significant, tolerance, min_region, level_ids, allowed)
         if move is None:
             y0, x0, y1, x1 = region.box
             given_up[y0:y1, x0:x1] |= region.mask
@@ -480,19 +500,20 @@ def correct(image: np.ndarray, truth: np.ndarray, proposal: np.ndarray | None = 
     return Correction(doc.labels.copy(), actions, moves, n_given_up, int(significant.sum()), acc, miou, log)
 
 
-def _choose(region: ErrorRegion, doc: LabelDocument, truth: np.ndarray, error: np.ndarray, significant: np.ndarray,
-            tolerance: int, min_region: int, levels, level_ids, allowed) -> Move | None:
+def _choose(region: ErrorRegion, hand: Hand, truth: np.ndarray, error: np.ndarray, significant: np.ndarray,
+            tolerance: int, min_region: int, level_ids, allowed) -> Move | None:
     """The move with the fewest actions, counting what it leaves: its cost plus a polygon for each wrong
     region it leaves of `region` or creates. Only moves that shrink the wrong regions count; None if none does."""
-    before = int(significant.sum())
+    before, doc = int(significant.sum()), hand.doc
     best, best_key = None, None
-    for move in candidate_moves(region, doc.labels, proposal=doc.proposal, level_ids=level_ids, allowed=allowed):
+    for move in candidate_moves(region, doc.labels, proposal=doc.proposal, level_ids=level_ids, allowed=allowed,
+                                brush_radius=hand.brush_radius, level=hand.level):
         if best_key is not None and move.cost >= best_key[0]:
             break  # sorted by cost: nothing later can do better
         trial = LabelDocument(doc.image, doc.labels)
         if doc.proposal is not None:
             trial.set_proposal(doc.proposal)
-        move.play(Hand(trial, levels))
+        move.play(Hand(trial, hand.levels))
         after_error = remaining_error(truth, trial.labels, tolerance)
         after, left = error_regions(truth, after_error, min_region)
         if int(after.sum()) >= before:
@@ -548,6 +569,34 @@ def count_image(name: str, image: np.ndarray, truth: np.ndarray, proposal: np.nd
     wrong = 100.0 * tol.wrong_px / max(tol.labelled_px, 1)
     return ImageCount(name, polygon_labelling(truth, min_region=min_region), by_tools, assisted,
                       manual.boundary_px, tol.boundary_px, wrong)
+
+
+PERSON_COLUMNS = ("actions", "manual_polygon_actions", "manual_tool_actions", "actions_by_tool", "person_miou")
+
+
+def annotator_columns(image: np.ndarray, truth: np.ndarray, proposal: np.ndarray | None, *,
+                      tolerance: int = TOLERANCE, min_region: int = MIN_REGION) -> dict:
+    """The columns `bench.annotator --person tools` adds to an image's row: the actions the person spent
+    (with the proposal; by hand with the tools before the first model), the two hand counts, the actions
+    per tool (JSON) and the mIoU of the labels the person ended with."""
+    c = count_image("", image, truth, proposal, tolerance=tolerance, min_region=min_region)
+    spent = c.assisted if c.assisted is not None else c.hand_tools
+    return {"actions": spent.total, "manual_polygon_actions": c.hand_polygons.vertices,
+            "manual_tool_actions": c.hand_tools.total,
+            "actions_by_tool": json.dumps(dict(sorted(spent.actions.items()))), "person_miou": round(spent.miou, 4)}
+
+
+def annotator_summary(rows: Sequence[dict]) -> dict:
+    """Summed actions of `annotator_columns` rows, their ratios and the actions per tool."""
+    spent = sum(int(r["actions"]) for r in rows)
+    polygons = sum(int(r["manual_polygon_actions"]) for r in rows)
+    by_tools = sum(int(r["manual_tool_actions"]) for r in rows)
+    per_tool = Counter()
+    for r in rows:
+        per_tool.update(json.loads(r["actions_by_tool"]))
+    return {"actions": spent, "manual_polygon_actions": polygons, "manual_tool_actions": by_tools,
+            "R_actions_vs_polygons": spent / polygons if polygons else None,
+            "R_actions_vs_tools": spent / by_tools if by_tools else None, "actions_by_tool": dict(per_tool)}
 
 
 def synthetic_proposal(truth: np.ndarray, seed: int, *, shift: int = 2, small: int = 400, blobs: int = 8,
