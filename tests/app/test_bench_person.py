@@ -158,3 +158,45 @@ def test_annotator_columns_count_by_hand_before_a_model_and_assisted_after():
     total = sp.annotator_summary([first, later])
     assert total["actions"] == first["actions"] + later["actions"]
     assert total["R_actions_vs_tools"] == pytest.approx(total["actions"] / (2 * first["manual_tool_actions"]))
+
+
+def untrained_model(cfg, cwd):
+    """The loop's trainer, in-process and without training: a tiny random model (a proposal to correct)."""
+    import torch
+
+    import engine
+    from bench.annotator import QUICK_OPTIONS
+    from training.events import DoneEvent
+
+    torch.manual_seed(0)
+    model = engine.create_model("deeplabv3plus", len(cfg.classes), backbone="test_resnet", **QUICK_OPTIONS)
+    engine.save_model(cfg.out, model, classes=cfg.classes)
+    return DoneEvent(iteration=0, model_path=str(cfg.out), best_path=None, best_miou=None, last_miou=None,
+                     wall_time_s=0.0), None
+
+
+def test_the_annotator_adds_the_persons_actions_per_image(tmp_path, capsys):
+    from bench import annotator, annotator_table
+
+    project, sources, classes = annotator.sample_sources(tmp_path / "project", 4, 64, 0)
+    args = annotator.build_parser().parse_args(["--sample", "--person", "tools"])
+    result = annotator.simulate(project, sources, annotator.TrainingChoice(backbone="test_resnet"),
+                                retrain_every=2, trainer=untrained_model, person=annotator._person_hook(args),
+                                report=lambda line: None)
+    rows = [r.person for r in result.rows]
+    assert [r.model for r in result.rows] == ["-", "-", "deeplabv3plus-v1", "deeplabv3plus-v1"]
+    for row, source in zip(rows, sources, strict=True):
+        truth = source.read_truth(len(classes))
+        assert row["manual_polygon_actions"] == sp.polygon_labelling(truth).vertices
+        by_tool = json.loads(row["actions_by_tool"])
+        assert sum(by_tool.values()) == row["actions"]
+    assert [r["actions"] == r["manual_tool_actions"] for r in rows[:2]] == [True, True]  # by hand before a model
+    assert [json.loads(r["actions_by_tool"]).get("accept") for r in rows] == [None, None, 1, 1]
+    annotator.write_outputs(tmp_path / "out", result, {"order": "file", "strategy": "finetune"})
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    spent, polygons = sum(r["actions"] for r in rows), sum(r["manual_polygon_actions"] for r in rows)
+    assert summary["person"]["R_actions_vs_polygons"] == pytest.approx(spent / polygons)
+    assert any(line.startswith("assisted/manual actions:") for line in summary["summary"])
+    annotator_table.main([str(tmp_path / "out")])
+    row = capsys.readouterr().out.splitlines()[-1].split(" | ")
+    assert row[-2] == f"{spent / polygons:.3f}"
