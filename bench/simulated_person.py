@@ -629,7 +629,7 @@ def synthetic_proposal(truth: np.ndarray, seed: int, *, shift: int = 2, small: i
 
 def table(counts: Sequence[ImageCount]) -> list[str]:
     """A Markdown table: actions by hand (polygons, tools) and assisted per image, the totals, R, tool wins."""
-    lines = ["| image | wrong px (proposal) | by hand, polygons | by hand, tools | assisted | manual boundary px "
+    lines = ["| image | proposal wrong px beyond the tolerance | by hand, polygons | by hand, tools | assisted | manual boundary px "
              "| assisted boundary px |", "|---|---|---|---|---|---|---|"]
     for c in counts:
         lines.append(f"| {c.image} | {_num(c.proposal_wrong_pct, '.1f', '%')} | {c.hand_polygons.vertices} "
@@ -700,8 +700,11 @@ def main(argv: list[str] | None = None) -> list[ImageCount]:
     p.add_argument("--labels", type=Path, required=True, help="truth label maps of the same names")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--proposals", type=Path, help="a folder of a model's proposals (label PNGs of the same names)")
-    src.add_argument("--synthetic", action="store_true", help="stand-in proposals made from the truth "
-                     "(objects under 400 px removed, moved 2 px, 8 wrong blobs)")
+    src.add_argument("--synthetic", action="store_true", help="stand-in proposals made from the truth: "
+                     "objects under --small px removed, moved --shift px right and down, --blobs wrong blobs")
+    p.add_argument("--shift", type=int, default=2, help="of --synthetic (default 2)")
+    p.add_argument("--small", type=int, default=400, help="of --synthetic (default 400 px)")
+    p.add_argument("--blobs", type=int, default=8, help="of --synthetic (default 8)")
     p.add_argument("--num-classes", type=int, required=True)
     p.add_argument("--limit", type=int)
     p.add_argument("--tolerance", type=int, default=TOLERANCE)
@@ -717,7 +720,8 @@ def main(argv: list[str] | None = None) -> list[ImageCount]:
     for i, path in enumerate(images):
         truth = read_label(labels[path.stem], args.num_classes)
         if args.synthetic:
-            proposal = synthetic_proposal(truth, i, num_classes=args.num_classes)
+            proposal = synthetic_proposal(truth, i, shift=args.shift, small=args.small, blobs=args.blobs,
+                                          num_classes=args.num_classes)
         else:
             found = [q for q in list_images(args.proposals) if q.stem == path.stem]
             if not found:
