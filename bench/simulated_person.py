@@ -629,8 +629,8 @@ def synthetic_proposal(truth: np.ndarray, seed: int, *, shift: int = 2, small: i
 
 def table(counts: Sequence[ImageCount]) -> list[str]:
     """A Markdown table: actions by hand (polygons, tools) and assisted per image, the totals, R, tool wins."""
-    lines = ["| image | proposal wrong px beyond the tolerance | by hand, polygons | by hand, tools | assisted | manual boundary px "
-             "| assisted boundary px |", "|---|---|---|---|---|---|---|"]
+    lines = ["| image | proposal wrong px beyond the tolerance | by hand, polygons | by hand, tools | assisted "
+             "| manual boundary px | assisted boundary px |", "|---|---|---|---|---|---|---|"]
     for c in counts:
         lines.append(f"| {c.image} | {_num(c.proposal_wrong_pct, '.1f', '%')} | {c.hand_polygons.vertices} "
                      f"| {_num(c.hand_tools and c.hand_tools.total)} | {_num(c.assisted and c.assisted.total)} "
