@@ -640,8 +640,11 @@ def table(counts: Sequence[ImageCount]) -> list[str]:
                  f"| {_num(t['hand_tool_actions'])} | {_num(t['assisted_actions'])} | {t['manual_boundary_px']} "
                  f"| {_num(t['assisted_boundary_px'])} |")
     lines += ["", "| ratio | value |", "|---|---|"]
-    for key in ("R_actions_vs_polygons", "R_actions_vs_tools", "R_boundary", "hand_tools_vs_polygons"):
+    for key in ("R_actions_vs_polygons", "R_actions_vs_tools", "R_boundary", "hand_tools_vs_polygons",
+                "assisted_final_pixel_accuracy", "assisted_final_miou"):
         lines.append(f"| {key} | {_num(t[key], '.3f')} |")
+    for key in ("assisted_given_up", "hand_tools_given_up"):
+        lines.append(f"| {key} | {t[key]} |")
     for who in ("hand_tools", "assisted"):
         wins, spent = t[f"{who}_moves"], t[f"{who}_actions_by_tool"]
         if not wins:
