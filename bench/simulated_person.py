@@ -571,6 +571,33 @@ def count_image(name: str, image: np.ndarray, truth: np.ndarray, proposal: np.nd
                       manual.boundary_px, tol.boundary_px, wrong)
 
 
+def grabcut_alone(image: np.ndarray, truth: np.ndarray, *, tolerance: int = TOLERANCE, min_region: int = MIN_REGION,
+                  smallest: int = 100) -> tuple[int, int]:
+    """GrabCut as the only tool, on an unlabelled image: one box per truth region of `smallest` px or more
+    (its bounding box and a 3 px margin). Returns (boxes drawn, regions it fixed: no wrong region of
+    `min_region` px left in it nor painted outside it, beyond the tolerance)."""
+    empty = np.full(truth.shape, IGNORE_INDEX, np.uint8)
+    _, regions = error_regions(truth, truth != IGNORE_INDEX, min_region)
+    tried = fixed = 0
+    for region in regions:
+        if region.area < smallest:
+            continue
+        moves = candidate_moves(region, empty, allowed=("grabcut",))
+        if not moves:
+            continue
+        doc = LabelDocument(image, empty)
+        moves[0].play(Hand(doc))
+        left = remaining_error(truth, doc.labels, tolerance)
+        y0, x0, y1, x1 = region.box
+        missed = np.zeros_like(left)
+        missed[y0:y1, x0:x1] = left[y0:y1, x0:x1] & region.mask
+        spilled = left & (doc.labels != IGNORE_INDEX)
+        tried += 1
+        fixed += not (error_regions(truth, missed, min_region, crops=False)[0].any()
+                      or error_regions(truth, spilled, min_region, crops=False)[0].any())
+    return tried, fixed
+
+
 PERSON_COLUMNS = ("actions", "manual_polygon_actions", "manual_tool_actions", "actions_by_tool", "person_miou")
 
 
@@ -701,7 +728,7 @@ def main(argv: list[str] | None = None) -> list[ImageCount]:
     p = argparse.ArgumentParser(prog="python -m bench.simulated_person", description=__doc__.split("\n\n")[0])
     p.add_argument("--images", type=Path, required=True)
     p.add_argument("--labels", type=Path, required=True, help="truth label maps of the same names")
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_mutually_exclusive_group()
     src.add_argument("--proposals", type=Path, help="a folder of a model's proposals (label PNGs of the same names)")
     src.add_argument("--synthetic", action="store_true", help="stand-in proposals made from the truth: "
                      "objects under --small px removed, moved --shift px right and down, --blobs wrong blobs")
@@ -714,14 +741,27 @@ def main(argv: list[str] | None = None) -> list[ImageCount]:
     p.add_argument("--min-region", type=int, default=MIN_REGION)
     p.add_argument("--max-actions", type=int, default=MAX_ACTIONS)
     p.add_argument("--out", type=Path, help="write per-image counts (CSV) and totals (JSON) here")
+    p.add_argument("--grabcut-alone", action="store_true",
+                   help="instead: how many truth regions of 100 px or more one GrabCut box fixes, unlabelled")
     args = p.parse_args(argv)
     labels = {q.stem: q for q in list_images(args.labels)}
     images = [q for q in list_images(args.images) if q.stem in labels][:args.limit]
     if not images:
         raise SystemExit(f"{args.images}: no image has a label file of the same name in {args.labels}")
+    if args.grabcut_alone:
+        tried = fixed = 0
+        for path in images:
+            t, f = grabcut_alone(read_image(path), read_label(labels[path.stem], args.num_classes),
+                                 tolerance=args.tolerance, min_region=args.min_region)
+            tried, fixed = tried + t, fixed + f
+        print(f"GrabCut alone: {fixed} of {tried} truth regions of 100 px or more fixed by one box "
+              f"(tolerance {args.tolerance}, min region {args.min_region})")
+        return []
     counts, started = [], time.perf_counter()
     for i, path in enumerate(images):
         truth = read_label(labels[path.stem], args.num_classes)
+        if not args.synthetic and args.proposals is None:
+            raise SystemExit("give --proposals DIR or --synthetic")
         if args.synthetic:
             proposal = synthetic_proposal(truth, i, shift=args.shift, small=args.small, blobs=args.blobs,
                                           num_classes=args.num_classes)

@@ -200,3 +200,12 @@ def test_the_annotator_adds_the_persons_actions_per_image(tmp_path, capsys):
     annotator_table.main([str(tmp_path / "out")])
     row = capsys.readouterr().out.splitlines()[-1].split(" | ")
     assert row[-2] == f"{spent / polygons:.3f}"
+
+
+def test_grabcut_alone_cuts_clear_shapes():
+    truth = scene()
+    tried, fixed = sp.grabcut_alone(picture(truth), truth)
+    # distinct colours: every shape cut by its box; not the background, whose box holds the other shapes
+    assert tried == 5 and fixed == 4
+    tried, fixed = sp.grabcut_alone(np.full(truth.shape + (3,), 128, np.uint8), truth)
+    assert tried == 5 and fixed == 0  # a flat grey image: nothing to cut by
