@@ -63,7 +63,7 @@ class SegModel(nn.Module):
     input size by `pad_rule` (see `PAD_RULES`).
     """
 
-    arch: ClassVar[str] = ""  # set by @register_architecture
+    arch: ClassVar[str] = ""  # the name `create_model` knows it by (`engine.registry`)
     default_backbone: ClassVar[str] = ""
     # The architecture's facts, for the code around the models (no one branches on names or head types):
     family: ClassVar[str] = ""  # "cnn", "setr", "segmenter": what shares a recipe and an encoder

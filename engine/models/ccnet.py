@@ -13,7 +13,6 @@ from torch import nn
 from engine.layers import ConvBNReLU, DecodeHead
 from engine.models.base import Probe
 from engine.models.cnn import CNNSegModel
-from engine.registry import register_architecture
 
 # Aggregation runs over this many value channels at a time, bounding the temporaries it needs.
 _CHANNEL_CHUNK = 64
@@ -114,9 +113,10 @@ class CCHead(DecodeHead):
         return self.cls_seg(y)
 
 
-@register_architecture("ccnet")
 class CCNet(CNNSegModel):
     """CCNet. Options: `output_stride`, `channels` (512), `recurrence` (R, 2), `aux`."""
+
+    arch = "ccnet"
 
     default_backbone = "resnet101c"
     test_config = dict(backbone="test_resnet", channels=16, aux_channels=8)

@@ -7,7 +7,6 @@ from torch import nn
 
 from engine.layers import ConvBNReLU, DecodeHead, conv3x3, resize
 from engine.models.cnn import CNNSegModel
-from engine.registry import register_architecture
 
 ASPP_RATES = {16: (6, 12, 18), 8: (12, 24, 36)}
 
@@ -40,11 +39,12 @@ class DeepLabV3PlusHead(DecodeHead):
         return self.cls_seg(self.sep_bottleneck(x))
 
 
-@register_architecture("deeplabv3plus")
 class DeepLabV3Plus(CNNSegModel):
     """DeepLabV3+. Options: `output_stride` (16: ASPP rates 6/12/18, 8: 12/24/36), `channels` (paper 256,
     mmseg 512), `separable` (depthwise-separable 3x3 convs in ASPP and decoder), `aspp_bottleneck_kernel`
     (1 as in the paper, 3 as in mmseg), `aux` (auxiliary FCN head on the penultimate stage)."""
+
+    arch = "deeplabv3plus"
 
     default_backbone = "xception65"
     test_config = dict(backbone="test_resnet", output_stride=8, channels=16, c1_channels=8, aux_channels=8)

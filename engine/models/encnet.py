@@ -10,7 +10,6 @@ from torch import nn
 from engine.layers import ConvBNReLU, DecodeHead
 from engine.models.base import Probe
 from engine.models.cnn import CNNSegModel
-from engine.registry import register_architecture
 
 
 class Encoding(nn.Module):
@@ -75,9 +74,10 @@ class EncHead(DecodeHead):
         return self.cls_seg(x), self.se_layer(e)
 
 
-@register_architecture("encnet")
 class EncNet(CNNSegModel):
     """EncNet. Options: `output_stride`, `channels` (512), `num_codes` (K, 32), `aux`."""
+
+    arch = "encnet"
 
     default_backbone = "resnet101c"
     test_config = dict(backbone="test_resnet", channels=16, num_codes=4, aux_channels=8)

@@ -12,7 +12,6 @@ from engine.backbones import backbone_normalization
 from engine.layers import FCNHead
 from engine.models.base import OptimizerDefaults, Probe
 from engine.models.transformer import ViTSegModel, mmseg_transformer_layer_rules
-from engine.registry import register_architecture
 from engine.vit import create_vit_encoder
 
 
@@ -79,11 +78,12 @@ class _Segmenter(ViTSegModel):
         return {"out": self.decode_head(feats[-1])}
 
 
-@register_architecture("segmenter_linear")
 class SegmenterLinear(_Segmenter):
     """Segmenter with the linear decoder: a point-wise linear layer from patch embeddings to class logits.
     Options: `img_size` (pretraining grid of the position embeddings, timm's default when None),
     `drop_path_rate` (encoder), `dropout` (before the classifier)."""
+
+    arch = "segmenter_linear"
 
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False,
                  img_size: int | None = None, drop_path_rate: float = 0.1, dropout: float = 0.0):
@@ -92,11 +92,12 @@ class SegmenterLinear(_Segmenter):
         width = self.backbone.embed_dim
         self.decode_head = FCNHead(width, num_classes, width, num_convs=0, dropout=dropout)
 
-@register_architecture("segmenter_mask")
+
 class SegmenterMask(_Segmenter):
     """Segmenter with the mask transformer decoder. Options: `num_layers` (2), `embed_dims` and `num_heads` of
     the decoder (the encoder's when None), `img_size`, `drop_path_rate` (encoder and decoder)."""
 
+    arch = "segmenter_mask"
     mmseg_key_rules = (*ViTSegModel.mmseg_key_rules,
                        *mmseg_transformer_layer_rules("decode_head.layers", "decode_head.layers"))
 

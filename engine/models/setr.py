@@ -13,7 +13,6 @@ from engine.backbones import backbone_normalization
 from engine.layers import ConvBNReLU, DecodeHead, FCNHead
 from engine.models.base import OptimizerDefaults
 from engine.models.transformer import ViTSegModel
-from engine.registry import register_architecture
 from engine.vit import check_layer_indices, create_vit_encoder
 
 # Layers the paper uses on ViT-L's 24 blocks (0-based block indices; the paper counts from 1).
@@ -141,7 +140,6 @@ class _SETRUp(_SETR):
         return outs
 
 
-@register_architecture("setr_naive")
 class SETRNaive(_SETRUp):
     """SETR-Naive. Options: `channels` (256), `num_convs` and `up_scale` of the head (paper: one 1x1 conv-BN-ReLU,
     classifier, logits upsampled to the input: 1, 1; mmseg's configs: `up_scale=4`), `aux` heads of the same form
@@ -149,6 +147,7 @@ class SETRNaive(_SETRUp):
     24, scaled to the encoder's depth), `img_size` (pretraining grid of the position embeddings, timm's default
     when None), `drop_path_rate`, `dropout` (before the classifiers)."""
 
+    arch = "setr_naive"
     # SGD lr 0.01, weight decay 0, heads x10, warm-up (SETR diverges above its rates).
     optimizer_defaults = OptimizerDefaults(sgd_lr=0.01, weight_decay=0.0, head_lr_mult=10.0, warmup=True)
     test_config = dict(backbone="test_vit", channels=16, aux_indices=(2, 3, 4))
@@ -174,13 +173,13 @@ class SETRNaive(_SETRUp):
                          depth)
 
 
-@register_architecture("setr_pup")
 class SETRPUP(_SETRUp):
     """SETR-PUP: LayerNorm, then log2(patch size) times (3x3 conv-BN-ReLU, 2x upsampling), classifier.
     Options: `channels` (256), `aux` heads on blocks `aux_indices` (0-based; default: the paper's layers
     10/15/20/24 of ViT-L's 24, scaled to the encoder's depth), each with `aux_num_convs` (3x3 conv-BN-ReLU,
     4x upsampling) as in mmseg, `img_size`, `drop_path_rate`, `dropout`."""
 
+    arch = "setr_pup"
     optimizer_defaults = OptimizerDefaults(sgd_lr=0.001, weight_decay=0.0, head_lr_mult=10.0, warmup=True)
     test_config = dict(backbone="test_vit", channels=16, aux_indices=(2, 3, 4, 5))
 
@@ -199,7 +198,6 @@ class SETRPUP(_SETRUp):
         self._init_heads(decode_head, aux_heads if aux else None, aux_indices, depth)
 
 
-@register_architecture("setr_mla")
 class SETRMLA(_SETR):
     """SETR-MLA: blocks `mla_indices` (0-based; default: the paper's layers 6/12/18/24 of ViT-L's 24, scaled to
     the encoder's depth; class token dropped before the blocks as in the authors' code), neck (LayerNorm, 1x1 to
@@ -207,6 +205,7 @@ class SETRMLA(_SETR):
     concatenation, 1x1 classifier. Options also: `aux` (a 1x1 classifier on each of the neck's levels),
     `img_size`, `drop_path_rate`, `dropout`."""
 
+    arch = "setr_mla"
     optimizer_defaults = OptimizerDefaults(sgd_lr=0.002, weight_decay=0.0, head_lr_mult=10.0, warmup=True)
     test_config = dict(backbone="test_vit", mla_indices=(1, 2, 4, 5), mla_channels=16, mlahead_channels=8)
 
