@@ -16,7 +16,6 @@ from pathlib import Path
 
 import torch
 
-from engine.backbones import IMAGENET_MEAN, IMAGENET_STD
 from engine.checkpoint_pickle import CheckpointReadError, plain, read_checkpoint
 from engine.classes import SegClass, default_color
 from engine.mmseg_config import UNKNOWN, read_config_text
@@ -25,6 +24,7 @@ from engine.models.base import SegModel
 from engine.models.deeplabv3plus import ASPP_RATES
 from engine.models.transformer import MMSEG_VIT_RULES as _VIT_RULES
 from engine.registry import architecture_class, create_model
+from engine.timm_backbones import IMAGENET_MEAN, IMAGENET_STD
 from engine.weights import WeightsFileError, file_origin, read_state_dict
 
 # mmseg's ResNetV1c/ResNet (V1b) block counts per stage -> depth.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from engine.backbones import backbone_normalization, create_cnn_backbone
 from engine.layers import FCNHead
 from engine.models.base import OptimizerDefaults, SegModel
+from engine.timm_backbones import backbone_normalization, create_cnn_backbone
 
 
 class CNNSegModel(SegModel):

@@ -8,10 +8,10 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from engine.backbones import backbone_normalization
 from engine.layers import FCNHead
 from engine.models.base import OptimizerDefaults, Probe
 from engine.models.transformer import ViTSegModel, mmseg_transformer_layer_rules
+from engine.timm_backbones import backbone_normalization
 from engine.vit import create_vit_encoder
 
 

@@ -9,10 +9,10 @@ import math
 import torch
 from torch import nn
 
-from engine.backbones import backbone_normalization
 from engine.layers import ConvBNReLU, DecodeHead, FCNHead
 from engine.models.base import OptimizerDefaults
 from engine.models.transformer import ViTSegModel
+from engine.timm_backbones import backbone_normalization
 from engine.vit import check_layer_indices, create_vit_encoder
 
 # Layers the paper uses on ViT-L's 24 blocks (0-based block indices; the paper counts from 1).
