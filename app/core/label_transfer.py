@@ -10,6 +10,7 @@ whole import back. Imported predictions (`as_proposals`) only replace the cached
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -223,7 +224,11 @@ def _labels_of(project: Project, entry: ImageEntry, num_classes: int) -> np.ndar
 def export_project(project: Project, fmt: str, out: str | Path, *, which: str = "labelled", val_fraction: float = 0.0,
                    polygons: bool = False, tolerance: float = 1.0, progress: Progress = None,
                    should_stop: ShouldStop = None) -> int:
-    """Export the project's labels in `fmt` into `out`; returns the number of images written."""
+    """Export the project's labels in `fmt` into `out`; returns the number of images written.
+
+    `out` must lie outside the project folder (`FormatError` otherwise): an export never writes over the
+    person's images, labels or SegAssist's files, and a failed one leaves `out` as it was."""
+    check_export_folder(project, out)
     items = list(export_items(project, which, val_fraction=val_fraction))
     if not items:
         raise FormatError(f"{project.folder}: no images to export ({EXPORT_SETS[which]})")
@@ -234,4 +239,15 @@ def export_project(project: Project, fmt: str, out: str | Path, *, which: str = 
         if progress is not None:
             progress(done, len(items), "")
 
-    return export(fmt, items, list(project.classes), out, polygons=polygons, tolerance=tolerance, progress=step)
+    return export(fmt, items, list(project.classes), out, polygons=polygons, tolerance=tolerance, progress=step,
+                  protect=[e.path for e in project.images])
+
+
+def check_export_folder(project: Project, out: str | Path) -> None:
+    """Refuse an export folder inside the project (its images, labels/, models/, .segassist/)."""
+    target = Path(os.path.realpath(Path(out).expanduser()))
+    for folder in {project.folder, project.write_folder} - {None}:
+        real = Path(os.path.realpath(folder))
+        if target == real or real in target.parents:
+            raise FormatError(f"{out}: inside the project folder {folder}; an export goes to a folder outside the "
+                              "project, so that it never writes over the images or the labels")
