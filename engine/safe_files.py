@@ -8,9 +8,15 @@ refused from its size before anything is read.
 from __future__ import annotations
 
 import errno
+import io
+import math
 import os
 import stat
+import zipfile
+import zlib
 from pathlib import Path
+
+import numpy as np
 
 DEFAULT_MAX_FILE_BYTES = 2 << 30  # 2 GiB: a COCO file of the largest public data sets is under a gigabyte
 
@@ -71,3 +77,47 @@ def is_regular(path: str | Path) -> bool:
         return stat.S_ISREG(os.stat(path).st_mode)
     except (OSError, ValueError):
         return False
+
+
+class ArchiveError(ValueError):
+    """An `.npz` file that is not what SegAssist writes there (the message names the file)."""
+
+
+def read_npz(path: str | Path, *, max_bytes: int, names: set[str] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of an `.npz` file, every size checked before it is decompressed or allocated.
+
+    The file must be regular and at most `max_bytes`; its arrays together at most `max_bytes` as declared
+    by their `.npy` headers (a deflate bomb is never inflated); no object arrays (no pickle); with `names`,
+    no member outside them. Raises `ArchiveError` naming the file, or the OSError of the read."""
+    path = Path(path)
+    data = read_regular(path, max_bytes)
+    out: dict[str, np.ndarray] = {}
+    budget = max_bytes
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            for info in z.infolist():
+                name = info.filename.removesuffix(".npy")
+                if not info.filename.endswith(".npy") or (names is not None and name not in names) or name in out:
+                    raise ArchiveError(f"{path}: unexpected member {info.filename!r}")
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                    elif version == (2, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                    else:
+                        raise ArchiveError(f"{path}: {info.filename} has npy version {version}")
+                    if dtype.hasobject:
+                        raise ArchiveError(f"{path}: {info.filename} holds Python objects")
+                    nbytes = math.prod(shape) * dtype.itemsize
+                    if nbytes > budget or nbytes > info.file_size:
+                        raise ArchiveError(f"{path}: {info.filename} declares {nbytes:,} bytes, more than it may hold")
+                    budget -= nbytes
+                with z.open(info) as f:
+                    out[name] = np.lib.format.read_array(f, allow_pickle=False)
+    except ArchiveError:
+        raise
+    except (zipfile.BadZipFile, ValueError, EOFError, OverflowError, TypeError, KeyError, RuntimeError,
+            NotImplementedError, zlib.error, OSError) as exc:
+        raise ArchiveError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from exc
+    return out

@@ -14,6 +14,7 @@ in file-name order owns it and the others are listed with an error asking for a 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -505,13 +506,17 @@ class Project:
 
     def _read_cached(self, entry: ImageEntry, shape: tuple[int, int]):
         path = self.prediction_path(entry)
-        if not path.exists():
+        if not os.path.lexists(path):
             return None
         try:
-            cached = read_prediction(path)
-        except PredictionFileError:
-            return None  # a cache: a broken one is as good as none
-        if cached.labels.shape != shape or (cached.labels[cached.labels != 255] >= len(self.classes)).any():
+            cached = read_prediction(path, shape)
+        except PredictionFileError as exc:  # a cache: a broken one is dropped, and the proposal made again
+            log.warning("dropping an unusable cached proposal: %s", exc)
+            if not self.read_only:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            return None
+        if (cached.labels[cached.labels != 255] >= len(self.classes)).any():
             return None
         return cached
 
