@@ -127,6 +127,19 @@ def check_class(where: str, name, color=None) -> None:
         raise FormatError(f"{where}: class {name!r}: a colour must be three integers 0-255, got {color!r}")
 
 
+DENSE_IDS = 1 << 16  # source ids below this are counted with a table; larger ones are sorted
+
+
+def present_ids(ids: np.ndarray) -> list[int]:
+    """The distinct values of a source map (-1 included when present), in order; sparse ids cost no table."""
+    ids = np.asarray(ids)
+    if not ids.size:
+        return []
+    if int(ids.min()) >= UNLABELLED and int(ids.max()) < DENSE_IDS:
+        return (np.flatnonzero(np.bincount(ids.ravel() + 1)) - 1).tolist()
+    return np.unique(ids).tolist()
+
+
 def check_shape(path: Path, arr: np.ndarray, shape: tuple[int, int] | None) -> np.ndarray:
     if shape is not None and tuple(arr.shape[:2]) != tuple(shape):
         raise FormatError(f"{path}: labels of {arr.shape[1]}x{arr.shape[0]} pixels for an image of "
@@ -164,10 +177,10 @@ class ClassMapping:
         ids = np.asarray(source_ids)
         if not ids.size:
             return np.zeros(ids.shape, np.uint8)
-        low, top = int(ids.min()), int(ids.max())
-        if low >= UNLABELLED and top < 1 << 16:
-            present = (np.flatnonzero(np.bincount(ids.ravel() + 1)) - 1).tolist()
-            inverse = None
+        top = int(ids.max())
+        inverse = None
+        if int(ids.min()) >= UNLABELLED and top < DENSE_IDS:
+            present = present_ids(ids)
         else:  # sparse ids (a COCO category id of 10**9): no table that long
             present, inverse = np.unique(ids, return_inverse=True)
             present = present.tolist()

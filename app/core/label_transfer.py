@@ -25,7 +25,7 @@ from app.core.validation_split import pick_validation
 from engine.atomic import atomic_write_bytes
 from engine.images import read_label
 from labelformats import IGNORE_INDEX, ClassMapping, ExportItem, FormatError, Item, LabelSource, export, plan_mapping
-from labelformats.base import IMAGE_SUFFIXES, strip_suffix
+from labelformats.base import IMAGE_SUFFIXES, UNLABELLED, present_ids, strip_suffix
 
 EXPORT_SETS = {"reviewed": "reviewed images only", "labelled": "every labelled image (edited or reviewed)",
                "all": "every image with labels or a proposal (an image without labels gives its proposal)"}
@@ -116,10 +116,9 @@ def plan_import(project: Project, source: LabelSource, *, overrides: dict[str, s
         for n, (item, entry) in enumerate(matches):
             if should_stop is not None and should_stop():
                 raise TransferCancelled("checking")
-            ids = source.read(item, entry.size)
-            counts = np.bincount(ids.ravel() + 1)
-            for v in np.flatnonzero(counts[1:]).tolist():
-                seen_in.setdefault(v, item.path)
+            for v in present_ids(source.read(item, entry.size)):
+                if v != UNLABELLED:
+                    seen_in.setdefault(v, item.path)
             if progress is not None:
                 progress(n + 1, len(matches), f"checked {item.path.name}")
         classes = source.classes_for(seen_in)
