@@ -17,7 +17,7 @@ from app.core.predictions import PredictionFileError, read_prediction, write_pre
 from app.core.project import Project
 from engine.images import write_image
 from engine.sam import Embedding, EmbeddingCache
-from tests.test_fuzz_inputs import deadline
+from tests.hang_guard import hang_guard as deadline
 
 
 def embedding(seed: int = 0) -> Embedding:

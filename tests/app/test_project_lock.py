@@ -16,7 +16,7 @@ from app.core import project_lock
 from app.core.project import Project
 from app.core.project_lock import LOCK_NAME, ProjectLock, ProjectLockedError, read_lock
 from engine.images import write_image
-from tests.test_fuzz_inputs import deadline
+from tests.hang_guard import hang_guard as deadline
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from app.core.label_transfer import export_project, plan_import, run_import, und
 from app.core.project import Project
 from engine.images import read_label, write_label
 from labelformats import FormatError, open_source
-from tests.test_fuzz_inputs import deadline
+from tests.hang_guard import hang_guard as deadline
 
 ROOT = Path(__file__).resolve().parents[2]
 
