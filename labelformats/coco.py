@@ -104,7 +104,7 @@ def check_annotations(path: Path, anns: list, images: dict[int, dict], categorie
         im = images.get(ann.get("image_id")) if _is_id(ann.get("image_id")) else None
         if im is None or "segmentation" not in ann:
             raise FormatError(f"{where} needs a 'segmentation' and the 'image_id' of a listed image")
-        if ann.get("category_id") not in categories or isinstance(ann.get("category_id"), bool):
+        if not _is_id(ann.get("category_id")) or ann["category_id"] not in categories:
             raise FormatError(f"{where} has category_id {ann.get('category_id')!r:.60}, which is not among the "
                               "categories")
         if ann.get("iscrowd", 0) not in (0, 1) or isinstance(ann.get("iscrowd"), bool):
@@ -121,7 +121,7 @@ def _check_segmentation(where: str, seg, h: int, w: int) -> None:
     if not isinstance(seg, dict):
         raise FormatError(f"{where}: 'segmentation' must be a list of polygons or an RLE object, not "
                           f"{type(seg).__name__}")
-    if list(seg.get("size", ())) != [h, w]:
+    if seg.get("size") != [h, w]:
         raise FormatError(f"{where} is an RLE of size {seg.get('size')!r:.60}, but the image is {h}x{w} "
                           "(height x width)")
     counts = seg.get("counts")

@@ -46,6 +46,8 @@ def _load(path: Path) -> dict:
         if not isinstance(shape, dict) or not isinstance(shape.get("label"), str) or \
                 not isinstance(shape.get("points"), list):
             raise FormatError(f"{path}: shape {i} needs a 'label' and a list of 'points'")
+        if not isinstance(shape.get("shape_type") or "", str):
+            raise FormatError(f"{path}: shape {i}: 'shape_type' must be text, not {shape['shape_type']!r:.60}")
     return doc
 
 
