@@ -58,7 +58,14 @@ def export(fmt: str, items: Iterable[ExportItem], classes: list[SegClass], out: 
     items = list(items)
     protected = {real_path(i.image_path) for i in items} | {real_path(p) for p in protect}
     with staged_folder(out) as stage:
-        n = _export(fmt, items, classes, stage, Written(), polygons, tolerance, progress)
+        try:
+            n = _export(fmt, items, classes, stage, Written(), polygons, tolerance, progress)
+        except OSError as exc:  # name the file where the person will look for it, not in the hidden folder
+            if exc.errno is None or str(stage) not in str(exc.filename or ""):
+                raise
+            raise OSError(exc.errno, exc.strerror, str(exc.filename).replace(str(stage), str(out))) from exc
+        except FormatError as exc:
+            raise FormatError(str(exc).replace(str(stage), str(out))) from exc
         commit_staged(stage, out, protected)
     return n
 

@@ -133,7 +133,9 @@ def plan_import(project: Project, source: LabelSource, *, overrides: dict[str, s
 def run_import(project: Project, plan: ImportPlan, *, progress: Progress = None,
                should_stop: ShouldStop = None) -> ImportResult:
     """Write the planned import into the project (see the module docstring). A cancel stops between
-    images; `ImportResult.cancelled` says so and the record undoes what was done."""
+    images; `ImportResult.cancelled` says so and the record undoes what was done. A project open
+    read-only raises OSError (EROFS, with why) before anything is written."""
+    project._check_writable()
     added = []
     for cls in plan.mapping.added:
         if all(c.name != cls.name for c in project.classes):

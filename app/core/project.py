@@ -195,7 +195,7 @@ class Project:
             project = cls._open(folder, classes, start_fresh=False, read_only=True,
                                 reason=f"{why}, so this window only reads it")
             project.note = f"Opened read-only: {why}; edits can be saved to another folder"
-            log.warning("%s: %s", folder, project.note)
+            log.info("%s: %s", folder, project.note)
             return project
         try:
             project = cls._open(folder, classes, start_fresh=start_fresh, read_only=False)
