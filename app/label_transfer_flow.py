@@ -114,9 +114,8 @@ class TransferFlow(QObject):
 
         def done(result) -> None:
             what = "proposals" if opts["as_proposals"] else "labels"
-            text = f"Imported the {what} of {result.images} images"
-            if result.added_classes:
-                text += f"; new classes: {', '.join(result.added_classes)}"
+            text = result.summary(what)
+            text = text[0].upper() + text[1:]
             if result.cancelled:
                 text += " (cancelled; those done stay imported and File → Undo last import takes them back)"
             self._refresh(index)

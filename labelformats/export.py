@@ -12,7 +12,7 @@ Layouts (`out` is the folder given):
 - cityscapes: `leftImg8bit/<split>/segassist/<stem>_leftImg8bit.<ext>` and
   `gtFine/<split>/segassist/<stem>_gtFine_labelTrainIds.png` (class index, 255 = not labelled); when every
   class is a Cityscapes train class by name, `_gtFine_labelIds.png` with Cityscapes' ids as well.
-On any error the files written so far are removed again.
+On any error the destination is left as it was (`labelformats.staging`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from labelformats.base import IGNORE_INDEX, ExportItem, FormatError, Written
 from labelformats.coco import coco_doc, write_coco_json
 from labelformats.labelme import write_labelme
 from labelformats.masks import IMAGES_DIR, check_labels, write_class_map, write_masks, write_png
+from labelformats.staging import commit_staged, real_path, staged_folder
 from labelformats.tables import CITYSCAPES_LABELS
 from labelformats.voc import LABELMAP, voc_labelmap
 from labelformats.yolo import write_yaml, yolo_lines
@@ -47,18 +48,30 @@ LOSSLESS = ("index", "palette", "rgb", "coco", "labelme", "voc", "cityscapes")
 
 
 def export(fmt: str, items: Iterable[ExportItem], classes: list[SegClass], out: str | Path, *,
-           polygons: bool = False, tolerance: float = 1.0, progress: Callable[[int], None] | None = None) -> int:
-    """Write `items` to `out` in format `fmt`; returns the number of images. Nothing stays on failure."""
+           polygons: bool = False, tolerance: float = 1.0, progress: Callable[[int], None] | None = None,
+           protect: Iterable[str | Path] = ()) -> int:
+    """Write `items` to `out` in format `fmt`; returns the number of images.
+
+    Everything is written into a hidden folder inside `out` first and moved into place only when all of
+    it was written (see `commit_staged`): a failed or cancelled export leaves `out` as it was. No file
+    is ever written over an item's image or a path in `protect` (`FormatError`)."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; known: {', '.join(EXPORT_FORMATS)}")
     out = Path(out)
     classes = list(classes)
-    written = Written()
-    try:
-        return _export(fmt, list(items), classes, out, written, polygons, tolerance, progress)
-    except BaseException:
-        written.remove_all()
-        raise
+    items = list(items)
+    protected = {real_path(i.image_path) for i in items} | {real_path(p) for p in protect}
+    with staged_folder(out) as stage:
+        try:
+            n = _export(fmt, items, classes, stage, Written(), polygons, tolerance, progress)
+        except OSError as exc:  # name the file where the person will look for it, not in the hidden folder
+            if exc.errno is None or str(stage) not in str(exc.filename or ""):
+                raise
+            raise OSError(exc.errno, exc.strerror, str(exc.filename).replace(str(stage), str(out))) from exc
+        except FormatError as exc:
+            raise FormatError(str(exc).replace(str(stage), str(out))) from exc
+        commit_staged(stage, out, protected)
+    return n
 
 
 def _copy(src: Path, dst: Path, written: Written) -> None:

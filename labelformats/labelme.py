@@ -24,7 +24,8 @@ from PIL import Image, ImageDraw
 
 from engine.atomic import atomic_write_bytes
 from engine.classes import SegClass
-from labelformats.base import UNLABELLED, ExportItem, FormatError, Item, LabelSource, SourceClass, Written
+from engine.images import max_pixels
+from labelformats.base import UNLABELLED, ExportItem, FormatError, Item, LabelSource, SourceClass, Written, load_json
 from labelformats.masks import check_labels, write_class_map
 from labelformats.polygons import region_polygons, regions
 
@@ -34,21 +35,22 @@ EDGE = 2.0  # how far (pixels) a point may lie outside the image before it is an
 
 
 def _load(path: Path) -> dict:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FormatError(f"{path}: cannot be read ({exc})") from exc
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+    doc = load_json(path, "labelme file")
     if not isinstance(doc, dict) or not isinstance(doc.get("shapes"), list):
         raise FormatError(f"{path}: not a labelme file (no 'shapes' list)")
     for key in ("imageHeight", "imageWidth"):
-        if not isinstance(doc.get(key), int) or doc[key] <= 0:
+        if not isinstance(doc.get(key), int) or isinstance(doc[key], bool) or doc[key] <= 0:
             raise FormatError(f"{path}: not a labelme file ({key!r} must be a positive integer)")
+    limit = max_pixels()
+    if doc["imageHeight"] * doc["imageWidth"] > limit:
+        raise FormatError(f"{path}: drawn on an image of {doc['imageWidth']} x {doc['imageHeight']} pixels, over the "
+                          f"limit of {limit:,} pixels; set SEGASSIST_MAX_PIXELS to read larger images")
     for i, shape in enumerate(doc["shapes"]):
         if not isinstance(shape, dict) or not isinstance(shape.get("label"), str) or \
                 not isinstance(shape.get("points"), list):
             raise FormatError(f"{path}: shape {i} needs a 'label' and a list of 'points'")
+        if not isinstance(shape.get("shape_type") or "", str):
+            raise FormatError(f"{path}: shape {i}: 'shape_type' must be text, not {shape['shape_type']!r:.60}")
     return doc
 
 
@@ -119,18 +121,27 @@ def shape_mask(path: Path, i: int, shape: dict, size: tuple[int, int]) -> np.nda
             raise FormatError(f"{path}: mask shape {i} needs two corner points and a base64 PNG 'mask'")
         corners = np.asarray(pts)
         (x1, y1), (x2, y2) = corners.round().astype(int)
+        fractional = not np.array_equal(corners, np.trunc(corners))  # labelme 6: the mask keeps its own size
+        box = (x2 - x1 + 1, y2 - y1 + 1)
         try:
             with Image.open(io.BytesIO(base64.b64decode(shape["mask"]))) as im:
+                if fractional and abs(im.size[0] - box[0]) <= 1 and abs(im.size[1] - box[1]) <= 1:
+                    box = im.size
+                if im.size != box:  # from the header: a PNG bomb is never decoded
+                    raise FormatError(f"{path}: mask shape {i} ({shape['label']!r}): a {im.size[0]}x{im.size[1]} "
+                                      f"mask for a box of {box[0]}x{box[1]}")
                 crop = np.asarray(im).astype(bool)
+        except FormatError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any undecodable mask is the same problem for the person
             raise FormatError(f"{path}: mask shape {i} ({shape['label']!r}): the mask is not a base64 PNG") from exc
         if crop.ndim == 3:
             crop = crop[..., 0]
-        if not np.array_equal(corners, np.trunc(corners)):  # labelme 6: fractional corners keep the mask's size
+        if fractional:
             y2, x2 = y1 + crop.shape[0] - 1, x1 + crop.shape[1] - 1
-        if crop.shape != (y2 - y1 + 1, x2 - x1 + 1):
+        if crop.shape != (box[1], box[0]):
             raise FormatError(f"{path}: mask shape {i} ({shape['label']!r}): a {crop.shape[1]}x{crop.shape[0]} mask "
-                              f"for a box of {x2 - x1 + 1}x{y2 - y1 + 1}")
+                              f"for a box of {box[0]}x{box[1]}")
         out = np.zeros((h, w), bool)
         ys, xs = max(y1, 0), max(x1, 0)
         if ys < min(y2 + 1, h) and xs < min(x2 + 1, w):

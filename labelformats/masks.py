@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from engine.atomic import atomic_path, atomic_write_bytes
 from engine.classes import SegClass, palette, void_color
+from engine.images import max_pixels
 from labelformats.base import (
     IGNORE_INDEX,
     UNLABELLED,
@@ -27,6 +28,8 @@ from labelformats.base import (
     SourceClass,
     Written,
     check_shape,
+    load_json,
+    read_bytes,
     strip_suffix,
 )
 
@@ -36,6 +39,7 @@ DATASET_META = "dataset_meta.json"  # datumaro's class list
 MASKS_DIR, IMAGES_DIR = "masks", "images"  # datumaro's common semantic segmentation layout
 VOID_LABEL = "ignored"  # datumaro's name for VOC's 255
 CLASS_MAP_FORMAT = "segassist-classes"
+MAX_VALUE = 65535  # the largest class value of an index mask (16 bit)
 
 
 @dataclass
@@ -55,15 +59,8 @@ def read_class_map(path: str | Path) -> ClassTable:
     names or `{name, color}`s, or text with one name per line (the line's index is its value), `VALUE NAME`
     per line, or `R G B NAME` per line (CamVid's `label_colors.txt`)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FormatError(f"{path}: cannot be read as a class map ({exc})") from exc
     if path.suffix.lower() == ".json":
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FormatError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+        doc = load_json(path, "class map")
         if isinstance(doc, dict) and ("label_map" in doc or "labels" in doc) and "classes" not in doc:
             return _dataset_meta(path, doc)
         rows = doc.get("classes") if isinstance(doc, dict) else doc
@@ -85,6 +82,10 @@ def read_class_map(path: str | Path) -> ClassTable:
             if row.get("color") is not None:
                 table.colors[index] = _color(path, row["color"])
         return table
+    try:
+        text = read_bytes(path, "class map").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: cannot be read as a class map ({exc})") from exc
     table = ClassTable()
     lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line and not line.startswith("#")]
@@ -155,17 +156,24 @@ def list_masks(folder: Path, pattern: str = "*", recursive: bool = False) -> lis
 
 def open_mask(path: Path) -> tuple[np.ndarray, str, list[int] | None]:
     """(pixels, PIL mode, flat palette or None) of a mask image; raises `FormatError` naming the file."""
+    data = read_bytes(path, "mask image")
     try:
-        data = path.read_bytes()
         with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+            limit = max_pixels()
+            if h * w > limit:  # from the header, before anything is decoded
+                raise FormatError(f"{path}: {w} x {h} pixels ({h * w:,}) is over the limit of {limit:,} pixels; "
+                                  "set SEGASSIST_MAX_PIXELS to read larger images")
             im.load()
             mode = im.mode
             pal = im.getpalette() if mode in ("P", "PA") else None
             if mode == "PA":
                 im = im.convert("P")
             arr = np.asarray(im)
-    except FileNotFoundError as exc:
-        raise FormatError(f"{path}: no such file") from exc
+    except FormatError:
+        raise
+    except MemoryError as exc:
+        raise FormatError(f"{path}: not enough memory to decode this mask image") from exc
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         raise FormatError(f"{path}: not a readable mask image ({exc})") from exc
     return arr, mode, pal
@@ -214,6 +222,11 @@ class IndexSource(_MaskSource):
                                   "read colour masks with a colour table")
         if arr.dtype.kind not in "ui" or arr.ndim != 2:
             raise FormatError(f"{path}: unsupported mask pixels ({arr.dtype}, {mode})")
+        if arr.dtype.itemsize > 2 or arr.dtype.kind == "i":  # 32-bit TIFFs: values must still be class ids
+            low, top = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+            if low < 0 or top > MAX_VALUE:
+                raise FormatError(f"{path}: mask values {low}..{top} ({arr.dtype}); an index mask holds class "
+                                  f"values 0-{MAX_VALUE}")
         return arr
 
     def read(self, item: Item, shape=None) -> np.ndarray:
@@ -310,7 +323,7 @@ class ColorSource(_MaskSource):
     def read(self, item: Item, shape=None) -> np.ndarray:
         arr, mode, _ = open_mask(item.path)
         if mode in ("P", "PA", "L", "LA") or arr.ndim == 2:
-            with Image.open(item.path) as im:
+            with Image.open(io.BytesIO(read_bytes(item.path, "mask image"))) as im:
                 arr = np.asarray(im.convert("RGB"))
         if arr.ndim != 3 or arr.shape[2] < 3:
             raise FormatError(f"{item.path}: not a colour mask ({mode})")
