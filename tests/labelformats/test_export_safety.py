@@ -41,13 +41,15 @@ def test_an_export_never_writes_over_an_image(tmp_path):
     item = ExportItem("scene", image, labels)
     from engine.classes import as_classes
 
+    # an index export copies each image to images/<name> beside masks/: here that is the image itself
     with pytest.raises(FormatError, match="write over this image"):
-        export("index", [item], as_classes(["a", "b"]), images)
+        export("index", [item], as_classes(["a", "b"]), tmp_path)
     assert image.read_bytes() == b"the person's image"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images"]
     assert sorted(p.name for p in images.iterdir()) == ["scene.png"]
-    (tmp_path / "link").symlink_to(images)  # the same folder by another name
+    (tmp_path / "images" / "link").symlink_to(tmp_path)  # the same folder by another name
     with pytest.raises(FormatError, match="write over this image"):
-        export("index", [item], as_classes(["a", "b"]), tmp_path / "link")
+        export("index", [item], as_classes(["a", "b"]), images / "link")
     assert image.read_bytes() == b"the person's image"
 
 

@@ -103,7 +103,7 @@ def _two_files_for_one_image(fmt, tmp_path, make_project):
     out = tmp_path / "two"
     if fmt == "index":
         export_project(src, "index", out)
-        Image.fromarray(maps["img_0"]).save(out / "img_0.tif")
+        Image.fromarray(maps["img_0"]).save(out / "masks" / "img_0.tif")
         return out
     if fmt == "labelme":
         export_project(src, "labelme", out)
