@@ -83,6 +83,7 @@ class Row:
     manual_regions: int
     manual_boundary_px: int
     predict_s: float
+    person: dict = field(default_factory=dict)  # --person tools: bench.simulated_person.annotator_columns
 
     @property
     def wrong_pct(self) -> float:
@@ -257,9 +258,11 @@ def reuse_key(cfg) -> str:
 def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice, *, order: str = "file",
              retrain_every: int = 5, strategy: str = "finetune", min_region: int = MIN_REGION, seed: int = 0,
              device: str = "cpu", precision: str = "auto", trainer: Callable | None = None,
-             finetune_iters: int | None = None, report: Callable[[str], None] = print) -> Result:
+             finetune_iters: int | None = None, report: Callable[[str], None] = print,
+             person: Callable[[np.ndarray, np.ndarray, np.ndarray | None], dict] | None = None) -> Result:
     """Label every source image in `order`, training a version after every `retrain_every` of them
-    (fine-tunes of `finetune_iters` iterations when given, as a person setting the panel's Iterations)."""
+    (fine-tunes of `finetune_iters` iterations when given, as a person setting the panel's Iterations).
+    `person(image, truth, proposal)` adds columns to each image's row (`--person tools`)."""
     import engine
 
     if order not in ORDERS or strategy not in STRATEGIES:
@@ -304,6 +307,8 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
         row = Row(len(result.rows) + 1, entry.name, len(result.rows), model.stem if model else "-", assisted.wrong_px,
                   assisted.labelled_px, assisted.regions, assisted.boundary_px, manual.regions, manual.boundary_px,
                   round(predict_s, 3))
+        if person is not None:
+            row.person = person(doc.image, truth, doc.proposal)
         result.rows.append(row)
         result.predict_s += predict_s
         report(_format(row))
@@ -411,20 +416,40 @@ def summary(result: Result) -> list[str]:
         f"boundary assisted/manual on the images with a proposal: {wa / max(wm, 1):.3f}",
         f"total training time: {result.training_s:.1f} s; proposals {result.predict_s:.1f} s; "
         f"wall time: {result.wall_s:.1f} s",
+        *_person_summary(result),
         f"assisted/manual effort: {result.ratio:.3f}",
     ]
     return lines
+
+
+def _person_json(result: Result) -> dict:
+    from bench.simulated_person import annotator_summary
+
+    return annotator_summary([r.person for r in result.rows])
+
+
+def _person_summary(result: Result) -> list[str]:
+    """The simulated person's actions (`--person tools`): assisted over by hand, with polygons and with tools."""
+    if not result.rows or not result.rows[0].person:
+        return []
+    s = _person_json(result)
+    return [f"actions: {s['actions']} assisted, {s['manual_polygon_actions']} by hand with polygons, "
+            f"{s['manual_tool_actions']} by hand with the tools; per tool {s['actions_by_tool']}",
+            f"assisted/manual actions: {s['R_actions_vs_polygons']:.3f} (polygons), "
+            f"{s['R_actions_vs_tools']:.3f} (tools)"]
 
 
 def write_outputs(out: Path, result: Result, settings: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "images.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
+        extra = list(result.rows[0].person) if result.rows else []
         w.writerow(["step", "image", "labelled_before", "model", "wrong_pct", "wrong_px", "labelled_px", "regions",
-                    "boundary_px", "manual_regions", "manual_boundary_px", "predict_s"])
+                    "boundary_px", "manual_regions", "manual_boundary_px", "predict_s", *extra])
         for r in result.rows:
             w.writerow([r.step, r.image, r.labelled_before, r.model, f"{r.wrong_pct:.4f}", r.wrong_px, r.labelled_px,
-                        r.regions, r.boundary_px, r.manual_regions, r.manual_boundary_px, r.predict_s])
+                        r.regions, r.boundary_px, r.manual_regions, r.manual_boundary_px, r.predict_s,
+                        *(r.person[k] for k in extra)])
     with open(out / "trainings.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         names = list(Training.__dataclass_fields__)
@@ -434,6 +459,7 @@ def write_outputs(out: Path, result: Result, settings: dict) -> None:
     (out / "summary.json").write_text(json.dumps({
         "settings": settings, "ratio": result.ratio, "training_s": result.training_s, "wall_s": result.wall_s,
         "assisted": result.assisted.to_json(), "manual": result.manual.to_json(), "summary": summary(result),
+        **({"person": _person_json(result)} if result.rows and result.rows[0].person else {}),
     }, indent=2) + "\n", encoding="utf-8")
     line_plot(out / "effort.png", [r.step for r in result.rows],
               {"assisted boundary px": [r.boundary_px for r in result.rows],
@@ -470,6 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
     loop.add_argument("--min-region", type=int, default=MIN_REGION,
                       help=f"smallest region that counts, in pixels, by hand and assisted (default {MIN_REGION})")
     loop.add_argument("--seed", type=int, default=0, help="of --order random")
+    loop.add_argument("--person", choices=("boundary", "tools"), default="boundary",
+                      help="tools: also count the actions of a simulated person using the app's tools "
+                           "(bench.simulated_person) beside the boundary pixels (default: boundary only)")
     model = p.add_argument_group("training (as the Training panel's settings)")
     model.add_argument("--arch", default="deeplabv3plus")
     model.add_argument("--backbone", default="efficientnet_lite0")
@@ -492,6 +521,17 @@ def build_parser() -> argparse.ArgumentParser:
                      "first model of every variant) takes its model and its wall time instead of training again")
     run.add_argument("--threads", type=int, help="torch threads of the predictor (default: torch's)")
     return p
+
+
+def _person_hook(args) -> Callable | None:
+    """`--person tools`: the simulated person's per-image columns, at the simulator's tolerance where it has one."""
+    if args.person != "tools":
+        return None
+    from bench.simulated_person import TOLERANCE, annotator_columns
+
+    tolerance = getattr(args, "tolerance", TOLERANCE)
+    return lambda image, truth, proposal: annotator_columns(image, truth, proposal, tolerance=tolerance,
+                                                            min_region=args.min_region)
 
 
 def main(argv: list[str] | None = None) -> Result:
@@ -534,7 +574,7 @@ def main(argv: list[str] | None = None) -> Result:
     result = simulate(project, sources, choice, order=args.order, retrain_every=args.retrain_every,
                       strategy=args.strategy, min_region=args.min_region, seed=args.seed, device=args.device,
                       precision=args.precision, trainer=Trainer(log, args.reuse), finetune_iters=args.finetune_iters,
-                      report=lambda line: print(line, flush=True))
+                      report=lambda line: print(line, flush=True), person=_person_hook(args))
     for line in summary(result):
         print(line)
     if args.out:

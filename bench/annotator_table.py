@@ -7,7 +7,8 @@ A run's row: its order and strategy, the fine-tunes' length, the versions traine
 wrong pixels of the proposals the person met, the ratio R of assisted to manual boundary pixels over
 all images and over the model-assisted ones, R for a person who takes a proposal only where it saves
 drawing (an image whose proposal costs more than labelling it by hand is labelled by hand), and the
-training and wall times.
+training and wall times; with `--person tools`, R in the simulated person's actions (assisted over by
+hand with polygons, and over by hand with the app's tools).
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ def _skip_ratio(images: list[dict]) -> float:
     return best / manual if manual else float("nan")
 
 
+def _actions(images: list[dict]) -> str:
+    """R in actions against polygons by hand and against the tools by hand, or '-' without `--person tools`."""
+    if not images or "actions" not in images[0]:
+        return "- | -"
+    spent = sum(int(r["actions"]) for r in images)
+    polygons = sum(int(r["manual_polygon_actions"]) for r in images)
+    by_tools = sum(int(r["manual_tool_actions"]) for r in images)
+    return f"{spent / max(polygons, 1):.3f} | {spent / max(by_tools, 1):.3f}"
+
+
 def run_row(folder: Path) -> str:
     summary = json.loads((folder / "summary.json").read_text())
     s = summary["settings"]
@@ -46,18 +57,20 @@ def run_row(folder: Path) -> str:
     return (f"| {folder.name} | {s['order']} | {s['strategy']} | {finetune if s['strategy'] == 'finetune' else '-'} "
             f"| {len(images)} | {len(trainings)} ({adopted}) | {100 * wrong:.1f}% | {_ratio(images):.3f} "
             f"| {_ratio(assisted):.3f} | {_skip_ratio(images):.3f} | {summary['training_s'] / 60:.1f} "
-            f"| {summary['wall_s'] / 60:.1f} |")
+            f"| {summary['wall_s'] / 60:.1f} | {_actions(images)} |")
 
 
 RUN_HEADER = ("| run | order | strategy | fine-tune it. | images | trainings (adopted) | wrong px (assisted) "
-              "| R all | R assisted | R accepting only helpful proposals | training min | wall min |\n"
-              "|---|---|---|---|---|---|---|---|---|---|---|---|")
+              "| R all | R assisted | R accepting only helpful proposals | training min | wall min "
+              "| R actions vs polygons | R actions vs tools |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def block_rows(folder: Path, size: int) -> list[str]:
     images = _rows(folder / "images.csv")
-    out = ["| images | proposal from | wrong pixels | assisted boundary px | manual boundary px | assisted/manual |",
-           "|---|---|---|---|---|---|"]
+    out = ["| images | proposal from | wrong pixels | assisted boundary px | manual boundary px | assisted/manual "
+           "| actions assisted/polygons | actions assisted/tools |",
+           "|---|---|---|---|---|---|---|---|"]
     for start in range(0, len(images), size):
         block = images[start:start + size]
         models = sorted({r["model"] for r in block})
@@ -66,7 +79,7 @@ def block_rows(folder: Path, size: int) -> list[str]:
         sources = ", ".join(m if m != "-" else "none (by hand)" for m in models)
         out.append(f"| {start + 1}-{start + len(block)} | {sources} "
                    f"| {100 * wrong:.1f}% | {sum(int(r['boundary_px']) for r in block)} "
-                   f"| {sum(int(r['manual_boundary_px']) for r in block)} | {_ratio(block):.3f} |")
+                   f"| {sum(int(r['manual_boundary_px']) for r in block)} | {_ratio(block):.3f} | {_actions(block)} |")
     return out
 
 

@@ -33,7 +33,7 @@ from app.core.document import LabelDocument
 from app.core.journal import Journal, JournalError
 from app.core.loop_record import Correction, LoopRecord, correction
 from app.core.predictions import PredictionFileError, read_prediction, write_prediction
-from app.core.project_lock import ProjectLock
+from app.core.project_lock import LockInfo, ProjectLock
 from engine.atomic import atomic_write_bytes
 from engine.classes import SegClass, as_classes, default_color
 from engine.images import ImageReadError, image_size, list_images, read_image, read_label, write_label
@@ -46,6 +46,7 @@ FORMAT_VERSION = 1
 STATUSES = ("unlabelled", "predicted", "edited", "reviewed")
 DEFAULT_CLASSES = ("background", "object")
 MAX_CLASSES = 255  # 255 is "not labelled"
+_UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)  # a folder a project opens read-only
 
 
 class ProjectFileError(ValueError):
@@ -168,21 +169,34 @@ class Project:
     # ---- opening -------------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, folder: str | Path, classes=None, *, start_fresh: bool = False, read_only: bool = False) -> Project:
+    def open(cls, folder: str | Path, classes=None, *, start_fresh: bool = False, read_only: bool = False,
+             take_over: LockInfo | None = None) -> Project:
         """Open a folder of images; creates `segassist.json` and `labels/` when missing.
 
         `classes` (names or `SegClass`es) are used only when the project is new. A corrupt or
         hand-broken `segassist.json` raises `ProjectFileError` naming it; with `start_fresh=True`
         it is renamed to `segassist.json.broken-<time>` (kept) and a new project is started.
-        The project's lock is taken (`ProjectLockedError` when another window holds it; `close`
-        gives it back); with `read_only=True` no lock is taken and nothing is ever written.
+        The project's lock is taken (`ProjectLockedError` when another window holds it, unless
+        `take_over` is the holder that error named; `close` gives it back); with `read_only=True` no
+        lock is taken and nothing is ever written. A folder that cannot be written (permissions, a
+        read-only disk) opens read-only, and `read_only` and `note` say why.
         """
         folder = Path(folder).expanduser().resolve()
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: no such folder")
         if read_only:
             return cls._open(folder, classes, start_fresh=False, read_only=True)
-        lock = ProjectLock.acquire(folder)
+        try:
+            lock = ProjectLock.acquire(folder, take_over=take_over)
+        except OSError as exc:
+            if exc.errno not in _UNWRITABLE:
+                raise
+            why = f"the folder cannot be written ({exc.strerror or exc})"
+            project = cls._open(folder, classes, start_fresh=False, read_only=True,
+                                reason=f"{why}, so this window only reads it")
+            project.note = f"Opened read-only: {why}; edits can be saved to another folder"
+            log.info("%s: %s", folder, project.note)
+            return project
         try:
             project = cls._open(folder, classes, start_fresh=start_fresh, read_only=False)
         except BaseException:
@@ -198,7 +212,7 @@ class Project:
             self.lock = None
 
     @classmethod
-    def _open(cls, folder: Path, classes, *, start_fresh: bool, read_only: bool) -> Project:
+    def _open(cls, folder: Path, classes, *, start_fresh: bool, read_only: bool, reason: str | None = None) -> Project:
         path = folder / PROJECT_FILE
         doc = None
         project = None
@@ -222,7 +236,7 @@ class Project:
                 project = cls._from_json(folder, path, fresh)
         project._seen[path] = signature(path)
         if read_only:
-            project.read_only = "the project is open in another window, so this one only reads it"
+            project.read_only = reason or "the project is open in another window, so this one only reads it"
             project.journal = Journal(project.journal.folder, writable=False, read_only_reason=project.read_only)
             return project
         (folder / "labels").mkdir(exist_ok=True)
@@ -492,13 +506,17 @@ class Project:
 
     def _read_cached(self, entry: ImageEntry, shape: tuple[int, int]):
         path = self.prediction_path(entry)
-        if not path.exists():
+        if not os.path.lexists(path):
             return None
         try:
-            cached = read_prediction(path)
-        except PredictionFileError:
-            return None  # a cache: a broken one is as good as none
-        if cached.labels.shape != shape or (cached.labels[cached.labels != 255] >= len(self.classes)).any():
+            cached = read_prediction(path, shape)
+        except PredictionFileError as exc:  # a cache: a broken one is dropped, and the proposal made again
+            log.warning("dropping an unusable cached proposal: %s", exc)
+            if not self.read_only:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            return None
+        if (cached.labels[cached.labels != 255] >= len(self.classes)).any():
             return None
         return cached
 
@@ -527,8 +545,8 @@ class Project:
         """Append a class (its index is the next one); saved at once."""
         if len(self.classes) >= MAX_CLASSES:
             raise ValueError(f"at most {MAX_CLASSES} classes are possible")
-        new = SegClass(name, tuple(color) if color is not None else default_color(len(self.classes)))
-        self.classes = as_classes([*self.classes, new])
+        new = {"name": name, "color": list(color) if color is not None else default_color(len(self.classes))}
+        self.classes = as_classes([*self.classes, new])  # checks the name and the colour
         self.save()
         return self.classes[-1]
 
@@ -720,8 +738,7 @@ def _salvage(doc: dict) -> dict:
     """What of a broken project file can be kept: each field that is usable on its own."""
     doc = {k: v for k, v in doc.items() if _valid_text(v)}
     out: dict = {}
-    with contextlib.suppress(TypeError, ValueError, AttributeError):
-        out["classes"] = [c.to_json() for c in as_classes(doc.get("classes"))][:MAX_CLASSES] or None
+    out["classes"] = _salvage_classes(doc.get("classes"))
     if isinstance(doc.get("settings"), dict):
         out["settings"] = doc["settings"]
     images = doc.get("images")
@@ -738,6 +755,32 @@ def _salvage(doc: dict) -> dict:
     if isinstance(models, list):
         out["models"] = [m for m in models if _usable_model(m)]
     return {k: v for k, v in out.items() if v is not None}
+
+
+def _salvage_classes(raw: object) -> list[dict] | None:
+    """Every class of a broken list, at its index (label values stay what they were): its name and colour
+    where usable, else `class <i>` and the default colour."""
+    if not isinstance(raw, list) or not raw:
+        return None
+    out: list[dict] = []
+    names: set[str] = set()
+    for i, c in enumerate(raw[:MAX_CLASSES]):
+        name = c if isinstance(c, str) else c.get("name") if isinstance(c, dict) else None
+        color = c.get("color") if isinstance(c, dict) else None
+        try:
+            name = as_classes([name])[0].name
+        except (TypeError, ValueError):
+            name = f"class {i}"
+        while name in names:
+            name = f"{name} ({i})"
+        try:
+            color = list(as_classes([{"name": name, "color": color}])[0].color) if color is not None else None
+        except (TypeError, ValueError):
+            color = None
+        color = color or list(default_color(i))
+        names.add(name)
+        out.append({"name": name, "color": color})
+    return out
 
 
 def _usable_model(m: object) -> bool:

@@ -7,10 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QAbstractScrollArea,
-    QApplication,
     QButtonGroup,
     QCheckBox,
     QComboBox,
@@ -64,21 +62,6 @@ def _spin(lo: int, hi: int, value: int, step: int = 1, tip: str = "") -> QSpinBo
     s.setValue(value)
     s.setToolTip(tip)
     return s
-
-
-class _WheelToScroll(QObject):
-    """Hands wheel events over a chart to the scroll area around the panel instead of zooming the chart."""
-
-    def eventFilter(self, obj, event) -> bool:
-        if event.type() != QEvent.Type.Wheel:
-            return False
-        widget = self.parent().parentWidget()  # from the panel outwards (a chart is a scroll area itself)
-        while widget is not None and not isinstance(widget, QAbstractScrollArea):
-            widget = widget.parentWidget()
-        if widget is not None:
-            QApplication.sendEvent(widget.viewport(), event)
-        event.accept()
-        return True  # the chart never sees it
 
 
 def _narrow(combo: QComboBox) -> QComboBox:
@@ -223,9 +206,6 @@ class TrainingPanel(QWidget):
         self.plots.setMinimumHeight(300)  # three compact charts; the settings above them stay in view
         self.plots.setMinimumWidth(120)
         self.plots.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
-        self._wheel_filter = _WheelToScroll(self)
-        self.plots.viewport().installEventFilter(self._wheel_filter)
-        self.plots.installEventFilter(self._wheel_filter)
         self.loss_plot = self.plots.addPlot(row=0, col=0, title="loss")
         self.miou_plot = self.plots.addPlot(row=1, col=0, title="validation mIoU")
         self.miou_plot.setYRange(0, 1)
