@@ -32,6 +32,13 @@ _stderr_fd: int | None = None  # the terminal's stderr (a test's own is captured
 def pytest_configure(config):
     global _stderr_fd
     _stderr_fd = os.dup(2)  # (pytest's capture is suspended while plugins are configured)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:  # pytest-xdist: the cores shared among the workers (and the processes they start)
+        import torch
+
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
 def dismiss_modal_dialogs() -> int:
