@@ -31,9 +31,12 @@ screenshot: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/segassist sample-project --model $(SAMPLE_MODEL) --image scene_05.png \
 		--size 1440x900 --screenshot docs/main-window.png
 
+# The suite in pytest-xdist workers, one per core (`make test WORKERS=0`: in one process); tests that share a
+# module fixture stay in one worker (--dist loadgroup, the xdist_group marks).
+WORKERS ?= auto
 test: $(STAMP)
 	$(BIN)/ruff check .
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
