@@ -56,7 +56,7 @@ def dismiss_modal_dialogs() -> int:
     return dismissed
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # (without pytest-timeout: not called)
 def pytest_timeout_set_timer(item, settings):
     if settings.method != "signal" or sys.platform == "win32":
         return None  # pytest-timeout's own timer
