@@ -13,8 +13,6 @@ from engine.images import read_label
 from resources.sample_project import SAMPLE_CLASSES
 from resources.synthetic import make_shapes
 
-pytestmark = pytest.mark.xdist_group("annotator")  # pytest-xdist: one worker builds the module fixture
-
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
