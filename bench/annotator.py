@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core import tools
+from app.core import adoption, tools
 from app.core.effort import TOLERANCE, Effort, agreement, agreement_scores, effort, kept_labels
 from app.core.predictions import project_labels
 from app.core.project import Project
@@ -344,7 +344,7 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
         proposed[entry.name] = model.name
         return time.perf_counter() - t
 
-    def judge(run: Training, other: Path, start: int) -> None:
+    def look_back(run: Training, other: Path, start: int) -> None:
         """Hindsight: the effort of the version not chosen on the images labelled after the training."""
         window = result.rows[start:start + retrain_every]
         alternative = engine.Predictor(other, device=device, precision=precision)
@@ -362,11 +362,11 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
 
     ahead: list[tuple[Training, Path, int]] = []  # trainings waiting for the images after them
 
-    def judge_due(final: bool = False) -> None:
+    def look_back_due(final: bool = False) -> None:
         for item in list(ahead):
             if final or len(result.rows) - item[2] >= retrain_every:
                 ahead.remove(item)
-                judge(*item)
+                look_back(*item)
 
     pending = list(entries)
     charged = 0.0  # the wall time of reused trainings beyond the moment they took here
@@ -390,7 +390,7 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
         result.rows.append(row)
         result.predict_s += predict_s
         report(_format(row))
-        judge_due()
+        look_back_due()
         if not pending or len(result.rows) % retrain_every:
             continue
         mode = "finetune" if model is not None and strategy == "finetune" else "new"
@@ -413,7 +413,7 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
         charged += wall - took
         run = Training(len(reviewed), out.stem, mode, model.stem if model else "-", cfg.iterations,
                        len(cfg.focus_names), round(wall, 1), done.miou if done else None,
-                       done is not None and not worse_than_parent(done), error, done.parent_miou if done else None,
+                       done is not None and adoption.judge(done).adopt, error, done.parent_miou if done else None,
                        list(done.val_names) if done else [], dict(done.image_errors) if done else {},
                        dict(done.parent_image_errors) if done else {})
         result.trainings.append(run)
@@ -428,7 +428,7 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
             if order == "uncertain":  # the app segments every unlabelled image with a new version
                 result.predict_s += sum(propose(e) for e in pending)
         report(_format_training(run))
-    judge_due(final=True)
+    look_back_due(final=True)
     result.wall_s = time.perf_counter() - started + charged
     return result
 
@@ -466,11 +466,6 @@ COLUMNS = ("#", "image", "labelled", "model", "wrong %", "regions", "boundary px
 def _header() -> str:
     return (f"{'#':>4}  {'image':<24} {'labelled':>8}  {'model':<22} {'wrong %':>7} {'regions':>7} "
             f"{'boundary px':>11} {'manual regions':>14} {'manual boundary px':>18}")
-
-
-def worse_than_parent(done) -> bool:
-    """The app's selection rule: a fine-tune that scores below its parent on the same images stays unused."""
-    return done.miou is not None and done.parent_miou is not None and done.miou < done.parent_miou
 
 
 def _format(r: Row) -> str:
