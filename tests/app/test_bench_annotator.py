@@ -59,6 +59,17 @@ def test_the_runs_table_quotes_each_runs_ratio(quick, capsys):
     annotator_table.main(["--blocks", "2", str(tmp / "out")])
     blocks = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "-" in line[:6]]
     assert [b.split(" | ")[1] for b in blocks] == ["none (by hand)", "deeplabv3plus-v1", "deeplabv3plus-v2"]
+    summary = json.loads((tmp / "out" / "summary.json").read_text())
+    hindsight, final = summary["hindsight"], summary["final_labels"]
+    assert row[10:13] == ["2", f"{100 * final['pixel_accuracy']:.2f}% / {final['miou']:.3f}",
+                          f"{hindsight['agreed']}/1 ({hindsight['lost_px']} px lost)"]
+    annotator_table.main(["--trainings", str(tmp / "out")])
+    lines = capsys.readouterr().out.splitlines()
+    runs = read_csv(tmp / "out" / "trainings.csv")
+    fine_tune = lines[-1].split(" | ")
+    assert len(lines) == 4 and fine_tune[2] == "deeplabv3plus-v2" and fine_tune[6:8] == [runs[1]["adopted"]] * 2
+    assert fine_tune[8:11] == [runs[1]["hindsight_new_px"], runs[1]["hindsight_parent_px"],
+                               runs[1]["hindsight_manual_px"]]
 
 
 def test_trainings_are_a_new_model_then_a_finetune_of_it(quick):
