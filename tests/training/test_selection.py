@@ -1,5 +1,5 @@
 """Validation as the app's proposals see it: named validation images, the parent re-scored on them in the
-same run, and no score from fewer than two images."""
+same run (as a whole and image by image), and no score from fewer than two images."""
 
 import numpy as np
 import pytest
@@ -29,6 +29,18 @@ def proposal_miou(model_file, images, names) -> float:
         predicted = predictor.predict(images / name).labels.astype(np.int64)
         confusion += confusion_matrix(torch.from_numpy(predicted), torch.from_numpy(np.array(labels)), k)
     return scores(confusion)["miou"]
+
+
+def proposal_errors(model_file, images, names) -> dict[str, float]:
+    """Each image's share of labelled pixels the app's proposals with `model_file` get wrong."""
+    predictor = engine.Predictor(model_file, device="cpu")
+    out = {}
+    for name in names:
+        labels = np.array(engine.read_label(images.parent / "labels" / name))
+        predicted = predictor.predict(images / name).labels
+        labelled = labels != 255
+        out[name] = float((predicted[labelled] != labels[labelled]).sum() / labelled.sum())
+    return out
 
 
 def finetune(images, labels, parent, out, **overrides):
@@ -61,9 +73,15 @@ def test_a_fine_tune_rescores_its_parent_on_the_same_images_in_the_same_run(data
     assert validations[0].iteration == 0 and result.parent_miou == validations[0].miou
     assert result.parent_miou == pytest.approx(proposal_miou(parent, data[0], VAL), abs=1e-9)
     assert result.miou == pytest.approx(proposal_miou(result.model_path, data[0], VAL), abs=1e-9)
-    assert result.miou < result.parent_miou
     done = events[-1]
     assert (done.miou, done.parent_miou, done.val_names) == (result.miou, result.parent_miou, list(VAL))
+    # and image by image, as the selection rule compares them
+    assert done.image_errors == result.image_errors == validations[-1].image_errors
+    assert done.parent_image_errors == validations[0].image_errors
+    for got, model in ((done.image_errors, result.model_path), (done.parent_image_errors, parent)):
+        want = proposal_errors(model, data[0], VAL)
+        assert list(got) == list(VAL) and got == pytest.approx(want, abs=1e-12)
+    assert result.miou < result.parent_miou
 
 
 def test_one_validation_image_is_not_measurable(data, tmp_path):
@@ -76,6 +94,7 @@ def test_one_validation_image_is_not_measurable(data, tmp_path):
     done = events[-1]
     assert done.miou is None and done.parent_miou is None and done.best_miou is None
     assert done.val_names == ["002.png"] and result.miou is None
+    assert done.image_errors == {} and done.parent_image_errors == {}
 
 
 def test_val_names_on_the_command_line_take_a_comma_list_or_a_file(tmp_path):
