@@ -37,6 +37,7 @@ from app.core.project_lock import LockInfo, ProjectLock
 from engine.atomic import atomic_write_bytes
 from engine.classes import SegClass, as_classes, default_color
 from engine.images import ImageReadError, image_size, list_images, read_image, read_label, write_label
+from training import outputs
 
 log = logging.getLogger(__name__)
 
@@ -257,13 +258,12 @@ class Project:
         if tmps:
             said.append(f"removed {len(tmps)} unfinished label write(s) from labels/ (the saved labels are intact)")
         if self.models_dir.is_dir():
-            ckpts = [p for p in self.models_dir.glob("*.ckpt") if p.is_dir()]
+            ckpts = outputs.checkpoint_dirs(self.models_dir)
             for p in ckpts:
                 shutil.rmtree(p, ignore_errors=True)
             if ckpts:
                 said.append(f"removed the checkpoints of {len(ckpts)} interrupted training run(s)")
-            for best in self.models_dir.glob("*.best.safetensors"):
-                final = best.with_name(best.name.removesuffix(".best.safetensors") + ".safetensors")
+            for best, final in outputs.best_models(self.models_dir):
                 if final.exists():
                     best.unlink(missing_ok=True)
                     continue
