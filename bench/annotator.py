@@ -14,9 +14,9 @@ effort (`app.core.effort.effort`, one `--min-region` for assisted and manual wor
 the person keeps the proposal where it is forgiven and paints the truth everywhere else, and the final
 labels' pixel accuracy and mIoU against the truth are reported beside the effort. After every
 `--retrain-every` reviewed images, a new version is trained exactly as the Training panel starts it
-(`plan_training(...).to_args()` through `python -m training` in a child process): a fine-tune of the
-current version, or (`--strategy scratch`) a new model, loaded with `engine.Predictor`. Training wall
-time counts.
+(`app.core.project_run`: the run's images, its plan, its recorded version and the selection rule;
+`training.child`: `python -m training` in a child process): a fine-tune of the current version, or
+(`--strategy scratch`) a new model, loaded with `engine.Predictor`. Training wall time counts.
 
 Hindsight: the simulator knows the truth of the images still ahead, so every training that had a
 version to replace is judged on the next `--retrain-every` images the person labels after it: the
@@ -237,7 +237,7 @@ def sample_sources(folder: Path, n: int, size: int, seed: int) -> tuple[Project,
 
 
 class Trainer:
-    """Runs `python -m training` in a child process (the app's way), logging its stderr.
+    """Runs `python -m training` in a child process (`training.child`, the app's way), logging its stderr.
 
     With `reuse`, a folder, a run whose settings and labels match an earlier run's (its command line
     without the folders, the init model's content, every label file's content) takes that run's model
