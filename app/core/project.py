@@ -37,7 +37,6 @@ from app.core.project_lock import LockInfo, ProjectLock
 from engine.atomic import atomic_write_bytes
 from engine.classes import SegClass, as_classes, default_color
 from engine.images import ImageReadError, image_size, list_images, read_image, read_label, write_label
-from training import outputs
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +249,8 @@ class Project:
         """Remove what interrupted writes left (`labels/.*.tmp`, `models/*.ckpt/`); keep an interrupted
         training's best model as `<name>-interrupted.safetensors`. Returns a note for the person, or None."""
         import shutil
+
+        from training import outputs  # the names a run gives its files
 
         said = []
         tmps = [p for p in self.labels_dir.glob(".*.tmp") if p.is_file()] if self.labels_dir.is_dir() else []
