@@ -91,7 +91,7 @@ class TrainingFlow(QObject):
         except ValueError as exc:
             self.warning.emit("Training not started", str(exc))
             return
-        self._parent = active.path if finetune else None
+        self._parent = inputs.init
         self._out = cfg.out
         self.process = TrainingProcess(cfg, cwd=project.folder, parent=self)
         self.process.event.connect(self.panel.on_event)
