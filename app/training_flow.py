@@ -6,7 +6,8 @@ On success the new model file becomes a version of the project; it is loaded, ma
 unlabelled images are segmented with it, unless the selection rule (`app.core.adoption.judge`) finds it
 worse than its parent beyond the noise of the validation images: then it is kept as a version, the
 parent stays, and the panel offers to use it anyway. On failure (an error, a crash, a
-kill) the panel and a message say why and the model in use stays. With the panel's automatic
+kill) the panel and a message say why and the model in use stays. What a run trains on, its plan and
+the recording of its model are `app.core.project_run`'s, shared with the simulated annotator. With the panel's automatic
 fine-tune on, a fine-tune starts by itself after every K images marked reviewed.
 
 The flow gets its dependencies explicitly (the editor, which holds the project; the model service; the
@@ -18,16 +19,16 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from app.core.adoption import judge
-from app.core.training_plan import TrainingChoice, changed_since, plan_training
+from app.core.project_run import record_version, run_inputs
+from app.core.training_plan import TrainingChoice
 from app.model_service import ActiveModel
 from app.training_process import TrainingProcess
+from training import outputs
 from training.events import DoneEvent
 
 log = logging.getLogger(__name__)
@@ -79,23 +80,18 @@ class TrainingFlow(QObject):
         finetune = choice.mode == "finetune" and active is not None and active.path is not None
         arch = active.loaded.model.config["name"] if finetune else choice.arch
         project = self.project
-        label_paths = [project.label_path(e) for e in labelled]
         try:
-            val_names = project.run_validation_names()
+            inputs = run_inputs(project, active.path if finetune else None)
         except OSError as exc:
             self.warning.emit("Training not started", f"Could not write segassist.json: {exc}")
             return
         self.refresh_loop()
         try:
-            cfg = plan_training(
-                replace(choice, mode="finetune" if finetune else "new"), images=project.folder,
-                labels=project.labels_dir, classes=project.classes, out=self.model_flow.next_path(arch),
-                labelled=len(labelled), init=active.path if finetune else None, val_names=val_names,
-                focus_names=changed_since(label_paths, active.path) if finetune else ())
+            cfg = inputs.plan(choice, out=self.model_flow.next_path(arch))
         except ValueError as exc:
             self.warning.emit("Training not started", str(exc))
             return
-        self._parent = active.path if finetune else None
+        self._parent = inputs.init
         self._out = cfg.out
         self.process = TrainingProcess(cfg, cwd=project.folder, parent=self)
         self.process.event.connect(self.panel.on_event)
@@ -119,14 +115,9 @@ class TrainingFlow(QObject):
             self._failed(f"the training process reported {path}, which does not exist")
             return
         parent = self._parent
-        verdict = judge(done)
-        worse = parent is not None and not verdict.adopt
+        verdict = record_version(self.project, done, parent=parent)
+        worse = not verdict.adopt
         self.panel.show_outcome(done, parent=parent.stem if parent else None, verdict=verdict)
-        try:
-            self.project.add_model_version(path, miou=done.miou, val_images=len(done.val_names), select=False,
-                                        parent=parent.name if parent else None)
-        except Exception as exc:  # noqa: BLE001 - the model is on disk; the version list is bookkeeping
-            log.warning("cannot record model version %s: %s", path, exc)
         if self._quitting:
             return
         self.model_flow.refresh_versions()
@@ -151,8 +142,7 @@ class TrainingFlow(QObject):
         """The person chose a version the rule found worse than its parent: it becomes current after all."""
         if not path or not Path(path).is_file():
             return
-        self.panel.use_button.setVisible(False)
-        self.panel.result.setText(f"{Path(path).stem} is used (chosen although it did worse than its parent)")
+        self.panel.show_used_anyway(Path(path).stem)
         self._say(f"Using {Path(path).name}; segmenting the unlabelled images with it", 0)
         self._adopt(Path(path))
 
@@ -193,7 +183,7 @@ class TrainingFlow(QObject):
         self.refresh_loop()
         if self.auto_due():
             self._auto_since = datetime.now(UTC)
-            self._say(f"{self.panel.auto_every.value()} images reviewed: fine-tuning the current model…", 0)
+            self._say(f"{self.panel.auto_interval()} images reviewed: fine-tuning the current model…", 0)
             self.start({**self.panel.settings(), "mode": "finetune"})
 
     def reviewed_since_training(self) -> int:
@@ -209,9 +199,8 @@ class TrainingFlow(QObject):
 
     def auto_due(self) -> bool:
         """Whether an automatic fine-tune should start now."""
-        panel = self.panel
-        return (panel.auto.isChecked() and self.process is None
-                and self.reviewed_since_training() >= panel.auto_every.value())
+        every = self.panel.auto_interval()
+        return every is not None and self.process is None and self.reviewed_since_training() >= every
 
     def _failed(self, why: str) -> None:
         prev = self.models.active
@@ -229,7 +218,7 @@ class TrainingFlow(QObject):
 
     def _ended(self) -> None:
         if self._out is not None:  # resumable checkpoints: the app never resumes from them
-            shutil.rmtree(self._out.with_name(self._out.name + ".ckpt"), ignore_errors=True)
+            shutil.rmtree(outputs.checkpoint_dir(self._out), ignore_errors=True)
         self.process.deleteLater()
         self.process = None
 
@@ -254,5 +243,4 @@ class TrainingFlow(QObject):
         if self.process is not None:  # finished was not delivered while waiting
             self._ended()
         if not keep and out is not None:
-            out.unlink(missing_ok=True)
-            out.with_name(f"{out.stem}.best{out.suffix}").unlink(missing_ok=True)
+            outputs.remove_outputs(out)

@@ -14,9 +14,9 @@ effort (`app.core.effort.effort`, one `--min-region` for assisted and manual wor
 the person keeps the proposal where it is forgiven and paints the truth everywhere else, and the final
 labels' pixel accuracy and mIoU against the truth are reported beside the effort. After every
 `--retrain-every` reviewed images, a new version is trained exactly as the Training panel starts it
-(`plan_training(...).to_args()` through `python -m training` in a child process): a fine-tune of the
-current version, or (`--strategy scratch`) a new model, loaded with `engine.Predictor`. Training wall
-time counts.
+(`app.core.project_run`: the run's images, its plan, its recorded version and the selection rule;
+`training.child`: `python -m training` in a child process): a fine-tune of the current version, or
+(`--strategy scratch`) a new model, loaded with `engine.Predictor`. Training wall time counts.
 
 Hindsight: the simulator knows the truth of the images still ahead, so every training that had a
 version to replace is judged on the next `--retrain-every` images the person labels after it: the
@@ -33,32 +33,33 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from app.core import adoption, tools
+from app.core import tools
 from app.core.effort import TOLERANCE, Effort, agreement, agreement_scores, effort, kept_labels
 from app.core.predictions import project_labels
 from app.core.project import Project
-from app.core.training_plan import TrainingChoice, changed_since, plan_training
+from app.core.project_run import record_version, run_inputs
+from app.core.training_plan import TrainingChoice
 from bench.line_plot import line_plot
 from engine.classes import SegClass
 from engine.images import list_images, read_label
+from training import child
 from training.arguments import parse_classes, parse_option
-from training.events import DoneEvent, ErrorEvent, EventParseError, parse_event
+from training.events import DoneEvent, parse_event
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 ORDERS = ("file", "random", "uncertain")
 STRATEGIES = ("finetune", "scratch")
 MIN_REGION = 25  # pixels: a 5 x 5 speck is not worth a stroke, by hand or after the model
@@ -236,7 +237,7 @@ def sample_sources(folder: Path, n: int, size: int, seed: int) -> tuple[Project,
 
 
 class Trainer:
-    """Runs `python -m training` in a child process (the app's way), logging its stderr.
+    """Runs `python -m training` in a child process (`training.child`, the app's way), logging its stderr.
 
     With `reuse`, a folder, a run whose settings and labels match an earlier run's (its command line
     without the folders, the init model's content, every label file's content) takes that run's model
@@ -268,27 +269,10 @@ class Trainer:
         return done, error
 
     def _run(self, cfg, cwd: Path) -> tuple[DoneEvent | None, str | None]:
-        cmd = [sys.executable, "-m", "training", *cfg.to_args(), "--events", "-"]
-        path = os.environ.get("PYTHONPATH", "")
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + (os.pathsep + path if path else ""),
-               "PYTHONUNBUFFERED": "1"}
         with open(self.log or os.devnull, "a", encoding="utf-8") as err:
-            err.write(f"\n$ {' '.join(cmd)}\n")
+            err.write(f"\n$ {' '.join(child.command(cfg))}\n")
             err.flush()
-            proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
-        done, error = None, None
-        for line in proc.stdout.splitlines():
-            try:
-                event = parse_event(json.loads(line))
-            except (json.JSONDecodeError, EventParseError, TypeError):
-                continue
-            if isinstance(event, DoneEvent):
-                done = event
-            elif isinstance(event, ErrorEvent):
-                error = event.message
-        if done is None:
-            error = error or f"the training process exited with code {proc.returncode} without a model"
-        return done, error
+            return child.run(cfg, cwd=cwd, stderr=err)
 
 
 def reuse_key(cfg) -> str:
@@ -332,7 +316,6 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
     result, started = Result(tolerance=tolerance, final_confusion=np.zeros((k, k + 1), np.int64)), time.perf_counter()
     model: Path | None = None
     predictor = None
-    val_names: list[str] = []
     report(_header())
 
     proposed: dict[str, str] = {}  # image -> the version whose proposal is cached
@@ -399,35 +382,28 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
         if not pending or len(result.rows) % retrain_every:
             continue
         mode = "finetune" if model is not None and strategy == "finetune" else "new"
-        reviewed = [e for e in project.images if e.status == "reviewed"]
-        val_names = project.run_validation_names()  # the app's rule: 2 or more, one left to train on
+        inputs = run_inputs(project, model if mode == "finetune" else None)  # as the Training panel's Train
         arch = choice.arch or "deeplabv3plus"
         out = project.next_model_path(arch if mode == "new" else model.stem.rsplit("-v", 1)[0])
         out.parent.mkdir(parents=True, exist_ok=True)
-        cfg = plan_training(
-            TrainingChoice(**{**asdict(choice), "mode": mode,
-                              **({"iters": finetune_iters} if finetune_iters and mode == "finetune" else {})}),
-            images=project.folder, labels=project.labels_dir,
-            classes=project.classes, out=out, labelled=len(reviewed), init=model if mode == "finetune" else None,
-            val_names=val_names,
-            focus_names=changed_since([project.label_path(e) for e in reviewed], model) if mode == "finetune" else ())
+        cfg = inputs.plan(dataclasses.replace(choice, **({"iters": finetune_iters}
+                                                         if finetune_iters and mode == "finetune" else {})), out=out)
         t = time.perf_counter()
         done, error = trainer(cfg, project.folder)
         took = time.perf_counter() - t
         wall = getattr(trainer, "last_wall_s", None) or took  # (a reused run: the time it took when it ran)
         charged += wall - took
-        run = Training(len(reviewed), out.stem, mode, model.stem if model else "-", cfg.iterations,
+        verdict = record_version(project, done, parent=model) if done is not None else None
+        run = Training(len(inputs.labelled), out.stem, mode, model.stem if model else "-", cfg.iterations,
                        len(cfg.focus_names), round(wall, 1), done.miou if done else None,
-                       done is not None and adoption.judge(done).adopt, error, done.parent_miou if done else None,
+                       verdict is not None and verdict.adopt, error, done.parent_miou if done else None,
                        list(done.val_names) if done else [], dict(done.image_errors) if done else {},
                        dict(done.parent_image_errors) if done else {})
         result.trainings.append(run)
         if done is not None and model is not None:
             ahead.append((run, model if run.adopted else out, len(result.rows)))
-        if done is not None:
-            project.add_model_version(out, miou=done.miou, val_images=len(done.val_names), select=run.adopted,
-                                      parent=model.name if model else None)
         if run.adopted:
+            project.set_current_model(out)  # the app: the model flow loads it and makes it current
             model = out
             predictor = engine.Predictor(model, device=device, precision=precision)
             if order == "uncertain":  # the app segments every unlabelled image with a new version

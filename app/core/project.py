@@ -250,6 +250,8 @@ class Project:
         training's best model as `<name>-interrupted.safetensors`. Returns a note for the person, or None."""
         import shutil
 
+        from training import outputs  # the names a run gives its files
+
         said = []
         tmps = [p for p in self.labels_dir.glob(".*.tmp") if p.is_file()] if self.labels_dir.is_dir() else []
         for p in tmps:
@@ -257,13 +259,12 @@ class Project:
         if tmps:
             said.append(f"removed {len(tmps)} unfinished label write(s) from labels/ (the saved labels are intact)")
         if self.models_dir.is_dir():
-            ckpts = [p for p in self.models_dir.glob("*.ckpt") if p.is_dir()]
+            ckpts = outputs.checkpoint_dirs(self.models_dir)
             for p in ckpts:
                 shutil.rmtree(p, ignore_errors=True)
             if ckpts:
                 said.append(f"removed the checkpoints of {len(ckpts)} interrupted training run(s)")
-            for best in self.models_dir.glob("*.best.safetensors"):
-                final = best.with_name(best.name.removesuffix(".best.safetensors") + ".safetensors")
+            for best, final in outputs.best_models(self.models_dir):
                 if final.exists():
                     best.unlink(missing_ok=True)
                     continue

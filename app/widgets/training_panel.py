@@ -440,6 +440,15 @@ class TrainingPanel(QWidget):
         self.status.setText(f"{done.iteration} iterations in {format_seconds(done.wall_time_s)}; "
                             f"saved {done.model_path}")
 
+    def show_used_anyway(self, name: str) -> None:
+        """The person chose version `name` although the rule kept its parent: it is in use now."""
+        self.use_button.setVisible(False)
+        self.result.setText(f"{name} is used (chosen although it did worse than its parent)")
+
+    def auto_interval(self) -> int | None:
+        """Reviewed images between automatic fine-tunes; None while the automatic fine-tune is off."""
+        return self.auto_every.value() if self.auto.isChecked() else None
+
     def set_validation(self, names: Sequence[str]) -> None:
         """The validation images every version is scored on (fewer than 2: not measurable)."""
         if len(names) < 2:
