@@ -135,7 +135,7 @@ def run_import(project: Project, plan: ImportPlan, *, progress: Progress = None,
     """Write the planned import into the project (see the module docstring). A cancel stops between
     images; `ImportResult.cancelled` says so and the record undoes what was done. A project open
     read-only raises OSError (EROFS, with why) before anything is written."""
-    project._check_writable()
+    project.check_writable()
     added = []
     for cls in plan.mapping.added:
         if all(c.name != cls.name for c in project.classes):
