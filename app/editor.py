@@ -179,7 +179,6 @@ class Editor(QObject):
         if self.doc is not None:
             if self.doc.dirty and not self.save():
                 self.saving.hold(self.entry, self.doc)  # still journaled, no longer followed here
-                self.saving.follow(self.doc, None)
             else:
                 # The journal's listener refers back to the document: break the cycle so the image's
                 # arrays go as soon as the document does, not at some later garbage collection.
@@ -302,8 +301,7 @@ class Editor(QObject):
             self._timer.start()
             return
         saving = self.project.saving
-        pending = saving.begin(entry, doc)  # 2. the label file: a copy, written on the worker thread
-        saving.in_flight += 1
+        pending = saving.start(entry, doc)  # 2. the label file: a copy, written on the worker thread
 
         def done(_path) -> None:
             saving.written(pending)  # 3. the project file (handed to the deferred saver)

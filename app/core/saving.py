@@ -70,7 +70,7 @@ class Saving:
 
     def follow(self, doc: LabelDocument, then: Callable[[Stroke, int], None] | None) -> None:
         """Call `then(stroke, revision)` after each of `doc`'s writes is in the journal (None: stop)."""
-        committer = next((f for f in doc.stroke_listeners if isinstance(f, _Committer)), None)
+        committer = _committer(doc)
         if committer is None:
             raise ValueError("the document was not loaded through the project: its writes are not journaled")
         committer.then = then
@@ -86,6 +86,12 @@ class Saving:
         """Prepare a save of the labels as they are now; `write()` it anywhere, then `finish` it here."""
         self.project.check_writable()
         return self.project.label_store.begin(entry, doc, self.project.classes, copy=copy, force=force)
+
+    def start(self, entry, doc: LabelDocument) -> PendingSave:
+        """`begin` a save whose `write()` runs on another thread; end it with `written` or `write_failed`."""
+        pending = self.begin(entry, doc)
+        self.in_flight += 1
+        return pending
 
     def finish(self, pending: PendingSave) -> None:
         """After `pending.write()` succeeded: the document is saved as of then, the journal cleared up to it,
@@ -151,14 +157,18 @@ class Saving:
     def failed(self, entry, doc: LabelDocument, reason: str, *, hold: bool = False) -> None:
         """The labels of `entry` could not be written (`reason`); with `hold`, keep `doc` until they are."""
         if hold:
-            self.held[entry.stem] = doc
+            self.hold(entry, doc)
         new = entry.stem not in self.label_errors
         self.label_errors[entry.stem] = reason
         self._report(new=new)
 
     def hold(self, entry, doc: LabelDocument) -> None:
-        """Keep `doc` (not shown any more, not saved) until it is written; its journal goes on."""
+        """Keep `doc` (not shown any more, not saved) until it is written; its writes are still journaled,
+        and no longer followed."""
         self.held[entry.stem] = doc
+        committer = _committer(doc)
+        if committer is not None:
+            committer.then = None
 
     def save_project(self, change: Callable[[], object]) -> bool:
         """Run `change` (a Project call that writes segassist.json); a failed write is reported, not raised."""
@@ -252,6 +262,10 @@ class Saving:
         self.error = "\n".join(lines) if lines else None
         for listener in list(self.on_report):
             listener(new)
+
+
+def _committer(doc: LabelDocument) -> _Committer | None:
+    return next((f for f in doc.stroke_listeners if isinstance(f, _Committer)), None)
 
 
 def why(exc: OSError) -> str:

@@ -98,8 +98,8 @@ def test_a_held_document_is_written_by_save_held(project, monkeypatch):
     entry = project.images[1]
     doc = project.load_document(entry)
     paint(doc, 6)
-    pending = project.saving.begin(entry, doc)
-    project.saving.in_flight += 1
+    pending = project.saving.start(entry, doc)
+    assert project.saving.unsaved()  # a write under way
     project.saving.write_failed(pending, "No space left on device", hold=True)  # the person moved on meanwhile
     assert project.saving.documents() == {entry.stem: doc}
     assert project.saving.in_flight == 0 and project.saving.error
