@@ -36,13 +36,16 @@ RETRY_HINT = "\n\nRetry, save the labels to another folder, or export them."
 
 
 class _Committer:
-    """A document's one stroke listener: the journal has the write before `then` (if any) is called."""
+    """A document's one stroke listener: `first` (if any), then the journal, then `then` (if any)."""
 
     def __init__(self, saving: Saving, entry, doc: LabelDocument):
         self.saving, self.entry, self.doc = saving, entry, doc
+        self.first: Callable[[Stroke, int], None] | None = None
         self.then: Callable[[Stroke, int], None] | None = None
 
     def __call__(self, stroke: Stroke, revision: int) -> None:
+        if self.first is not None:  # an error here stops the write's bookkeeping, journal included
+            self.first(stroke, revision)
         with contextlib.suppress(JournalWriteError):  # held in memory and reported through the journal
             self.saving.project.journal.record(self.entry.stem, stroke, revision, self.doc.shape)
         if self.then is not None:
@@ -74,6 +77,14 @@ class Saving:
         if committer is None:
             raise ValueError("the document was not loaded through the project: its writes are not journaled")
         committer.then = then
+
+    def precede(self, doc: LabelDocument, first: Callable[[Stroke, int], None] | None) -> None:
+        """Call `first(stroke, revision)` before each of `doc`'s writes goes to the journal (an import writes
+        its undo record there); an error it raises propagates to the writer, and the journal is not written."""
+        committer = _committer(doc)
+        if committer is None:
+            raise ValueError("the document was not loaded through the project: its writes are not journaled")
+        committer.first = first
 
     @staticmethod
     def detach(doc: LabelDocument) -> None:

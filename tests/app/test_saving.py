@@ -128,3 +128,21 @@ def test_a_project_file_that_cannot_be_written_leaves_the_labels_saved(project, 
     project.saving.retry_project_file()
     assert project.saving.error is None
     assert json.loads(project.project_file.read_text())["images"][entry.name]["status"] == "edited"
+
+
+def test_what_precedes_the_journal_runs_first_and_its_failure_keeps_the_write_out(project):
+    entry = project.images[0]
+    doc = project.load_document(entry)
+    seen = []
+    project.saving.precede(doc, lambda stroke, revision: seen.append(len(project.journal.read(entry.stem))))
+    paint(doc, 0)
+    paint(doc, 4)
+    assert seen == [0, 1]  # each time, the journal did not have the write yet
+
+    def broken(stroke, revision):
+        raise OSError(errno.ENOSPC, "no room for the undo record")
+
+    project.saving.precede(doc, broken)
+    with pytest.raises(OSError, match="undo record"):
+        paint(doc, 8)
+    assert len(project.journal.read(entry.stem)) == 2
