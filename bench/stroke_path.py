@@ -113,18 +113,15 @@ def main() -> None:
     threading.setprofile(None)
     assert label.exists(), "the stroke never reached the label file"
 
-    files, last = [], None
+    files = []
     for thread, rel, name, d in calls:
         short = "GUI" if thread == "MainThread" else "worker"
-        start = "*" if d <= 2 else " "  # called from the event loop: a timer, a queued signal, a new job
-        print(f"{short:6} {start} {'  ' * min(d, 30)}{rel}:{name}")
+        print(f"{short:6} {'  ' * min(d, 30)}{rel}:{name}")
         if rel not in files:
             files.append(rel)
-        last = (rel, name)
     print(f"\n{len(calls)} calls, {len(files)} files:")
     for f in files:
         print("  ", f)
-    del last
     w.close()
 
 
