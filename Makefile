@@ -26,7 +26,7 @@ SAMPLE_MODEL := sample-project/models/sample-deeplabv3plus.safetensors
 screenshot: $(STAMP)
 	test -f sample-project/segassist.json || $(BIN)/python -m resources.sample_project sample-project
 	test -f $(SAMPLE_MODEL) || $(BIN)/python -m training --images sample-project --labels sample-project/labels \
-		--classes sample-project/segassist.json --arch deeplabv3plus --backbone mobilenetv3_large_100 \
+		--classes sample-project/segassist.json --arch deeplabv3plus --backbone efficientnet_lite0 --pretrained imagenet \
 		--crop 128 --batch 4 --iters 200 --val-fraction 0.2 --out $(SAMPLE_MODEL)
 	QT_QPA_PLATFORM=offscreen $(BIN)/segassist sample-project --model $(SAMPLE_MODEL) --image scene_05.png \
 		--size 1440x900 --screenshot docs/main-window.png

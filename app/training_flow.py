@@ -48,6 +48,7 @@ class TrainingFlow(QObject):
         self._parent: Path | None = None
         self._auto_since: datetime | None = None  # when the last automatic fine-tune started
         editor.reviewed.connect(self._reviewed)
+        editor.entryChanged.connect(lambda _: self.refresh_run_images())
         panel.useAnyway.connect(self.use_anyway)
         self._out: Path | None = None
         self._quitting = False  # the window is closing: record the outcome, load and segment nothing
@@ -162,6 +163,14 @@ class TrainingFlow(QObject):
         self.validationChanged.emit(list(names))
         self.panel.set_validation(self.project.loop.run_names([e.name for e in self.project.labelled()]))
         self.panel.set_corrections(self.project.loop.by_version())
+        self.refresh_run_images()
+
+    def refresh_run_images(self) -> None:
+        """Tell the panel how many images the next run trains and validates on."""
+        if self.project is None:
+            return
+        labelled = [e.name for e in self.project.labelled()]
+        self.panel.set_run_images(len(labelled), len(self.project.loop.run_names(labelled)))
 
     def set_validation(self, index: int, member: bool) -> None:
         if self.project is None:

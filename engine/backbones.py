@@ -32,5 +32,5 @@ def backbones_for(arch: str, *, tests: bool = False) -> list[Backbone]:
 
 
 def quick_backbone(arch: str) -> str:
-    """A backbone of `arch`'s family that trains from scratch in minutes on a CPU (preselected for new models)."""
+    """A small backbone of `arch`'s family that trains in minutes on a CPU (preselected for new models)."""
     return next(b.name for b in backbones_for(arch) if b.quick)

@@ -10,6 +10,7 @@ import timm
 import torch
 from torch import nn
 
+from engine.weight_packages import WeightsPackage, bundled_weights, package_state_dict
 from engine.weights import file_origin, read_state_dict
 
 RANDOM = "random"  # how a model file records a randomly initialised backbone
@@ -17,12 +18,13 @@ RANDOM = "random"  # how a model file records a randomly initialised backbone
 
 @dataclass(frozen=True)
 class Backbone:
-    """A timm backbone offered for new models; every one (but the test models) has ImageNet weights in timm."""
+    """A timm backbone offered for new models; every one (but the test models) has ImageNet weights: installed
+    (`engine.weight_packages`) or in timm."""
 
     name: str  # timm model name
     family: str  # "cnn" (dilated feature extractor) or "vit" (VisionTransformer encoder)
     label: str  # what a person reads beside the name
-    quick: bool = False  # small enough to train from scratch in minutes on a CPU: preselected for new models
+    quick: bool = False  # small, fast on a CPU, with ImageNet weights installed: preselected for new models
     test: bool = False  # one of timm's tiny test models: for tests, not offered in the app
 
 
@@ -35,7 +37,10 @@ BACKBONES: tuple[Backbone, ...] = (
     Backbone("resnet101", "cnn", "ResNet-101"),
     Backbone("resnet50", "cnn", "ResNet-50"),
     Backbone("resnet18", "cnn", "ResNet-18, small"),
-    Backbone("mobilenetv3_large_100", "cnn", "MobileNetV3-Large, small and fast", quick=True),
+    Backbone("efficientnet_lite0", "cnn", "EfficientNet-Lite0, small and fast; ImageNet weights installed", quick=True),
+    Backbone("efficientnet_lite1", "cnn", "EfficientNet-Lite1; ImageNet weights installed"),
+    Backbone("efficientnet_lite2", "cnn", "EfficientNet-Lite2; ImageNet weights installed"),
+    Backbone("mobilenetv3_large_100", "cnn", "MobileNetV3-Large, small and fast"),
     Backbone("test_resnet", "cnn", "timm's tiny test ResNet", test=True),
     Backbone("vit_large_patch16_384", "vit", "ViT-L/16, the SETR paper's"),
     Backbone("vit_base_patch16_384", "vit", "ViT-B/16, the Segmenter paper's"),
@@ -62,6 +67,9 @@ def describe_origin(origin: str | None) -> str:
     if kind == "timm":
         model, _, tag = rest.partition("@")
         return f"ImageNet (timm {model}.{tag})" if tag else f"ImageNet (timm {model})"
+    if kind == "package":
+        dist, _, version = rest.partition("==")
+        return f"ImageNet (package {dist} {version})" if version else f"ImageNet (package {dist})"
     if kind == "file":
         name, _, digest = rest.partition("+sha256:")
         return f"file {name} (sha256 {digest[:12]}…)" if digest else f"file {name}"
@@ -69,12 +77,16 @@ def describe_origin(origin: str | None) -> str:
 
 
 def create_timm_backbone(name: str, pretrained: bool | str | Path = False, **kwargs) -> nn.Module:
-    """`timm.create_model(name, **kwargs)` with backbone weights: random (`False`), timm's ImageNet weights
-    (`True`: from the hub cache, downloaded first when missing) or a local weights file (a path).
+    """`timm.create_model(name, **kwargs)` with backbone weights: random (`False`), ImageNet weights (`True`:
+    from an installed weights package when there is one for `name`, else timm's from the hub cache, downloaded
+    first when missing) or a local weights file (a path).
 
-    The module's `weights_origin` says which: `random`, `timm:<model>@<tag>` or `file:<name>+sha256:<hex>`.
-    Raises `engine.pretrained.PretrainedUnavailable` when ImageNet weights are asked for and cannot be had.
+    The module's `weights_origin` says which: `random`, `package:<distribution>==<version>`,
+    `timm:<model>@<tag>` or `file:<name>+sha256:<hex>`. Raises `engine.pretrained.PretrainedUnavailable`
+    when ImageNet weights are asked for and cannot be had.
     """
+    if pretrained is True and (package := bundled_weights(name)) is not None:
+        return _from_package(name, package, kwargs)
     if pretrained is True:
         from engine.pretrained import download_pretrained, pretrained_source
 
@@ -88,6 +100,17 @@ def create_timm_backbone(name: str, pretrained: bool | str | Path = False, **kwa
     if isinstance(pretrained, str | Path):
         load_backbone_weights(model, pretrained)
         model.weights_origin = file_origin(pretrained)
+    return model
+
+
+def _from_package(name: str, package: WeightsPackage, kwargs: dict) -> nn.Module:
+    """timm's `name` (features only, dilated, ... as `kwargs` say) filled from an installed weights package."""
+    with torch.device("meta"):
+        target = {k: v.shape for k, v in timm.create_model(name.split(".")[0], pretrained=False).state_dict().items()}
+    state = package_state_dict(package, target)
+    model = timm.create_model(name, pretrained=False, **kwargs)
+    load_backbone_state(model, state, source=package.origin)
+    model.weights_origin = package.origin
     return model
 
 
@@ -106,7 +129,7 @@ def create_cnn_backbone(
 ) -> tuple[nn.Module, FeatureSpec]:
     """A timm `features_only` model dilated to `output_stride` (8 or 16), and where its features are.
 
-    `pretrained` is False, True (timm's ImageNet weights) or a path to a local weights file (see
+    `pretrained` is False, True (ImageNet weights) or a path to a local weights file (see
     `create_timm_backbone`).
     """
     if output_stride not in (8, 16):
@@ -136,7 +159,12 @@ def load_backbone_weights(model: nn.Module, path: str | Path) -> None:
     Raises `ValueError` naming the file when a parameter of the model is missing or has another shape.
     """
     state = read_state_dict(path)
-    state = {k.removeprefix("module."): v for k, v in state.items()}
+    load_backbone_state(model, {k.removeprefix("module."): v for k, v in state.items()}, source=str(path))
+
+
+def load_backbone_state(model: nn.Module, state: dict[str, torch.Tensor], *, source: str) -> None:
+    """Fill `model` from `state` in timm's naming; extra tensors are ignored, a missing or misshapen one raises
+    `ValueError` naming `source`."""
     own = model.state_dict()
     missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
     wrong = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in own.items()
@@ -147,7 +175,7 @@ def load_backbone_weights(model: nn.Module, path: str | Path) -> None:
             problems.append(f"{len(missing)} missing tensors (first: {', '.join(missing[:3])})")
         if wrong:
             problems.append(f"{len(wrong)} tensors of the wrong shape (first: {'; '.join(wrong[:3])})")
-        raise ValueError(f"{path}: does not fit backbone {type(model).__name__}: {' and '.join(problems)}")
+        raise ValueError(f"{source}: does not fit backbone {type(model).__name__}: {' and '.join(problems)}")
     model.load_state_dict({k: state[k] for k in own if k in state}, strict=False)
 
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from app.core.effort import effort
-from app.core.validation_split import MINIMUM, pick_validation
+from app.core.validation_split import MINIMUM, leaves_enough_to_train, pick_validation
 
 MIN_REGION = 1  # regions of any size count (pixels are counted exactly either way)
 IDLE_CAP_S = 120.0  # a stretch without an edit counts at most this long (the person was elsewhere)
@@ -114,21 +114,22 @@ class LoopRecord:
     # -- the validation set ---------------------------------------------------------------------------
     def update_validation(self, reviewed: list[str], labelled: list[str]) -> list[str]:
         """Grow the validation set from the `reviewed` images (and the person's additions among `labelled`)
-        and return it. It only changes when the result holds at least `MINIMUM` images and leaves one
-        labelled image to train on; until then it stays as it was."""
+        and return it. It only changes when the result holds at least `MINIMUM` images and leaves at least as
+        many labelled images to train on; until then it stays as it was."""
         pool = set(labelled)
         candidates = [n for n in reviewed if n in pool] + [n for n in self.added if n in pool]
         chosen = pick_validation(candidates, self.validation, excluded=self.excluded)
         chosen = sorted(set(chosen) | {n for n in self.added if n in pool})
-        if len(chosen) >= MINIMUM and len(pool - set(chosen)) >= 1:
+        if len(chosen) >= MINIMUM and leaves_enough_to_train(len(pool), len(chosen)):
             self.validation = chosen
         return list(self.validation)
 
     def run_names(self, labelled: list[str]) -> list[str]:
-        """The validation images of a run: the set's labelled members, when they are enough to measure."""
+        """The validation images of a run: the set's labelled members, when they are enough to measure and
+        leave at least as many images to train on (else none: the run trains on every labelled image)."""
         pool = set(labelled)
         names = [n for n in self.validation if n in pool]
-        return names if len(names) >= MINIMUM and len(pool - set(names)) >= 1 else []
+        return names if len(names) >= MINIMUM and leaves_enough_to_train(len(pool), len(names)) else []
 
     def set_member(self, name: str, member: bool) -> None:
         """The person puts an image into the validation set or takes it out (for good)."""

@@ -31,8 +31,9 @@ from PySide6.QtWidgets import (
 
 from app.core.eta import EtaEstimate
 from app.core.loop_record import NOT_MEASURABLE, score_text
+from app.core.run_images import RunImages
 from app.icons import icon
-from app.widgets.backbone_weights import BackboneWeightsChoice
+from app.widgets.backbone_weights import BUNDLED_BACKBONE, BackboneWeightsChoice
 from training.events import DoneEvent, Event, StartEvent, StepEvent, ValidationEvent
 
 pg.setConfigOptions(antialias=True, background=(32, 34, 38), foreground=(170, 176, 184))
@@ -95,6 +96,8 @@ class TrainingPanel(QWidget):
         for combo in self.weights.findChildren(QComboBox):  # long choice texts must not widen the panel
             _narrow(combo)
         self.backbone.currentTextChanged.connect(self.weights.set_backbone)
+        self.weights.failed.connect(self._weights_failed)
+        self.weights.useBundled.connect(self.use_backbone)
         self.options = QLineEdit()
         self.options.setPlaceholderText("e.g. output_stride=8 channels=128")
         self.options.setToolTip("Architecture options of the new model, as key=value pairs separated by spaces")
@@ -187,6 +190,17 @@ class TrainingPanel(QWidget):
         self.use_button.setVisible(False)
         self.use_button.clicked.connect(lambda: self.useAnyway.emit(self._rejected or ""))
         self._rejected: str | None = None
+        # Offered in the header when the chosen ImageNet weights cannot be had (offline): the installed ones.
+        self.bundled_button = QPushButton(f"Use {BUNDLED_BACKBONE} (installed ImageNet)")
+        self.bundled_button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # never widens it
+        self.bundled_button.setToolTip("A new model with the backbone whose ImageNet weights come with SegAssist")
+        self.bundled_button.setVisible(False)
+        self.bundled_button.clicked.connect(lambda: self.use_backbone(BUNDLED_BACKBONE))
+        # Before Train: how many images the run trains and validates on (a warning when too few).
+        self.run_images = QLabel()
+        self.run_images.setWordWrap(True)
+        self.run_images.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._run_counts = RunImages(0, 0)
 
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setMinimumHeight(300)  # three compact charts; the settings above them stay in view
@@ -222,6 +236,8 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.result)
         layout.addWidget(self.use_button)
         layout.addWidget(self.status)
+        layout.addWidget(self.bundled_button)
+        layout.addWidget(self.run_images)
         layout.addWidget(self.settings_toggle)
         layout.addWidget(self.settings_box)
         layout.addWidget(self.plots, 1)
@@ -253,9 +269,44 @@ class TrainingPanel(QWidget):
         for w in (self.arch, self.backbone, self.weights, self.options):
             w.setEnabled(new)
             self._form.labelForField(w).setEnabled(new)
+        self._show_run_images()
+
+    def use_backbone(self, name: str) -> None:
+        """A new model with backbone `name` and ImageNet weights (DeepLabV3+ when the architecture cannot take
+        it): what the offer of the installed weights does."""
+        self.new.setChecked(True)
+        if name not in getattr(self, "_backbones", {}).get(self.arch.currentText(), []):
+            self.arch.setCurrentText("deeplabv3plus")
+        self.backbone.setCurrentText(name)
+        self.weights.set_value(True)
+        self.bundled_button.setVisible(False)
+        self.result.setVisible(False)
+        self.status.setText(f"{name} with its installed ImageNet weights: press Train.")
+
+    def _weights_failed(self, message: str) -> None:
+        """The weights of a new model cannot be had (offline, cancelled): said here, where the person looks."""
+        self.result.setText("Training not started")
+        self.result.setVisible(True)
+        self.use_button.setVisible(False)
+        self.status.setText(message)
+        self.bundled_button.setVisible(self.weights.bundled_button.isVisibleTo(self.weights))
+
+    def set_run_images(self, labelled: int, validation: int) -> None:
+        """The labelled images there are and how many of them the next run validates on."""
+        self._run_counts = RunImages.of(labelled, validation)
+        self._show_run_images()
+
+    def _show_run_images(self) -> None:
+        if not hasattr(self, "run_images"):
+            return
+        counts, new = self._run_counts, self.new.isChecked()
+        self.run_images.setText(counts.text(new))
+        self.run_images.setStyleSheet("color: #e0a040;" if counts.too_few(new) else "")
+        self.run_images.setProperty("warning", counts.too_few(new))
 
     def _start_clicked(self) -> None:
         # A new model from ImageNet weights waits for them (downloaded here, with progress and cancel).
+        self.bundled_button.setVisible(False)
         if self.new.isChecked():
             self.weights.ensure_ready(lambda: self.startRequested.emit(self.settings()))
         else:
@@ -308,6 +359,7 @@ class TrainingPanel(QWidget):
         self.result.setVisible(False)
         self.result.clear()
         self.use_button.setVisible(False)
+        self.bundled_button.setVisible(False)
         self._rejected = None
         self.progress.setFormat("")
         self.progress.setRange(0, 100)
@@ -321,7 +373,9 @@ class TrainingPanel(QWidget):
     def set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
+        self.run_images.setVisible(not running)
         if running:
+            self.bundled_button.setVisible(False)
             self.settings_toggle.setChecked(False)  # room for the curves
             self._reset_curves()
             self.eta.reset()

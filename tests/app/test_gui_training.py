@@ -119,6 +119,9 @@ def test_quitting_during_training_asks_and_leaves_nothing_behind(window, qtbot, 
     temp_before = set(glob.glob(f"{tempfile.gettempdir()}/segassist-classes-*"))
     panel = w.training_panel
     panel.new.setChecked(True)
+    panel.backbone.setCurrentText("test_resnet")  # a tiny model: the quitting is tested, not the backbone
+    panel.weights.set_value(False)
+    panel.options.setText("output_stride=8 channels=16 c1_channels=8 aux_channels=8")
     panel.iters.setValue(100000)
     panel.crop.setValue(32)
     panel.batch.setValue(2)

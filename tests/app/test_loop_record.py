@@ -10,17 +10,39 @@ from app.core.project import Project, ProjectFileError
 from tests.app.gui_helpers import make_project
 
 
-def test_the_validation_set_needs_two_images_and_one_left_to_train_on():
+def test_the_validation_set_needs_two_images_and_as_many_left_to_train_on():
     loop = LoopRecord()
     assert loop.update_validation(["a.png"], ["a.png", "b.png"]) == []  # one reviewed image: no set yet
     assert loop.update_validation(["a.png", "b.png"], ["a.png", "b.png"]) == []  # nothing would be left to train
-    chosen = loop.update_validation(["a.png", "b.png"], ["a.png", "b.png", "c.png"])
-    assert chosen == ["a.png", "b.png"] and loop.run_names(["a.png", "b.png", "c.png"]) == chosen
+    # 3 labelled: 2 validating would leave 1 to train on, so none validates and all 3 train
+    assert loop.update_validation(["a.png", "b.png"], ["a.png", "b.png", "c.png"]) == []
+    assert loop.update_validation(["a.png", "b.png", "c.png"], ["a.png", "b.png", "c.png"]) == []
+    assert loop.run_names(["a.png", "b.png", "c.png"]) == []
+    chosen = loop.update_validation(["a.png", "b.png"], ["a.png", "b.png", "c.png", "d.png"])
+    assert chosen == ["a.png", "b.png"] and loop.run_names(["a.png", "b.png", "c.png", "d.png"]) == chosen
+    assert loop.run_names(["a.png", "b.png", "c.png"]) == []  # a label removed: 2 would outnumber 1 again
     # it only grows: members stay while they are reviewed, new ones come by hash
     names = [f"{i:02d}.png" for i in range(20)]
     grown = loop.update_validation(["a.png", "b.png", *names], ["a.png", "b.png", "c.png", *names])
     assert {"a.png", "b.png"} <= set(grown) and len(grown) == 4  # 15 % of 22, rounded up
     assert loop.run_names(["a.png", "c.png"]) == []  # one member labelled: not measurable
+
+
+def test_the_persons_own_members_never_outnumber_the_training_images():
+    loop = LoopRecord()
+    for name in ("a.png", "b.png", "c.png"):
+        loop.set_member(name, True)
+    labelled = ["a.png", "b.png", "c.png", "d.png"]
+    assert loop.run_names(labelled) == []  # 3 validating, 1 training: the run trains on all 4 instead
+    assert loop.run_names([*labelled, "e.png", "f.png"]) == ["a.png", "b.png", "c.png"]
+
+
+@pytest.mark.parametrize(("labelled", "validation", "ok"), [
+    (0, 0, True), (1, 0, True), (2, 1, True), (3, 1, True), (3, 2, False), (4, 2, True), (5, 3, False), (6, 3, True)])
+def test_training_images_at_least_as_many_as_validation_ones(labelled, validation, ok):
+    from app.core.validation_split import leaves_enough_to_train
+
+    assert leaves_enough_to_train(labelled, validation) is ok
 
 
 def test_the_person_overrides_the_choice():
@@ -58,7 +80,7 @@ def test_score_text_says_when_a_score_is_not_measurable():
 
 
 def test_the_record_survives_the_project_file_and_bad_records_are_named(tmp_path):
-    folder = make_project(tmp_path / "p", n=4, labelled=3)
+    folder = make_project(tmp_path / "p", n=5, labelled=4)
     project = Project.open(folder)
     for e in project.labelled():
         project.set_status(e, "reviewed")
