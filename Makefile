@@ -31,9 +31,12 @@ screenshot: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/segassist sample-project --model $(SAMPLE_MODEL) --image scene_05.png \
 		--size 1440x900 --screenshot docs/main-window.png
 
+# The suite in pytest-xdist workers, one per core (`make test WORKERS=0`: in one process); a file's tests run
+# in one worker (--dist loadfile), so a module fixture is built once.
+WORKERS ?= auto
 test: $(STAMP)
 	$(BIN)/ruff check .
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,8 +3,9 @@
 Every run is scored on the project's validation images (reviewed images chosen by file name, the same
 for every version, never trained on); a fine-tune also re-scores its parent on them in the same run.
 On success the new model file becomes a version of the project; it is loaded, made current and the
-unlabelled images are segmented with it, unless it scored below its parent: then it is kept as a
-version, the parent stays, and the panel offers to use it anyway. On failure (an error, a crash, a
+unlabelled images are segmented with it, unless the selection rule (`app.core.adoption.judge`) finds it
+worse than its parent beyond the noise of the validation images: then it is kept as a version, the
+parent stays, and the panel offers to use it anyway. On failure (an error, a crash, a
 kill) the panel and a message say why and the model in use stays. With the panel's automatic
 fine-tune on, a fine-tune starts by itself after every K images marked reviewed.
 
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from app.core.adoption import judge
 from app.core.training_plan import TrainingChoice, changed_since, plan_training
 from app.model_service import ActiveModel
 from app.training_process import TrainingProcess
@@ -117,9 +119,9 @@ class TrainingFlow(QObject):
             self._failed(f"the training process reported {path}, which does not exist")
             return
         parent = self._parent
-        worse = (parent is not None and done.miou is not None and done.parent_miou is not None
-                 and done.miou < done.parent_miou)
-        self.panel.show_outcome(done, parent=parent.stem if parent else None, adopted=not worse)
+        verdict = judge(done)
+        worse = parent is not None and not verdict.adopt
+        self.panel.show_outcome(done, parent=parent.stem if parent else None, verdict=verdict)
         try:
             self.project.add_model_version(path, miou=done.miou, val_images=len(done.val_names), select=False,
                                         parent=parent.name if parent else None)
@@ -129,8 +131,8 @@ class TrainingFlow(QObject):
             return
         self.model_flow.refresh_versions()
         if worse:
-            self._say(f"{path.stem} scored below {parent.stem} on the same {len(done.val_names)} images: kept as a "
-                  f"version, {parent.stem} stays in use", 0)
+            self._say(f"{path.stem} is worse than {parent.stem} on the same {verdict.images} images beyond their "
+                      f"noise: kept as a version, {parent.stem} stays in use", 0)
             self.finished.emit(False)
             return
         self._say(f"Training done: {path.name}; loading it and segmenting the unlabelled images", 0)
@@ -146,11 +148,11 @@ class TrainingFlow(QObject):
         self.model_flow.open(path, then=loaded)
 
     def use_anyway(self, path: str) -> None:
-        """The person chose a version that scored below its parent: it becomes current after all."""
+        """The person chose a version the rule found worse than its parent: it becomes current after all."""
         if not path or not Path(path).is_file():
             return
         self.panel.use_button.setVisible(False)
-        self.panel.result.setText(f"{Path(path).stem} is used (chosen although it scored below its parent)")
+        self.panel.result.setText(f"{Path(path).stem} is used (chosen although it did worse than its parent)")
         self._say(f"Using {Path(path).name}; segmenting the unlabelled images with it", 0)
         self._adopt(Path(path))
 

@@ -9,11 +9,20 @@ after image, in `--order` (file, random, or uncertain: the app's "next uncertain
 entropy of the cached proposal first), the current model's proposal (none before the first model: the
 person labels by hand) is compared with the truth; the person accepts the proposal and corrects it,
 written through the project's document and save as the app does, and marks the image reviewed. The
-effort (`app.core.effort.effort`, one `--min-region` for assisted and manual work) is the regions
-the person must draw and their boundary length. After every `--retrain-every` reviewed images, a new
-version is trained exactly as the Training panel starts it (`plan_training(...).to_args()` through
-`python -m training` in a child process): a fine-tune of the current version, or (`--strategy
-scratch`) a new model, loaded with `engine.Predictor`. Training wall time counts.
+effort (`app.core.effort.effort`, one `--min-region` for assisted and manual work, wrong pixels within
+`--tolerance` px of agreement forgiven) is the regions the person must draw and their boundary length;
+the person keeps the proposal where it is forgiven and paints the truth everywhere else, and the final
+labels' pixel accuracy and mIoU against the truth are reported beside the effort. After every
+`--retrain-every` reviewed images, a new version is trained exactly as the Training panel starts it
+(`plan_training(...).to_args()` through `python -m training` in a child process): a fine-tune of the
+current version, or (`--strategy scratch`) a new model, loaded with `engine.Predictor`. Training wall
+time counts.
+
+Hindsight: the simulator knows the truth of the images still ahead, so every training that had a
+version to replace is judged on the next `--retrain-every` images the person labels after it: the
+effort the version the rule chose costs there against the effort the other would have cost (its
+proposals made for the comparison only). "selection agreed with hindsight: n/m" counts the trainings
+where the choice cost no more, and the boundary pixels lost where it cost more.
 
 Prints a per-image table and a summary ending in `assisted/manual effort: R` (summed boundary pixels);
 with `--out DIR` writes `images.csv`, `trainings.csv`, `summary.json`, `effort.png` and the trainers'
@@ -38,8 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core import tools
-from app.core.effort import Effort, effort
+from app.core import adoption, tools
+from app.core.effort import TOLERANCE, Effort, agreement, agreement_scores, effort, kept_labels
 from app.core.predictions import project_labels
 from app.core.project import Project
 from app.core.training_plan import TrainingChoice, changed_since, plan_training
@@ -83,11 +92,18 @@ class Row:
     manual_regions: int
     manual_boundary_px: int
     predict_s: float
+    forgiven_px: int = 0  # wrong pixels within the tolerance, kept as proposed
+    final_wrong_px: int = 0  # labelled pixels the saved labels give another class than the truth
+    final_miou: float = 1.0  # the saved labels against the truth (classes in either)
     person: dict = field(default_factory=dict)  # --person tools: bench.simulated_person.annotator_columns
 
     @property
     def wrong_pct(self) -> float:
         return 100.0 * self.wrong_px / self.labelled_px if self.labelled_px else 0.0
+
+    @property
+    def final_accuracy(self) -> float:
+        return 1.0 - self.final_wrong_px / self.labelled_px if self.labelled_px else 1.0
 
 
 @dataclass
@@ -105,6 +121,32 @@ class Training:
     adopted: bool
     error: str | None = None
     parent_miou: float | None = None  # the parent's score on the same images, in the same run
+    val_names: list[str] = field(default_factory=list)
+    image_errors: dict[str, float] = field(default_factory=dict)  # share of pixels wrong per validation image
+    parent_image_errors: dict[str, float] = field(default_factory=dict)
+    # hindsight, on the next images the person labelled: the effort (boundary px) of the version in use
+    # and of the other one (the new version if the rule kept the parent, the parent if it adopted)
+    hindsight_images: int = 0
+    hindsight_new_px: int | None = None
+    hindsight_parent_px: int | None = None
+    hindsight_manual_px: int | None = None
+
+    @property
+    def agreed(self) -> bool | None:
+        """Whether the rule chose the version that cost less on the next images (None: nothing to compare)."""
+        if self.hindsight_new_px is None or self.hindsight_parent_px is None:
+            return None
+        return (self.hindsight_new_px <= self.hindsight_parent_px if self.adopted
+                else self.hindsight_parent_px <= self.hindsight_new_px)
+
+    @property
+    def lost_px(self) -> int:
+        """Boundary pixels the choice cost beyond the other version's, on the next images."""
+        if self.agreed is None:
+            return 0
+        chosen, other = ((self.hindsight_new_px, self.hindsight_parent_px) if self.adopted
+                         else (self.hindsight_parent_px, self.hindsight_new_px))
+        return max(0, chosen - other)
 
 
 @dataclass
@@ -113,10 +155,13 @@ class Result:
     trainings: list[Training] = field(default_factory=list)
     wall_s: float = 0.0
     predict_s: float = 0.0
+    tolerance: int = TOLERANCE
+    final_confusion: np.ndarray | None = None  # the saved labels against the truth, every image ([K, K+1])
 
     @property
     def assisted(self) -> Effort:
-        return sum((Effort(r.regions, r.boundary_px, r.wrong_px, r.labelled_px) for r in self.rows), Effort(0, 0, 0, 0))
+        return sum((Effort(r.regions, r.boundary_px, r.wrong_px, r.labelled_px, r.forgiven_px) for r in self.rows),
+                   Effort(0, 0, 0, 0))
 
     @property
     def manual(self) -> Effort:
@@ -130,6 +175,15 @@ class Result:
     @property
     def training_s(self) -> float:
         return sum(t.wall_s for t in self.trainings)
+
+    @property
+    def final_scores(self) -> tuple[float, float]:
+        """Pixel accuracy and mIoU of every saved label against the truth."""
+        return agreement_scores(self.final_confusion) if self.final_confusion is not None else (1.0, 1.0)
+
+    @property
+    def judged(self) -> list[Training]:
+        return [t for t in self.trainings if t.agreed is not None]
 
 
 # ---- the data set ----------------------------------------------------------------------------------------
@@ -258,10 +312,12 @@ def reuse_key(cfg) -> str:
 def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice, *, order: str = "file",
              retrain_every: int = 5, strategy: str = "finetune", min_region: int = MIN_REGION, seed: int = 0,
              device: str = "cpu", precision: str = "auto", trainer: Callable | None = None,
-             finetune_iters: int | None = None, report: Callable[[str], None] = print,
+             finetune_iters: int | None = None, tolerance: int = TOLERANCE,
+             report: Callable[[str], None] = print,
              person: Callable[[np.ndarray, np.ndarray, np.ndarray | None], dict] | None = None) -> Result:
     """Label every source image in `order`, training a version after every `retrain_every` of them
-    (fine-tunes of `finetune_iters` iterations when given, as a person setting the panel's Iterations).
+    (fine-tunes of `finetune_iters` iterations when given, as a person setting the panel's Iterations),
+    each wrong pixel within `tolerance` px of agreement forgiven and kept as proposed.
     `person(image, truth, proposal)` adds columns to each image's row (`--person tools`)."""
     import engine
 
@@ -273,7 +329,7 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
     entries = [project.entry(s.name) for s in sources]
     if order == "random":
         entries = [entries[i] for i in np.random.default_rng(seed).permutation(len(entries))]
-    result, started = Result(), time.perf_counter()
+    result, started = Result(tolerance=tolerance, final_confusion=np.zeros((k, k + 1), np.int64)), time.perf_counter()
     model: Path | None = None
     predictor = None
     val_names: list[str] = []
@@ -291,6 +347,30 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
         proposed[entry.name] = model.name
         return time.perf_counter() - t
 
+    def look_back(run: Training, other: Path, start: int) -> None:
+        """Hindsight: the effort of the version not chosen on the images labelled after the training."""
+        window = result.rows[start:start + retrain_every]
+        alternative = engine.Predictor(other, device=device, precision=precision)
+        other_px = 0
+        for row in window:
+            p = alternative.predict(project.entry(row.image).path)
+            truth = by_name[row.image].read_truth(k)
+            other_px += effort(truth, project_labels(p.labels, k), min_region=min_region,
+                               tolerance=tolerance).boundary_px
+        used_px = sum(r.boundary_px for r in window)
+        run.hindsight_images = len(window)
+        run.hindsight_manual_px = sum(r.manual_boundary_px for r in window)
+        run.hindsight_new_px, run.hindsight_parent_px = (used_px, other_px) if run.adopted else (other_px, used_px)
+        report(_format_hindsight(run))
+
+    ahead: list[tuple[Training, Path, int]] = []  # trainings waiting for the images after them
+
+    def look_back_due(final: bool = False) -> None:
+        for item in list(ahead):
+            if final or len(result.rows) - item[2] >= retrain_every:
+                ahead.remove(item)
+                look_back(*item)
+
     pending = list(entries)
     charged = 0.0  # the wall time of reused trainings beyond the moment they took here
     while pending:
@@ -299,19 +379,23 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
         predict_s = propose(entry)
         doc = project.load_document(entry)
         truth = by_name[entry.name].read_truth(k)
-        assisted = effort(truth, doc.proposal, min_region=min_region)
+        assisted = effort(truth, doc.proposal, min_region=min_region, tolerance=tolerance)
         manual = effort(truth, None, min_region=min_region)
-        _label(doc, truth)
+        _label(doc, truth, tolerance)
         project.save_document(entry, doc)
         project.set_status(entry, "reviewed")
+        final = agreement(truth, doc.labels, k)
+        result.final_confusion += final
         row = Row(len(result.rows) + 1, entry.name, len(result.rows), model.stem if model else "-", assisted.wrong_px,
                   assisted.labelled_px, assisted.regions, assisted.boundary_px, manual.regions, manual.boundary_px,
-                  round(predict_s, 3))
+                  round(predict_s, 3), assisted.forgiven_px, int(final.sum() - np.trace(final[:, :k])),
+                  round(agreement_scores(final)[1], 4))
         if person is not None:
             row.person = person(doc.image, truth, doc.proposal)
         result.rows.append(row)
         result.predict_s += predict_s
         report(_format(row))
+        look_back_due()
         if not pending or len(result.rows) % retrain_every:
             continue
         mode = "finetune" if model is not None and strategy == "finetune" else "new"
@@ -334,8 +418,12 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
         charged += wall - took
         run = Training(len(reviewed), out.stem, mode, model.stem if model else "-", cfg.iterations,
                        len(cfg.focus_names), round(wall, 1), done.miou if done else None,
-                       done is not None and not worse_than_parent(done), error, done.parent_miou if done else None)
+                       done is not None and adoption.judge(done).adopt, error, done.parent_miou if done else None,
+                       list(done.val_names) if done else [], dict(done.image_errors) if done else {},
+                       dict(done.parent_image_errors) if done else {})
         result.trainings.append(run)
+        if done is not None and model is not None:
+            ahead.append((run, model if run.adopted else out, len(result.rows)))
         if done is not None:
             project.add_model_version(out, miou=done.miou, val_images=len(done.val_names), select=run.adopted,
                                       parent=model.name if model else None)
@@ -345,6 +433,7 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
             if order == "uncertain":  # the app segments every unlabelled image with a new version
                 result.predict_s += sum(propose(e) for e in pending)
         report(_format_training(run))
+    look_back_due(final=True)
     result.wall_s = time.perf_counter() - started + charged
     return result
 
@@ -359,15 +448,18 @@ def _next(project: Project, pending: list, order: str):
     return pending[0]
 
 
-def _label(doc, truth: np.ndarray) -> None:
-    """The person: accept the proposal where nothing is labelled, then paint every pixel that is wrong."""
+def _label(doc, truth: np.ndarray, tolerance: int = TOLERANCE) -> None:
+    """The person: accept the proposal where nothing is labelled, then paint every pixel that is wrong
+    beyond the tolerance (a forgiven pixel keeps the proposal's class)."""
+    target = truth
     if doc.proposal is not None:
         accepted = tools.accept_proposal(doc.proposal, doc.labels, None, only_unlabelled=True)
         if accepted is not None:
             doc.paint(*accepted)
-    wrong = doc.labels != truth
+        target = kept_labels(truth, doc.proposal, tolerance=tolerance)
+    wrong = doc.labels != target
     if wrong.any():
-        doc.paint((0, 0), wrong, truth)
+        doc.paint((0, 0), wrong, target)
 
 
 # ---- reporting -------------------------------------------------------------------------------------------
@@ -379,11 +471,6 @@ COLUMNS = ("#", "image", "labelled", "model", "wrong %", "regions", "boundary px
 def _header() -> str:
     return (f"{'#':>4}  {'image':<24} {'labelled':>8}  {'model':<22} {'wrong %':>7} {'regions':>7} "
             f"{'boundary px':>11} {'manual regions':>14} {'manual boundary px':>18}")
-
-
-def worse_than_parent(done) -> bool:
-    """The app's selection rule: a fine-tune that scores below its parent on the same images stays unused."""
-    return done.miou is not None and done.parent_miou is not None and done.miou < done.parent_miou
 
 
 def _format(r: Row) -> str:
@@ -401,8 +488,26 @@ def _format_training(t: Training) -> str:
             f"({t.focus} in focus), {t.wall_s:.1f} s, validation mIoU {miou}{parent}")
 
 
+def _format_hindsight(t: Training) -> str:
+    chosen = t.version if t.adopted else t.parent
+    verdict = "agreed" if t.agreed else f"disagreed: {t.lost_px} boundary px lost"
+    return (f"      hindsight for {t.version} on the next {t.hindsight_images} images: {t.version} "
+            f"{t.hindsight_new_px} px, {t.parent} {t.hindsight_parent_px} px (manual {t.hindsight_manual_px}); "
+            f"the rule chose {chosen}: {verdict}")
+
+
+def hindsight_line(result: Result) -> str:
+    judged = result.judged
+    agreed = sum(bool(t.agreed) for t in judged)
+    lost = sum(t.lost_px for t in judged)
+    manual = sum(t.hindsight_manual_px or 0 for t in judged)
+    return (f"selection agreed with hindsight: {agreed}/{len(judged)} (effort lost where it did not: {lost} "
+            f"boundary px, {lost / max(manual, 1):.3f} of drawing those images by hand)")
+
+
 def summary(result: Result) -> list[str]:
     a, m = result.assisted, result.manual
+    accuracy, miou = result.final_scores
     with_model = [r for r in result.rows if r.model != "-"]
     wa = sum(r.boundary_px for r in with_model)
     wm = sum(r.manual_boundary_px for r in with_model)
@@ -416,6 +521,9 @@ def summary(result: Result) -> list[str]:
         f"boundary assisted/manual on the images with a proposal: {wa / max(wm, 1):.3f}",
         f"total training time: {result.training_s:.1f} s; proposals {result.predict_s:.1f} s; "
         f"wall time: {result.wall_s:.1f} s",
+        hindsight_line(result),
+        f"boundary tolerance: {result.tolerance} px ({a.forgiven_px} wrong px forgiven, kept as proposed); "
+        f"final labels against the truth: pixel accuracy {accuracy:.4f}, mIoU {miou:.4f}",
         *_person_summary(result),
         f"assisted/manual effort: {result.ratio:.3f}",
     ]
@@ -445,20 +553,29 @@ def write_outputs(out: Path, result: Result, settings: dict) -> None:
         w = csv.writer(f)
         extra = list(result.rows[0].person) if result.rows else []
         w.writerow(["step", "image", "labelled_before", "model", "wrong_pct", "wrong_px", "labelled_px", "regions",
-                    "boundary_px", "manual_regions", "manual_boundary_px", "predict_s", *extra])
+                    "boundary_px", "manual_regions", "manual_boundary_px", "predict_s", "forgiven_px",
+                    "final_wrong_px", "final_accuracy", "final_miou", *extra])
         for r in result.rows:
             w.writerow([r.step, r.image, r.labelled_before, r.model, f"{r.wrong_pct:.4f}", r.wrong_px, r.labelled_px,
-                        r.regions, r.boundary_px, r.manual_regions, r.manual_boundary_px, r.predict_s,
-                        *(r.person[k] for k in extra)])
+                        r.regions, r.boundary_px, r.manual_regions, r.manual_boundary_px, r.predict_s, r.forgiven_px,
+                        r.final_wrong_px, f"{r.final_accuracy:.6f}", r.final_miou, *(r.person[k] for k in extra)])
     with open(out / "trainings.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        names = list(Training.__dataclass_fields__)
+        names = [*Training.__dataclass_fields__, "agreed", "lost_px"]
         w.writerow(names)
         for t in result.trainings:
-            w.writerow([getattr(t, n) for n in names])
+            values = [getattr(t, n) for n in names]
+            w.writerow([json.dumps(v) if isinstance(v, dict | list) else "" if v is None else v for v in values])
+    judged = result.judged
+    accuracy, miou = result.final_scores
     (out / "summary.json").write_text(json.dumps({
         "settings": settings, "ratio": result.ratio, "training_s": result.training_s, "wall_s": result.wall_s,
-        "assisted": result.assisted.to_json(), "manual": result.manual.to_json(), "summary": summary(result),
+        "assisted": result.assisted.to_json(), "manual": result.manual.to_json(), "tolerance": result.tolerance,
+        "final_labels": {"pixel_accuracy": accuracy, "miou": miou},
+        "hindsight": {"agreed": sum(bool(t.agreed) for t in judged), "judged": len(judged),
+                      "lost_px": sum(t.lost_px for t in judged),
+                      "manual_px": sum(t.hindsight_manual_px or 0 for t in judged)},
+        "summary": summary(result),
         **({"person": _person_json(result)} if result.rows and result.rows[0].person else {}),
     }, indent=2) + "\n", encoding="utf-8")
     line_plot(out / "effort.png", [r.step for r in result.rows],
@@ -495,6 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="after the first model: fine-tune the current version, or train a new one from scratch")
     loop.add_argument("--min-region", type=int, default=MIN_REGION,
                       help=f"smallest region that counts, in pixels, by hand and assisted (default {MIN_REGION})")
+    loop.add_argument("--tolerance", type=int, default=TOLERANCE,
+                      help=f"boundary tolerance in px: a wrong pixel is forgiven (kept as proposed) where the proposal "
+                           f"and the truth agree up to this displacement (default {TOLERANCE}; 0: strict)")
     loop.add_argument("--seed", type=int, default=0, help="of --order random")
     loop.add_argument("--person", choices=("boundary", "tools"), default="boundary",
                       help="tools: also count the actions of a simulated person using the app's tools "
@@ -543,6 +663,8 @@ def main(argv: list[str] | None = None) -> Result:
         args.option = [f"{k}={v}" for k, v in QUICK_OPTIONS.items()] + args.option
         args.retrain_every = min(args.retrain_every, 2)
         args.precision = "fp32"
+    if args.tolerance < 0:
+        raise SystemExit(f"--tolerance {args.tolerance}: give a number of pixels >= 0 (0: the strict count)")
     if args.threads:
         import torch
 
@@ -570,11 +692,12 @@ def main(argv: list[str] | None = None) -> Result:
     log.parent.mkdir(parents=True, exist_ok=True)
     print(f"{len(sources)} images, {len(classes)} classes, order {args.order}, {args.strategy} every "
           f"{args.retrain_every}, {args.arch}/{args.backbone} crop {args.crop} batch {args.batch}, "
-          f"min region {args.min_region} px; project {folder}", flush=True)
+          f"min region {args.min_region} px, tolerance {args.tolerance} px; project {folder}", flush=True)
     result = simulate(project, sources, choice, order=args.order, retrain_every=args.retrain_every,
                       strategy=args.strategy, min_region=args.min_region, seed=args.seed, device=args.device,
                       precision=args.precision, trainer=Trainer(log, args.reuse), finetune_iters=args.finetune_iters,
-                      report=lambda line: print(line, flush=True), person=_person_hook(args))
+                      tolerance=args.tolerance, report=lambda line: print(line, flush=True),
+                      person=_person_hook(args))
     for line in summary(result):
         print(line)
     if args.out:

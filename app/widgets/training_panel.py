@@ -1,5 +1,5 @@
 """The training panel: settings, start/stop, progress with ETA, live loss and mIoU curves, the outcome (with
-the choice to use a version that scored below its parent), and the person's corrections per image by version."""
+the choice to use a version the rule found worse than its parent), and the person's corrections per image by version."""
 
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.adoption import Verdict, judge
 from app.core.eta import EtaEstimate
-from app.core.loop_record import NOT_MEASURABLE, score_text
+from app.core.loop_record import NOT_MEASURABLE
 from app.core.run_images import RunImages
 from app.icons import icon
 from app.widgets.backbone_weights import BUNDLED_BACKBONE, BackboneWeightsChoice
@@ -38,12 +39,6 @@ from training.events import DoneEvent, Event, StartEvent, StepEvent, ValidationE
 
 pg.setConfigOptions(antialias=True, background=(32, 34, 38), foreground=(170, 176, 184))
 VERSION_COLORS = ((86, 156, 240), (110, 200, 120), (240, 170, 70), (200, 110, 200), (90, 200, 200), (230, 90, 90))
-
-
-def pair_text(a: float, b: float) -> tuple[str, str]:
-    """Two scores with enough decimals to tell them apart (3, or 4 when 3 would show them equal)."""
-    digits = 3 if f"{a:.3f}" != f"{b:.3f}" else 4
-    return f"{a:.{digits}f}", f"{b:.{digits}f}"
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -76,7 +71,7 @@ class TrainingPanel(QWidget):
 
     startRequested = Signal(dict)
     stopRequested = Signal()
-    useAnyway = Signal(str)  # the path of a version that scored below its parent, to be used all the same
+    useAnyway = Signal(str)  # the path of a version the rule found worse than its parent, to be used all the same
     autoChanged = Signal()  # the automatic fine-tune was switched or its interval changed
 
     def __init__(self, parent=None):
@@ -186,7 +181,8 @@ class TrainingPanel(QWidget):
         self.result.setWordWrap(True)
         self.result.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.use_button = QPushButton("Use it anyway")
-        self.use_button.setToolTip("Make the new version current although it scored below its parent")
+        self.use_button.setToolTip("Make the new version current although it did worse than its parent on the "
+                                   "validation images")
         self.use_button.setVisible(False)
         self.use_button.clicked.connect(lambda: self.useAnyway.emit(self._rejected or ""))
         self._rejected: str | None = None
@@ -421,10 +417,11 @@ class TrainingPanel(QWidget):
             self.progress.setValue(e.iteration)
 
     def show_outcome(self, done: DoneEvent | None, message: str | None = None, *, parent: str | None = None,
-                     adopted: bool = True, headline: str = "Training failed") -> None:
+                     verdict: Verdict | None = None, headline: str = "Training failed") -> None:
         """After a run: the new version's score and its parent's on the same images, whether it is used, or
         why the run failed (`headline`: or that it was stopped). `parent` names the version it was fine-tuned
-        from; `adopted=False` says it scored below its parent and is kept unused (with "Use it anyway")."""
+        from; `verdict` is the selection rule's (`app.core.adoption.judge(done)` when not given): when it
+        keeps the parent, the new version is kept unused, with "Use it anyway"."""
         self.set_running(False)
         self._set_rate("")
         self.result.setVisible(True)
@@ -434,19 +431,11 @@ class TrainingPanel(QWidget):
             self.result.setText(headline)
             self.status.setText(message or "")
             return
-        name, n = Path(done.model_path).stem, len(done.val_names)
-        if done.miou is None:
-            text = f"{name}: {score_text(None, n)}"
-        elif parent is not None and done.parent_miou is not None:
-            new, old = pair_text(done.miou, done.parent_miou)
-            if adopted:
-                text = f"{name} {new} against {parent} {old} on the same {n} images; {name} is used"
-            else:
-                text = f"{name} {new} is worse than {parent} {old} on the same {n} images; {parent} stays"
-                self._rejected = done.model_path
-                self.use_button.setVisible(True)
-        else:
-            text = f"{name}: {score_text(done.miou, n)}"
+        verdict = verdict if verdict is not None else judge(done)
+        text = verdict.text(Path(done.model_path).stem, parent)
+        if parent is not None and not verdict.adopt:
+            self._rejected = done.model_path
+            self.use_button.setVisible(True)
         self.result.setText(text + ("  (stopped early)" if done.stopped else ""))
         self.status.setText(f"{done.iteration} iterations in {format_seconds(done.wall_time_s)}; "
                             f"saved {done.model_path}")

@@ -1,11 +1,21 @@
 """The loop's record in segassist.json: the validation set rules, the time clock, the file round trip."""
 
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 
-from app.core.loop_record import IDLE_CAP_S, NOT_MEASURABLE, ActivityClock, LoopRecord, correction, score_text
+from app.core.effort import TOLERANCE
+from app.core.loop_record import (
+    IDLE_CAP_S,
+    NOT_MEASURABLE,
+    ActivityClock,
+    Correction,
+    LoopRecord,
+    correction,
+    score_text,
+)
 from app.core.project import Project, ProjectFileError
 from tests.app.gui_helpers import make_project
 
@@ -72,6 +82,19 @@ def test_a_correction_counts_what_changed_from_the_proposal():
     c = correction(final, proposal, model="m.safetensors", seconds=12.34)
     assert (c.model, c.wrong_px, c.regions, c.labelled_px, c.seconds) == ("m.safetensors", 6, 1, 96, 12.3)
     assert correction(final, None, model="m.safetensors", seconds=0).model is None  # labelled by hand
+
+
+def test_a_correction_that_only_moves_a_boundary_is_forgiven_as_in_the_simulator():
+    proposal = np.zeros((20, 20), np.uint8)
+    proposal[5:15, 5:15] = 1
+    final = np.zeros_like(proposal)
+    final[6:16, 6:16] = 1  # the square moved one pixel down and right: no region to draw
+    final[0:3, 17:20] = 2  # and a small object the model missed: one region to draw
+    c = correction(final, proposal, model="m.safetensors", seconds=1)
+    assert (c.tolerance, c.wrong_px, c.forgiven_px, c.regions, c.boundary_px) == (TOLERANCE, 38 + 9, 38, 1, 8)
+    assert c == Correction.from_json(json.loads(json.dumps(asdict(c))))
+    legacy = {k: v for k, v in asdict(c).items() if k not in ("tolerance", "forgiven_px")}
+    assert (Correction.from_json(legacy).tolerance, Correction.from_json(legacy).forgiven_px) == (0, 0)
 
 
 def test_score_text_says_when_a_score_is_not_measurable():
