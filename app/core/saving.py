@@ -19,13 +19,11 @@ changes. No Qt here: the app's editor adds the timer and the worker thread.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
 from app.core.document import LabelDocument
-from app.core.journal import JournalWriteError
 from app.core.label_store import PendingSave
 from app.core.project_file import ProjectFileWriteError
 from app.core.stroke import Stroke
@@ -38,16 +36,15 @@ RETRY_HINT = "\n\nRetry, save the labels to another folder, or export them."
 class _Committer:
     """A document's one stroke listener: `first` (if any), then the journal, then `then` (if any)."""
 
-    def __init__(self, saving: Saving, entry, doc: LabelDocument):
-        self.saving, self.entry, self.doc = saving, entry, doc
+    def __init__(self, journal: Callable[[Stroke, int], None]):
+        self.journal = journal
         self.first: Callable[[Stroke, int], None] | None = None
         self.then: Callable[[Stroke, int], None] | None = None
 
     def __call__(self, stroke: Stroke, revision: int) -> None:
         if self.first is not None:  # an error here stops the write's bookkeeping, journal included
             self.first(stroke, revision)
-        with contextlib.suppress(JournalWriteError):  # held in memory and reported through the journal
-            self.saving.project.journal.record(self.entry.stem, stroke, revision, self.doc.shape)
+        self.journal(stroke, revision)  # a failed write is held in memory and reported, never raised
         if self.then is not None:
             self.then(stroke, revision)
 
@@ -69,7 +66,7 @@ class Saving:
 
     def attach(self, entry, doc: LabelDocument) -> None:
         """Journal every write `doc` commits from now on (a failed write is reported, never raised)."""
-        doc.stroke_listeners.append(_Committer(self, entry, doc))
+        doc.stroke_listeners.append(_Committer(self.project.journal.recorder(entry.stem, doc)))
 
     def follow(self, doc: LabelDocument, then: Callable[[Stroke, int], None] | None) -> None:
         """Call `then(stroke, revision)` after each of `doc`'s writes is in the journal (None: stop)."""
