@@ -169,12 +169,17 @@ class Journal:
 
     def attach(self, stem: str, doc: LabelDocument) -> None:
         """Record every write the document commits from now on (a failed write is reported, never raised)."""
+        doc.stroke_listeners.append(self.recorder(stem, doc))
+
+    def recorder(self, stem: str, doc: LabelDocument) -> Callable[[Stroke, int], None]:
+        """The stroke listener that records `doc`'s writes as the stem's (`attach` adds it; the project's
+        `Saving` calls it from the document's one listener, before anything else hears of the write)."""
 
         def listener(stroke: Stroke, revision: int) -> None:
             with contextlib.suppress(JournalWriteError):  # held in memory and reported through on_change
                 self.record(stem, stroke, revision, doc.shape)
 
-        doc.stroke_listeners.append(listener)
+        return listener
 
     # ---- reading -------------------------------------------------------------------------------------
 

@@ -135,7 +135,7 @@ def run_import(project: Project, plan: ImportPlan, *, progress: Progress = None,
     """Write the planned import into the project (see the module docstring). A cancel stops between
     images; `ImportResult.cancelled` says so and the record undoes what was done. A project open
     read-only raises OSError (EROFS, with why) before anything is written."""
-    project._check_writable()
+    project.check_writable()
     added = []
     for cls in plan.mapping.added:
         if all(c.name != cls.name for c in project.classes):
@@ -179,10 +179,10 @@ def _import_one(project: Project, entry: ImageEntry, labels: np.ndarray, keep_ex
     if undo.exists():
         raise FormatError(f"{undo}: this import already changed {entry.name}; an image takes the labels of one file")
 
-    def keep_undo(stroke, _revision) -> None:  # runs before the journal's listener: undo record first
+    def keep_undo(stroke, _revision) -> None:
         atomic_write_bytes(undo, _MAGIC + encode(stroke.inverse(), 0, doc.shape))
 
-    doc.stroke_listeners.insert(0, keep_undo)
+    project.saving.precede(doc, keep_undo)  # the undo record is written before the journal's
     try:
         mask = doc.labels != labels
         if keep_existing:
