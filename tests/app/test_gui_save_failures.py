@@ -123,7 +123,7 @@ def test_save_to_another_folder_writes_labels_and_journal_there(window, qtbot, m
     assert w.editor.unsaved and len(w.editor.documents()) == 2
     other = tmp_path / "elsewhere"
     ok = w.editor.save_elsewhere(other)
-    assert ok, (w.editor.save_error, w.editor._label_errors, w.project.journal.errors)
+    assert ok, (w.editor.save_error, w.project.saving.label_errors, w.project.journal.errors)
     assert not w.editor.unsaved and w.status_save.text() == "✓ saved"
     assert (engine.read_label(other / "labels" / f"{entry.stem}.png")[5, 5:16] == 0).all()
     second = w.project.images[1]
