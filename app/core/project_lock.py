@@ -150,11 +150,18 @@ def read_lock(path: Path) -> LockInfo | None:
     """The lock file's holder, None when it is missing or not a lock (a folder, a FIFO, garbage)."""
     try:
         doc = json.loads(read_regular(path, MAX_LOCK_BYTES).decode("utf-8"))
-        info = LockInfo(str(doc["holder"]), int(doc["pid"]), str(doc["host"]), str(doc["created"]),
+        info = LockInfo(_shown(doc["holder"]), int(doc["pid"]), _shown(doc["host"]), _shown(doc["created"]),
                         str(doc["instance"]))
     except (OSError, ValueError, KeyError, TypeError, RecursionError, OverflowError):
         return None
     return info if all(len(v) <= 1000 for v in (info.holder, info.host, info.created, info.instance)) else None
+
+
+def _shown(value) -> str:
+    """A lock field as text a log, a dialog and a UTF-8 stream can show: lone surrogates and control
+    characters (a hostile or damaged lock file can hold them) escaped."""
+    text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _set_aside(path: Path) -> None:

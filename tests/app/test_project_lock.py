@@ -149,3 +149,14 @@ def test_a_stale_lock_of_this_host_is_still_taken_over_quietly(folder, monkeypat
     write_lock(folder, pid=2**22 + 17)  # no such process
     monkeypatch.setattr(project_lock, "_alive", lambda pid: False)
     opens_and_holds(folder)
+
+
+def test_a_holder_with_unprintable_text_is_named_in_printable_text(folder):
+    # json.dumps writes the lone surrogate and the escape as \udc80 and \u001b: valid JSON, odd text
+    write_lock(folder, host="elsewhere", pid=4242, holder="ann\udc80\x1b[31m")
+    with pytest.raises(ProjectLockedError) as refused:
+        Project.open(folder)
+    shown = refused.value.info.describe()
+    assert shown.startswith("ann\\udc80\\x1b[31m on elsewhere")
+    shown.encode("utf-8")  # a log line, a dialog and a UTF-8 terminal can take it
+    assert str(refused.value).encode("utf-8")
