@@ -77,7 +77,7 @@ class Editor(QObject):
         self._label_errors.clear()
         self._project_error = None
         self.save_error = None
-        if project is not None:
+        if project is not None and self._journal_changed not in project.journal.on_change:
             project.journal.on_change.append(self._journal_changed)
         self._class = 0 if project is not None and project.classes else None
 

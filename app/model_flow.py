@@ -23,7 +23,7 @@ class ModelFlow(QObject):
 
     message = Signal(str, int)       # a line for the status bar, and for how long (ms; 0 = until replaced)
     failed = Signal(str, str)        # (title, text) worth a message box
-    modelShown = Signal(dict)        # the active model's info (name, arch, backbone, device, ...)
+    modelShown = Signal(object)      # the active model's info (name, arch, backbone, device, ...), or None
     versionsChanged = Signal(list, object)  # the project's model versions and the current one
     classesChanged = Signal()        # the project's classes changed (the model's were adopted)
     attentionCleared = Signal()      # the explanation on screen no longer applies
@@ -91,7 +91,14 @@ class ModelFlow(QObject):
         if project is not None:
             self.versionsChanged.emit(list(project.models), project.current_model)
 
-    def _on_changed(self, active: ActiveModel) -> None:
+    def _on_changed(self, active: ActiveModel | None) -> None:
+        if active is None:  # put away: another project opens
+            self.attention = None
+            self.close_class_question()
+            self.attentionCleared.emit()
+            self.modelShown.emit(None)
+            self.enabledChanged.emit()
+            return
         info = active.info()
         self.modelShown.emit(info)
         self._say(f"Model {info['name']} ready ({info['arch']}, {info['backbone']}, on {info['device']})")

@@ -1,6 +1,7 @@
-"""What closing the window asks first: about a training run in progress, and about labels not saved.
+"""What closing the window (or opening another folder) asks first: about a training run in progress, and
+about labels not saved.
 
-Both questions are modal: the window closes (or stays) once they are answered.
+The questions are modal: the window closes, or the other folder opens (or not), once they are answered.
 """
 
 from __future__ import annotations
@@ -43,6 +44,24 @@ class QuitQuestions:
         if box.clickedButton() not in (stop, discard):
             return None
         return box.clickedButton() is stop
+
+    def ask_leaving_training(self, name: str) -> str | None:
+        """Another folder is about to open while project `name` trains: "keep" it running (it is recorded in
+        `name` when it ends), "stop" it and keep the model so far, or None to stay."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Training is running",
+                          f"A model of {name} is being trained. Open the other folder anyway?\n\nA running "
+                          f"training belongs to {name}: when it ends, its model is recorded there as a version "
+                          "(not made current), and you hear about it the next time you open it.",
+                          QMessageBox.StandardButton.NoButton, self.dialog_parent)
+        keep = box.addButton("Keep it running", QMessageBox.ButtonRole.AcceptRole)
+        stop = box.addButton("Stop and keep the model so far", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(keep)
+        self.question = box
+        box.exec()
+        self.question = None
+        clicked = box.clickedButton()
+        return "keep" if clicked is keep else "stop" if clicked is stop else None
 
     def unsaved_text(self) -> str:
         """What quitting now would cost, as the quit dialog says it."""

@@ -8,6 +8,12 @@ version, the parent stays, and the panel offers to use it anyway. On failure (an
 kill) the panel and a message say why and the model in use stays. With the panel's automatic
 fine-tune on, a fine-tune starts by itself after every K images marked reviewed.
 
+A run belongs to the project that started it, whatever the window shows later. When the window opens
+another folder while it runs (`leave`), the run goes on in its own project, which stays open (and
+locked) until the run ends; the panel then shows the other project's state and says where the run
+is. A run that ends while its project is not shown is recorded there as a version (never made
+current) with a notice the window shows when that project opens next (`Project.add_notice`).
+
 The flow gets its dependencies explicitly (the editor, which holds the project; the model service; the
 model flow, which names, opens and lists model versions; the training panel it drives) and reports the
 rest through signals; the window wires them to the status bar, the docks and the image list.
@@ -23,10 +29,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from app.core.loop_record import score_text
 from app.core.training_plan import TrainingChoice, changed_since, plan_training
 from app.model_service import ActiveModel
 from app.training_process import TrainingProcess
-from training.events import DoneEvent
+from training.events import DoneEvent, StepEvent
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +58,10 @@ class TrainingFlow(QObject):
         panel.useAnyway.connect(self.use_anyway)
         self._out: Path | None = None
         self._quitting = False  # the window is closing: record the outcome, load and segment nothing
+        self.program: list[str] | None = None  # replaces `python -m training` (tests use a stand-in)
+        self.run_project = None  # the project the running training belongs to
+        self.shown = False  # whether the window shows `run_project` (its panel follows the run)
+        self._log: list[str] = []  # the run's log lines, shown again when its project is shown again
 
     @property
     def project(self):
@@ -94,9 +105,10 @@ class TrainingFlow(QObject):
             return
         self._parent = active.path if finetune else None
         self._out = cfg.out
-        self.process = TrainingProcess(cfg, cwd=project.folder, parent=self)
-        self.process.event.connect(self.panel.on_event)
-        self.process.log.connect(self.panel.append_log)
+        self.run_project, self.shown, self._log = project, True, []
+        self.process = TrainingProcess(cfg, cwd=project.folder, program=self.program, parent=self)
+        self.process.event.connect(self._on_event)
+        self.process.log.connect(self._on_log)
         self.process.succeeded.connect(self._succeeded)
         self.process.failed.connect(self._failed)
         self.process.finished.connect(self._ended)
@@ -106,24 +118,86 @@ class TrainingFlow(QObject):
         self.process.start()
 
     def stop(self) -> None:
-        if self.process is not None:
+        if self.process is not None and self.shown:
             self.process.stop()
             self._say("Stopping training after this iteration…", 0)
+
+    # -- which project the run belongs to ---------------------------------------------------------------
+    def _on_event(self, event) -> None:
+        if self.shown:
+            self.panel.on_event(event)
+        else:
+            self.panel.show_elsewhere(self.elsewhere_text())
+
+    def _on_log(self, line: str) -> None:
+        self._log = (self._log + [line])[-2000:]
+        if self.shown:
+            self.panel.append_log(line)
+
+    def live_project(self, folder: str | Path):
+        """The project of the running training when it is the one in `folder` (reopened, it is the same
+        object, so the run records its outcome where the window shows it), else None."""
+        project = self.run_project
+        if self.process is None or project is None:
+            return None
+        return project if project.folder == Path(folder).expanduser().resolve() else None
+
+    def leave(self) -> None:
+        """The window is about to show another project: the run goes on, and ends, in its own."""
+        self.shown = False
+
+    def show_project(self, project) -> None:
+        """The window shows `project` now (its panel has been reset): follow the run again when it is
+        this project's, else say where the running training belongs."""
+        if self.process is None:
+            return
+        if project is self.run_project:
+            self.shown = True
+            self.panel.set_running(True)
+            for event in self.process.events:
+                self.panel.on_event(event)
+            for line in self._log:
+                self.panel.append_log(line)
+        else:
+            self.shown = False
+            self.panel.show_elsewhere(self.elsewhere_text())
+
+    def elsewhere_text(self) -> str:
+        """What the panel of another project says about the running training."""
+        name = self.run_project.folder.name if self.run_project is not None else "another project"
+        steps = [e for e in self.process.events if isinstance(e, StepEvent)] if self.process is not None else []
+        where = f" ({steps[-1].iteration} / {steps[-1].iterations} iterations)" if steps else ""
+        return (f"A training of {name} is running{where}. It belongs to {name}: its model is recorded there "
+                "when it ends. One training at a time: Train is available again then.")
+
+    def stop_and_wait(self, wait_ms: int = 60000) -> None:
+        """Stop the run now and wait until it has written the model so far (recorded as a version)."""
+        process = self.process
+        if process is None:
+            return
+        process.stop()
+        if not process.wait(wait_ms):
+            process.kill()
+            process.wait(5000)
 
     def _succeeded(self, done: DoneEvent) -> None:
         path = Path(done.model_path or "")
         if not path.is_file():
             self._failed(f"the training process reported {path}, which does not exist")
             return
-        parent = self._parent
+        parent, project, shown = self._parent, self.run_project, self.shown
         worse = (parent is not None and done.miou is not None and done.parent_miou is not None
                  and done.miou < done.parent_miou)
-        self.panel.show_outcome(done, parent=parent.stem if parent else None, adopted=not worse)
+        if shown:
+            self.panel.show_outcome(done, parent=parent.stem if parent else None, adopted=not worse)
         try:
-            self.project.add_model_version(path, miou=done.miou, val_images=len(done.val_names), select=False,
-                                        parent=parent.name if parent else None)
+            project.add_model_version(path, miou=done.miou, val_images=len(done.val_names), select=False,
+                                      parent=parent.name if parent else None)
         except Exception as exc:  # noqa: BLE001 - the model is on disk; the version list is bookkeeping
             log.warning("cannot record model version %s: %s", path, exc)
+        if not shown:
+            self._recorded_away(project, path, done)
+            return
         if self._quitting:
             return
         self.model_flow.refresh_versions()
@@ -134,6 +208,20 @@ class TrainingFlow(QObject):
             return
         self._say(f"Training done: {path.name}; loading it and segmenting the unlabelled images", 0)
         self._adopt(path)
+
+    def _recorded_away(self, project, path: Path, done: DoneEvent) -> None:
+        """A run ended while the window showed another project: its version waits in its own project."""
+        score = score_text(done.miou, len(done.val_names)) + (", stopped early" if done.stopped else "")
+        try:
+            project.add_notice(f"A training of this project ended while another folder was open: {path.stem} "
+                               f"({score}) is recorded as a version and is not in use. Double-click it in the "
+                               "Model panel's versions to use it.")
+        except OSError as exc:
+            log.warning("%s: cannot keep the notice about %s: %s", project.folder, path.name, exc)
+        if not self._quitting:
+            self._say(f"The training of {project.folder.name} ended: {path.stem} ({score}) is recorded there as a "
+                      "version, not used here", 20000)
+            self.finished.emit(False)
 
     def _adopt(self, path: Path) -> None:
         """Load `path`, make it the current version and segment the unlabelled images with it."""
@@ -207,6 +295,13 @@ class TrainingFlow(QObject):
         keep = f"The model in use stays {prev.info()['name']}." if prev else ""
         if self._quitting:
             return
+        if not self.shown:
+            name = self.run_project.folder.name if self.run_project is not None else "another project"
+            stopped = self.process is not None and self.process.stop_requested
+            self._say(f"The training of {name} " + ("stopped before a model was written" if stopped else
+                                                    f"failed: {why.splitlines()[0]}"), 20000)
+            self.finished.emit(False)
+            return
         if self.process is not None and self.process.stop_requested:  # the person stopped it: not a failure
             self.panel.show_outcome(None, f"Stopped before a model was written. {keep}",
                                           headline="Training stopped")
@@ -221,6 +316,13 @@ class TrainingFlow(QObject):
             shutil.rmtree(self._out.with_name(self._out.name + ".ckpt"), ignore_errors=True)
         self.process.deleteLater()
         self.process = None
+        project, self.run_project = self.run_project, None
+        if not self.shown:
+            if project is not None and project is not self.project:
+                project.close()  # kept open (and locked) for the run alone
+            if self.project is not None and not self._quitting:
+                self.panel.show_elsewhere(None)
+        self.shown = False
 
     @property
     def running(self) -> bool:

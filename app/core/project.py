@@ -156,6 +156,7 @@ class Project:
         self.journal = Journal(folder / ".segassist" / "journal")
         self._seen: dict[Path, object] = {}  # file -> its signature when last read or written
         self.note: str | None = None  # what opening cleaned up, for the person
+        self.notices: list[str] = []  # what happened while the project was closed (said when it opens next)
         self.loop = LoopRecord()  # validation set and correction records
         # Bookkeeping (statuses derived from files, proposal scores) need not reach segassist.json at once:
         # with `deferred_save` set (the app's debounced saver), `touch()` marks the file dirty and calls it.
@@ -276,6 +277,10 @@ class Project:
         if len(classes) > MAX_CLASSES:
             raise ProjectFileError(f"{path}: {len(classes)} classes; at most {MAX_CLASSES} are possible")
         project = cls(folder, classes, settings, [], models, current_model)
+        notices = doc.get("notices") or []
+        if not isinstance(notices, list) or not all(isinstance(n, str) for n in notices):
+            raise ProjectFileError(f"{path}: 'notices' must be a list of texts")
+        project.notices = list(notices)
         project.loop = _loop_from_json(path, doc)
         project.images = project._scan(path, images_json)
         return project
@@ -576,6 +581,21 @@ class Project:
         self.save()
         return version
 
+    def add_notice(self, text: str) -> None:
+        """Something the person should hear the next time this project opens; saved at once."""
+        self.notices.append(text)
+        self.save()
+
+    def take_notices(self) -> list[str]:
+        """The notices kept for the person, forgotten once read; a read-only window leaves them for the
+        window that can write the project."""
+        if self.read_only and self.write_folder is None:
+            return list(self.notices)
+        notices, self.notices = self.notices, []
+        if notices:
+            self.touch()
+        return notices
+
     def set_current_model(self, path: str | Path | None) -> None:
         self.current_model = None if path is None else Path(path).expanduser().resolve()
         self.save()
@@ -646,6 +666,7 @@ class Project:
             "models": [m.to_json(self.folder) for m in self.models],
             "current_model": None if self.current_model is None else _rel(self.current_model, self.folder),
             "loop": self.loop.to_json(),
+            **({"notices": list(self.notices)} if self.notices else {}),
         }
 
     def save(self, *, force: bool = False) -> None:

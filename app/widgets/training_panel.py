@@ -94,6 +94,10 @@ class TrainingPanel(QWidget):
     stopRequested = Signal()
     useAnyway = Signal(str)  # the path of a version that scored below its parent, to be used all the same
     autoChanged = Signal()  # the automatic fine-tune was switched or its interval changed
+    settingsEdited = Signal()  # the person changed a setting the project remembers (`remembered()`)
+
+    DEFAULTS = {"iters": 0, "crop": 128, "batch": 4, "lr": 0.0, "auto": False, "auto_every": 10, "device": "auto",
+                "precision": "auto"}
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -204,6 +208,7 @@ class TrainingPanel(QWidget):
         self.use_button.setVisible(False)
         self.use_button.clicked.connect(lambda: self.useAnyway.emit(self._rejected or ""))
         self._rejected: str | None = None
+        self.elsewhere: str | None = None  # what a training of another project that is running says here
 
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setMinimumHeight(300)  # three compact charts; the settings above them stay in view
@@ -249,6 +254,13 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.log, 1)
         self._reset_curves()
         self._mode_changed(False)
+        self._restoring = False
+        for spin in (self.iters, self.crop, self.batch, self.auto_every):
+            spin.valueChanged.connect(self._edited)
+        self.lr.valueChanged.connect(self._edited)
+        self.auto.toggled.connect(self._edited)
+        for combo in (self.device, self.precision, self.arch, self.backbone):
+            combo.currentTextChanged.connect(self._edited)
 
     # -- settings -------------------------------------------------------------------------------------
     def set_architectures(self, names: Sequence[str], backbones: dict[str, Sequence[str]],
@@ -313,6 +325,43 @@ class TrainingPanel(QWidget):
         if s.get("lr"):
             self.lr.setValue(float(s["lr"]))
 
+    def _edited(self, *_) -> None:
+        if not self._restoring:
+            self.settingsEdited.emit()
+
+    def remembered(self) -> dict:
+        """The settings a project keeps in its segassist.json (restored when it opens)."""
+        return {"arch": self.arch.currentText() or None, "backbone": self.backbone.currentText().strip() or None,
+                "iters": self.iters.value(), "crop": self.crop.value(), "batch": self.batch.value(),
+                "lr": self.lr.value(), "auto": self.auto.isChecked(), "auto_every": self.auto_every.value(),
+                "device": self.device.currentText(), "precision": self.precision.currentText()}
+
+    def restore(self, saved: dict) -> None:
+        """Show a project's remembered settings; what it does not say goes back to the defaults (never the
+        previous project's). Values that do not fit are ignored."""
+        s = {**self.DEFAULTS, **{k: v for k, v in (saved or {}).items() if v is not None}}
+        self._restoring = True
+        try:
+            if s.get("arch") and self.arch.findText(str(s["arch"])) >= 0:
+                self.arch.setCurrentText(str(s["arch"]))
+            elif self.arch.findText("deeplabv3plus") >= 0:
+                self.arch.setCurrentText("deeplabv3plus")
+            self._arch_changed(self.arch.currentText())
+            if s.get("backbone"):
+                self.backbone.setCurrentText(str(s["backbone"]))
+            for key, spin in (("iters", self.iters), ("crop", self.crop), ("batch", self.batch),
+                              ("auto_every", self.auto_every)):
+                if isinstance(s[key], int | float) and not isinstance(s[key], bool):
+                    spin.setValue(int(s[key]))
+            if isinstance(s["lr"], int | float) and not isinstance(s["lr"], bool):
+                self.lr.setValue(float(s["lr"]))
+            self.auto.setChecked(bool(s["auto"]))
+            for key, combo in (("device", self.device), ("precision", self.precision)):
+                if combo.findText(str(s[key])) >= 0:
+                    combo.setCurrentText(str(s[key]))
+        finally:
+            self._restoring = False
+
     # -- a run ----------------------------------------------------------------------------------------
     def _reset_curves(self) -> None:
         self._loss: tuple[list, list] = ([], [])
@@ -333,10 +382,22 @@ class TrainingPanel(QWidget):
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
         self._set_rate("")
-        self.status.setText("Ready. Label a few images, then train.")
+        self.show_elsewhere(None)
         self.log.clear()
         self.set_corrections({})
         self.set_validation([])
+
+    def show_elsewhere(self, text: str | None) -> None:
+        """A training of another project is running (`text` says which and where it goes): Train and Stop
+        are off here, this project's curves stay. None: that run has ended, Train is available again."""
+        self.elsewhere = text
+        self.start_button.setEnabled(text is None)
+        self.stop_button.setEnabled(False)
+        self.start_button.setToolTip("Train on the labelled images in a separate process" if text is None else
+                                     "One training at a time: " + text)
+        self.stop_button.setToolTip("Stop after the current iteration and keep the model so far" if text is None
+                                    else "The running training belongs to another project")
+        self.status.setText(text if text is not None else "Ready. Label a few images, then train.")
 
     def set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
