@@ -30,6 +30,7 @@ from app.canvas import HEAT_MODES, Canvas
 from app.class_flow import ClassFlow
 from app.core.ui_state import Facts, enabled
 from app.editor import Editor
+from app.focus_return import FocusReturn
 from app.interaction import TOOLS
 from app.label_transfer_flow import TransferFlow
 from app.model_flow import ModelFlow
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
         install_smart_tools(self)
         self._build_status_bar()
         self._connect()
+        self.focus_return = FocusReturn(self, self.canvas)
         archs = engine.list_architectures()
         self.training_panel.set_architectures(archs, {a: suggested_backbones(a) for a in archs},
                                               {a: quick_backbone(a) for a in archs})
