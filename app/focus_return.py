@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
+from shiboken6 import isValid
 
 
 class FocusReturn(QObject):
@@ -18,11 +19,13 @@ class FocusReturn(QObject):
     def __init__(self, window: QWidget, home: QWidget):
         super().__init__(window)
         self.window, self.home = window, home
-        QApplication.instance().focusChanged.connect(self._focus_changed)
+        QApplication.instance().focusChanged.connect(self._focus_changed)  # dropped with this object
 
     def _focus_changed(self, old: QWidget | None, new: QWidget | None) -> None:
-        if new is None and old is not None and self._is_dialog_of_window(old.window()):
-            QTimer.singleShot(0, self.give_back)
+        if not isValid(self.window):
+            return
+        if new is None and old is not None and isValid(old) and self._is_dialog_of_window(old.window()):
+            QTimer.singleShot(0, self, self.give_back)  # dropped when the window is gone by then
 
     def _is_dialog_of_window(self, top: QWidget) -> bool:
         parent = top.parentWidget()
@@ -31,7 +34,7 @@ class FocusReturn(QObject):
     def give_back(self) -> None:
         """Activate the window and focus `home` when no dialog of it is up and nothing in it has the keyboard."""
         app = QApplication.instance()
-        if not self.window.isVisible() or app.activeModalWidget() is not None:
+        if not isValid(self.window) or not self.window.isVisible() or app.activeModalWidget() is not None:
             return
         if any(w.isVisible() and w.isWindow() and self._is_dialog_of_window(w) for w in app.topLevelWidgets()):
             return  # another dialog of the window is up
