@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QGuiApplication
+from PySide6.QtGui import QActionGroup, QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -68,15 +68,19 @@ def _collect_on_gui_thread() -> None:
 
 
 PREFERRED_SIZE = (1440, 900)
+SCREEN_SHARE = 0.9  # of a larger screen's free area
 
 
 def initial_size() -> tuple[int, int]:
-    """1440x900, or the screen's free area where that is smaller (a 1280x800 laptop): never off the screen."""
+    """1440x900, 90 % of a larger screen's free area (1728x950 or so on 1920x1080), or the free area where
+    that is smaller (a 1280x800 laptop): never off the screen."""
     screen = QGuiApplication.primaryScreen()
     if screen is None:
         return PREFERRED_SIZE
     free = screen.availableGeometry()
-    return min(PREFERRED_SIZE[0], free.width()), min(PREFERRED_SIZE[1], free.height())
+    w = min(free.width(), max(PREFERRED_SIZE[0], round(free.width() * SCREEN_SHARE)))
+    h = min(free.height(), max(PREFERRED_SIZE[1], round(free.height() * SCREEN_SHARE)))
+    return w, h
 
 
 class MainWindow(QMainWindow):
@@ -352,6 +356,8 @@ class MainWindow(QMainWindow):
         self.model_panel.segment_all_button.setEnabled(state["segment_all"])
         self.images_panel.review_button.setEnabled(state["reviewed"])
         self.classes_panel.set_editable(not self.read_only)
+        for b in self.model_panel.writing_buttons:
+            b.setEnabled(not self.read_only and facts.project)
         tp = self.training_panel
         if not train:
             tp.start_button.setEnabled(False)
@@ -374,6 +380,9 @@ class MainWindow(QMainWindow):
             self.read_only_banner.show_read_only(p.read_only)
             if self.canvas.tool is not None and self.canvas.tool is not self.tools["A"]:
                 self.canvas.set_tool(None)
+                self.acts.tool_group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
+                for act in self.acts.tools.values():
+                    act.setChecked(False)
                 self.tool_options.show_tool("Viewing only", "This project is read-only: zoom with the wheel, pan "
                                             "with the middle button or Space+drag. The attention tool (A) still "
                                             "explains the model.", False)
@@ -383,13 +392,14 @@ class MainWindow(QMainWindow):
             else:
                 self.read_only_banner.hide()
             if self.canvas.tool is None:
+                self.acts.tool_group.setExclusionPolicy(QActionGroup.ExclusionPolicy.Exclusive)
                 self.select_tool("B")
         self.update_enabled()
         self._show_save_state()
 
     def _show_save_state(self) -> None:
         if self.read_only:
-            self.status_save.setText("🔒 read-only" if self.editor.doc is not None or self.project else "")
+            self.status_save.setText("<span style='color:#e0b84a'>read-only: nothing is saved</span>")
         elif self.editor.save_error:
             self.status_save.setText("<span style='color:#e5534b'>⚠ not saved</span>")
         elif self.editor.unsaved:
@@ -649,8 +659,9 @@ class MainWindow(QMainWindow):
         self.tool_options.show_tool(tool.title, tool.hint, tool.sized)
 
     def brush_step(self, direction: int) -> None:
-        r = self.tool_options.brush_radius
-        self.tool_options.set_brush_radius(r + direction * max(1, round(r * 0.2)))
+        """A brush about 20 % larger or smaller (its diameter by at least one pixel)."""
+        d = 2 * self.tool_options.brush_radius
+        self.tool_options.set_brush_radius((d + direction * max(1, round(d * 0.2))) / 2)
 
     def cycle_heat(self) -> None:
         i = HEAT_MODES.index(self.tool_options.heat_mode())

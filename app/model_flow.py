@@ -73,8 +73,11 @@ class ModelFlow(QObject):
         self.models.load(path, on_loaded=loaded)
 
     def remember(self, path: Path, active: ActiveModel) -> None:
-        """Make `path` the project's current model (a new version when it is not listed yet)."""
+        """Make `path` the project's current model (a new version when it is not listed yet). A read-only
+        project is not written: the model is only in use."""
         project = self.project
+        if project.read_only and project.write_folder is None:
+            return
         try:
             if any(Path(v.path).resolve() == path.resolve() for v in project.models):
                 project.set_current_model(path)

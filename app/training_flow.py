@@ -70,17 +70,22 @@ class TrainingFlow(QObject):
     def _say(self, text: str, ms: int = 6000) -> None:
         self.message.emit(text, ms)
 
+    def _refuse(self, title: str, why: str) -> None:
+        """Train was pressed and no run starts: the reason goes where the person looks (the panel's header)
+        and into a message box."""
+        self.panel.show_outcome(None, why, headline=title)
+        self.warning.emit(title, why)
+
     def start(self, settings: dict) -> None:
         if self.project is None or self.process is not None:
             return
         if not self.editor.save_all():
-            self.warning.emit("Training not started",
-                              "The current labels could not be saved; training reads them from disk.")
+            self._refuse("Training not started",
+                         "The current labels could not be saved; training reads them from disk.")
             return
         labelled = self.project.labelled()
         if not labelled:
-            self.warning.emit("Nothing to train on",
-                              "Label at least one image first (paint, fill, or accept a proposal).")
+            self._refuse("Nothing to train on", "Label at least one image first (paint, fill, or accept a proposal).")
             return
         active = self.models.active
         choice = TrainingChoice.from_settings(settings)
@@ -91,7 +96,7 @@ class TrainingFlow(QObject):
         try:
             val_names = project.run_validation_names()
         except OSError as exc:
-            self.warning.emit("Training not started", f"Could not write segassist.json: {exc}")
+            self._refuse("Training not started", f"Could not write segassist.json: {exc}")
             return
         self.refresh_loop()
         try:
@@ -101,7 +106,7 @@ class TrainingFlow(QObject):
                 labelled=len(labelled), init=active.path if finetune else None, val_names=val_names,
                 focus_names=changed_since(label_paths, active.path) if finetune else ())
         except ValueError as exc:
-            self.warning.emit("Training not started", str(exc))
+            self._refuse("Training not started", str(exc))
             return
         self._parent = active.path if finetune else None
         self._out = cfg.out
@@ -246,6 +251,11 @@ class TrainingFlow(QObject):
         """Show the validation set (image list, panel) and the corrections per image by version."""
         if self.project is None:
             return
+        if not (self.project.read_only and self.project.write_folder is None):
+            try:  # grown from the reviewed images now, not only at the next Train (never a stale "not measurable")
+                self.project.validation_names()
+            except OSError as exc:
+                self.warning.emit("Project not saved", f"Could not write segassist.json: {exc}")
         names = self.project.loop.validation
         self.validationChanged.emit(list(names))
         self.panel.set_validation(self.project.loop.run_names([e.name for e in self.project.labelled()]))

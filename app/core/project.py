@@ -34,7 +34,7 @@ from app.core.journal import Journal, JournalError
 from app.core.loop_record import Correction, LoopRecord, correction
 from app.core.predictions import PredictionFileError, read_prediction, write_prediction
 from app.core.project_lock import ProjectLock
-from engine.atomic import atomic_write_bytes
+from engine.atomic import atomic_write_bytes, fsync_dir
 from engine.classes import SegClass, as_classes, default_color
 from engine.images import ImageReadError, image_size, list_images, read_image, read_label, write_label
 
@@ -122,6 +122,12 @@ class PendingSave:
         `ChangedOnDiskError` when the file changed since it was read (unless prepared with force)."""
         if self.expected is not _UNSEEN and signature(self.path) != self.expected:
             raise ChangedOnDiskError(self.path)
+        if not (self.labels != 255).any():  # nothing labelled (every stroke undone or erased): no label file
+            if self.path.exists():
+                self.path.unlink()
+                fsync_dir(self.path.parent)
+            self.written = None
+            return self.path
         path = write_label(self.path, self.labels, self.classes)
         self.written = signature(path)
         return path
@@ -461,7 +467,9 @@ class Project:
             self.journal.clear(pending.entry.stem, upto=pending.revision)
         except OSError as exc:  # the labels are safe; stale records only replay the same values
             log.warning("%s: journal not cleared after a save (%s)", self.journal.path(pending.entry.stem), exc)
-        if pending.entry.status in ("unlabelled", "predicted"):
+        if pending.written is None:  # no label left: the status the files imply (see _status_on_disk)
+            pending.entry.status = "predicted" if self.prediction_path(pending.entry).exists() else "unlabelled"
+        elif pending.entry.status in ("unlabelled", "predicted"):
             pending.entry.status = "edited"  # what the label file on disk says anyway (see _status_on_disk)
         try:
             if self.deferred_save is None:

@@ -36,7 +36,7 @@ class ReadOnlyBanner(QFrame):
 
     def show_read_only(self, why: str) -> None:
         self.setStyleSheet(READ_ONLY_STYLE)
-        self.text.setText(f"<b>🔒 Read-only:</b> {why or 'this folder cannot be written'}. Nothing is saved "
+        self.text.setText(f"<b>Read-only:</b> {why or 'this folder cannot be written'}. Nothing is saved "
                           "here, so the editing tools are off; you can look at the images and labels and export "
                           "them.")
         self.button.setVisible(True)

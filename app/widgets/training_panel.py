@@ -141,6 +141,8 @@ class TrainingPanel(QWidget):
                              "were marked reviewed; a result that scores below its parent is kept but not used")
         self.auto_every = _spin(1, 1000, 10, 1, "Reviewed images between automatic fine-tunes")
         self.auto_every.setSuffix(" reviewed images")
+        self.auto_every.valueChanged.connect(
+            lambda n: self.auto_every.setSuffix(" reviewed image" if n == 1 else " reviewed images"))
         self.auto.toggled.connect(lambda _: self.autoChanged.emit())
         self.auto_every.valueChanged.connect(lambda _: self.autoChanged.emit())
         self.device = QComboBox()

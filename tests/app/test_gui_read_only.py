@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 import engine
 from app.main_window import MainWindow
@@ -53,8 +53,8 @@ def stroke(qtbot, w, points):
     qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=at(*points[-1]))
 
 
-def boxes():
-    return [b for b in QApplication.topLevelWidgets() if isinstance(b, QMessageBox) and b.isVisible()]
+def boxes(w):
+    return [b for b in w.findChildren(QMessageBox) if b.isVisible()]
 
 
 def test_a_read_only_project_says_so_and_cannot_be_painted(qtbot, held, tmp_path, monkeypatch):
@@ -77,14 +77,15 @@ def test_a_read_only_project_says_so_and_cannot_be_painted(qtbot, held, tmp_path
     assert w.acts.export_labels.isEnabled()
     assert not w.training_panel.start_button.isEnabled() and not w.images_panel.review_button.isEnabled()
     assert not any(b.isEnabled() for b in w.classes_panel.edit_buttons)
-    assert "saved" not in w.status_save.text() and "read-only" in w.status_save.text()
+    assert "✓ saved" not in w.status_save.text() and "read-only" in w.status_save.text()
 
     before = w.editor.doc.labels.copy()
     qtbot.keyClick(w.canvas, Qt.Key.Key_B)  # the shortcut picks nothing either
     stroke(qtbot, w, [(10, 10), (10, 30)])
     assert (w.editor.doc.labels == before).all() and not w.editor.doc.dirty
-    assert not boxes() and w.editor.save_error is None
-    assert "saved" not in w.status_save.text()
+    assert not boxes(w), [b.text() for b in boxes(w)]
+    assert w.editor.save_error is None
+    assert "✓ saved" not in w.status_save.text()
 
     monkeypatch.setattr(QMessageBox, "exec", lambda self: pytest.fail(f"asked on quit: {self.text()}"))
     assert w.close()  # nothing to lose: no dialog at all
