@@ -489,6 +489,7 @@ class MainWindow(QMainWindow):
         except (OSError, ValueError) as exc:
             self.warn("Class change not completed", f"{exc}")
         self.models.clear()  # the last project's model never follows into this one
+        self._show_model(None)  # until this project's own model (if any) has loaded
         self.project = project
         self.project_saver.attach(project)
         self.editor.set_project(project)

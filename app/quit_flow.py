@@ -32,7 +32,10 @@ class QuitQuestions:
 
     def ask_about_training(self) -> bool | None:
         """Stop and keep the model so far (True), cancel the run (False), or keep working (None)."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Training is running", "A model is being trained. Quit anyway?",
+        project = getattr(self.training, "run_project", None)
+        whose = f" of {project.folder.name}" if project is not None else ""
+        box = QMessageBox(QMessageBox.Icon.Question, "Training is running",
+                          f"A model{whose} is being trained. Quit anyway?",
                           QMessageBox.StandardButton.NoButton, self.dialog_parent)
         stop = box.addButton("Stop and keep the model so far", QMessageBox.ButtonRole.AcceptRole)
         discard = box.addButton("Cancel the training", QMessageBox.ButtonRole.DestructiveRole)
