@@ -217,6 +217,7 @@ class TrainingFlow(QObject):
     def _recorded_away(self, project, path: Path, done: DoneEvent) -> None:
         """A run ended while the window showed another project: its version waits in its own project."""
         score = score_text(done.miou, len(done.val_names)) + (", stopped early" if done.stopped else "")
+        short = f" (mIoU {done.miou:.3f})" if done.miou is not None else ""
         try:
             project.add_notice(f"A training of this project ended while another folder was open: {path.stem} "
                                f"({score}) is recorded as a version and is not in use. Double-click it in the "
@@ -224,8 +225,8 @@ class TrainingFlow(QObject):
         except OSError as exc:
             log.warning("%s: cannot keep the notice about %s: %s", project.folder, path.name, exc)
         if not self._quitting:
-            self._say(f"The training of {project.folder.name} ended: {path.stem} ({score}) is recorded there as a "
-                      "version, not used here", 20000)
+            self._say(f"The training of {project.folder.name} ended: {path.stem}{short} is recorded there as a "
+                      "version", 20000)
             self.finished.emit(False)
 
     def _adopt(self, path: Path) -> None:

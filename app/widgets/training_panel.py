@@ -370,6 +370,11 @@ class TrainingPanel(QWidget):
         self._miou: tuple[list, list] = ([], [])
         self.loss_curve.setData([], [])
         self.miou_curve.setData([], [])
+        self.loss_plot.setRange(xRange=(0, 10), yRange=(0, 1), padding=0)  # not the last run's axes
+        self.miou_plot.setXRange(0, 10, padding=0)
+        for plot in (self.loss_plot, self.miou_plot):
+            plot.enableAutoRange(axis="x")
+        self.loss_plot.enableAutoRange(axis="y")
         self.miou_before: float | None = None
 
     def reset(self) -> None:
