@@ -6,6 +6,7 @@ from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from app.main_window import MainWindow
+from app.widgets.cleanup_dialog import CleanupDialog
 from tests.app.gui_helpers import make_project
 
 
@@ -33,8 +34,13 @@ def paint(qtbot, w):
 
 def undo_by_keyboard(qtbot, w):
     """Ctrl+Z as the person types it: to whatever has the keyboard now."""
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is w and QApplication.focusWidget() is not None,
-                    timeout=5000)
+    try:
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is w and QApplication.focusWidget() is not None,
+                        timeout=5000)
+    except Exception:
+        visible = [t for t in QApplication.topLevelWidgets() if t.isVisible()]
+        raise AssertionError(f"active {QApplication.activeWindow()}, focus {QApplication.focusWidget()}, "
+                             f"modal {QApplication.activeModalWidget()}, visible {visible}") from None
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
 
 
@@ -43,9 +49,11 @@ def test_ctrl_z_works_right_after_the_clean_up_dialog_closes(window, qtbot):
     paint(qtbot, w)
 
     def close_dialog():
-        dialog = QApplication.activeModalWidget()
-        assert dialog is not None and dialog.windowTitle() == "Clean up labels"
-        dialog.reject()
+        shown = [d for d in w.findChildren(CleanupDialog) if d.isVisible()]
+        if not shown:  # not up yet
+            QTimer.singleShot(100, close_dialog)
+            return
+        shown[0].reject()
 
     QTimer.singleShot(200, close_dialog)
     w.acts.cleanup.trigger()  # modal until closed
