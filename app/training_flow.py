@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections import deque
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +62,7 @@ class TrainingFlow(QObject):
         self.program: list[str] | None = None  # replaces `python -m training` (tests use a stand-in)
         self.run_project = None  # the project the running training belongs to
         self.shown = False  # whether the window shows `run_project` (its panel follows the run)
-        self._log: list[str] = []  # the run's log lines, shown again when its project is shown again
+        self._log: deque[str] = deque(maxlen=2000)  # the run's log, shown again when its project is shown again
 
     @property
     def project(self):
@@ -110,7 +111,8 @@ class TrainingFlow(QObject):
             return
         self._parent = active.path if finetune else None
         self._out = cfg.out
-        self.run_project, self.shown, self._log = project, True, []
+        self.run_project, self.shown = project, True
+        self._log.clear()
         self.process = TrainingProcess(cfg, cwd=project.folder, program=self.program, parent=self)
         self.process.event.connect(self._on_event)
         self.process.log.connect(self._on_log)
@@ -135,7 +137,7 @@ class TrainingFlow(QObject):
             self.panel.show_elsewhere(self.elsewhere_text())
 
     def _on_log(self, line: str) -> None:
-        self._log = (self._log + [line])[-2000:]
+        self._log.append(line)
         if self.shown:
             self.panel.append_log(line)
 
@@ -170,8 +172,9 @@ class TrainingFlow(QObject):
     def elsewhere_text(self) -> str:
         """What the panel of another project says about the running training."""
         name = self.run_project.folder.name if self.run_project is not None else "another project"
-        steps = [e for e in self.process.events if isinstance(e, StepEvent)] if self.process is not None else []
-        where = f" ({steps[-1].iteration} / {steps[-1].iterations} iterations)" if steps else ""
+        events = self.process.events if self.process is not None else []
+        step = next((e for e in reversed(events) if isinstance(e, StepEvent)), None)
+        where = f" ({step.iteration} / {step.iterations} iterations)" if step is not None else ""
         return (f"A training of {name} is running{where}. It belongs to {name}: its model is recorded there "
                 "when it ends. One training at a time: Train is available again then.")
 
