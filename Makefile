@@ -26,14 +26,17 @@ SAMPLE_MODEL := sample-project/models/sample-deeplabv3plus.safetensors
 screenshot: $(STAMP)
 	test -f sample-project/segassist.json || $(BIN)/python -m resources.sample_project sample-project
 	test -f $(SAMPLE_MODEL) || $(BIN)/python -m training --images sample-project --labels sample-project/labels \
-		--classes sample-project/segassist.json --arch deeplabv3plus --backbone mobilenetv3_large_100 \
+		--classes sample-project/segassist.json --arch deeplabv3plus --backbone efficientnet_lite0 --pretrained imagenet \
 		--crop 128 --batch 4 --iters 200 --val-fraction 0.2 --out $(SAMPLE_MODEL)
 	QT_QPA_PLATFORM=offscreen $(BIN)/segassist sample-project --model $(SAMPLE_MODEL) --image scene_05.png \
 		--size 1440x900 --screenshot docs/main-window.png
 
+# The suite in pytest-xdist workers, one per core (`make test WORKERS=0`: in one process); a file's tests run
+# in one worker (--dist loadfile), so a module fixture is built once.
+WORKERS ?= auto
 test: $(STAMP)
 	$(BIN)/ruff check .
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import sys
 import time
 from pathlib import Path
 
 from app.core.label_transfer import EXPORT_SETS, export_project, plan_import, run_import, undo_import
-from app.core.project import Project, ProjectFileError
+from app.core.project import ChangedOnDiskError, Project, ProjectFileError
+from app.core.project_lock import ProjectLockedError
 from labelformats import EXPORT_FORMATS, IMPORT_FORMATS, UNKNOWN_POLICIES, FormatError, open_source
 
 
@@ -55,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="share of the images in a val split (chosen by file-name hash); default none")
     exp.add_argument("--polygons", action="store_true", help="coco and labelme: polygons instead of exact masks")
     exp.add_argument("--tolerance", type=float, default=1.0, help="polygon simplification in pixels (default 1)")
+    for command in (imp, und, exp):
+        command.add_argument("--take-over-lock", action="store_true",
+                             help="take the project's lock over from a window that is gone (on another host, or "
+                                  "a process id reused since); the holder is named when the lock refuses")
     return parser
 
 
@@ -70,8 +77,12 @@ def _overrides(pairs: list[str]) -> dict[str, str | None]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # a class name with a lone surrogate is printed, never a traceback
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
+    project = None
     try:
-        project = Project.open(args.project)
+        project = _open(args)
         if args.command == "import":
             return _import(project, args)
         if args.command == "undo":
@@ -83,9 +94,40 @@ def main(argv: list[str] | None = None) -> int:
                            polygons=args.polygons, tolerance=args.tolerance)
         print(f"exported {n} images as {args.format} into {args.out} ({time.perf_counter() - start:.1f} s)")
         return 0
-    except (FormatError, ProjectFileError, FileNotFoundError, KeyError) as exc:
-        print(f"segassist-convert: {exc}", file=sys.stderr)
+    except (FormatError, ProjectFileError, ProjectLockedError, OSError, ValueError, KeyError, RecursionError,
+            MemoryError) as exc:
+        print(f"segassist-convert: {_one_line(exc)}", file=sys.stderr)
         return 2
+    finally:
+        if project is not None:
+            project.close()
+
+
+def _open(args) -> Project:
+    if not args.project.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no such folder", str(args.project))
+    try:
+        return Project.open(args.project)
+    except ProjectLockedError as exc:
+        if not args.take_over_lock:
+            raise
+        return Project.open(args.project, take_over=exc.info)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error as one line that names the file (an OSError's own message may not)."""
+    if isinstance(exc, ProjectLockedError):
+        return f"{exc} Or pass --take-over-lock when that window is gone."
+    if isinstance(exc, RecursionError):
+        return "a file is nested too deeply to be read"
+    if isinstance(exc, MemoryError):
+        return "not enough memory for this data"
+    if isinstance(exc, OSError) and not isinstance(exc, ChangedOnDiskError):
+        name = exc.filename or "a file"
+        return f"{name}: {exc.strerror or exc}"
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _import(project: Project, args) -> int:
@@ -95,6 +137,8 @@ def _import(project: Project, args) -> int:
                        as_proposals=args.as_proposals, keep_existing=args.keep_existing)
     for src, target in plan.mapping.rows():
         print(f"  {src:<28} -> {target}")
+    for note in source.notes():
+        print(note)
     if plan.unmatched:
         print(f"{len(plan.unmatched)} label files have no image in the project (skipped): "
               + ", ".join(i.key for i in plan.unmatched[:5]))
@@ -103,8 +147,7 @@ def _import(project: Project, args) -> int:
         return 0
     result = run_import(project, plan)
     what = "proposals" if args.as_proposals else "labels"
-    print(f"imported {what} of {result.images} images"
-          + (f"; added classes {', '.join(result.added_classes)}" if result.added_classes else "")
+    print(result.summary(what)
           + (f"; undo with: segassist-convert undo {project.folder} {result.record}" if result.record else ""))
     return 0
 

@@ -1,10 +1,11 @@
-"""The editing session: which image is open, its document, the class and brush in use, saving.
+"""The editing session: which image is open, its document, the class and brush in use, when to save.
 
-Every committed write of the document (a stroke, an undo, a redo) is in the recovery journal before
-the GUI goes on (the project attaches the journal when it loads a document); the labels are saved
-shortly after the last stroke (debounced), on image switch and on quit. A failed write (labels,
-journal or project file) is known at once: `save_error` says what is and is not safe, `saveFailed`
-fires, and the documents stay in memory until a retry, a save to another folder or an export.
+Saving itself is the project's `app.core.saving.Saving`: every committed write of the document (a
+stroke, an undo, a redo) is in the recovery journal before the editor hears of it (`Saving.follow`);
+the editor saves the labels shortly after the last stroke (debounced, written on a worker thread), on
+image switch and on quit. A failed write (labels, journal or project file) is known at once:
+`save_error` says what is and is not safe, `saveFailed` fires, and the documents stay in memory until
+a retry, a save to another folder or an export.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.core import tools
 from app.core.loop_record import ActivityClock, Correction
-from app.core.project import ProjectFileWriteError
+from app.core.saving import RETRY_HINT, why
 from app.workers import Cancelled, JobRunner
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,6 @@ class Editor(QObject):
         self.doc = None
         self._class: int | None = 0
         self.brush_radius = 12
-        self._held: dict[str, object] = {}  # documents whose save failed, by stem: edits stay in memory
-        self._label_errors: dict[str, str] = {}  # stem -> why its labels could not be saved
-        self._project_error: str | None = None  # why segassist.json could not be saved
-        self.save_error: str | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(AUTOSAVE_MS)
@@ -58,7 +55,6 @@ class Editor(QObject):
         self.loader = JobRunner(1, self)
         self.loading: int | None = None  # the image being loaded in the background
         self.save_jobs = JobRunner(1, self)
-        self._saving = 0
         self._clock: ActivityClock | None = None  # time spent on the open image
         self.smart = None  # the window's SmartTools (superpixels, SAM), which set themselves here
 
@@ -69,16 +65,22 @@ class Editor(QObject):
             return None
         return self.project.images[self.index]
 
+    @property
+    def saving(self):
+        """The project's `Saving` (None without a project)."""
+        return self.project.saving if self.project is not None else None
+
+    @property
+    def save_error(self) -> str | None:
+        """What could not be saved and where the edits are, for the person; None when all is on disk."""
+        return self.project.saving.error if self.project is not None else None
+
     def set_project(self, project) -> None:
         """Edit `project` from now on; the class to paint goes back to its first class."""
         self.close_image()
         self.project = project
-        self._held.clear()
-        self._label_errors.clear()
-        self._project_error = None
-        self.save_error = None
-        if project is not None and self._journal_changed not in project.journal.on_change:
-            project.journal.on_change.append(self._journal_changed)
+        if project is not None and self._report not in project.saving.on_report:
+            project.saving.on_report.append(self._report)
         self._class = 0 if project is not None and project.classes else None
 
     @property
@@ -96,7 +98,7 @@ class Editor(QObject):
     def classes_changed(self) -> None:
         """The project's classes were added, removed or reordered: documents accept the new range."""
         n = len(self.project.classes) if self.project is not None else None
-        for doc in (self.doc, *self._held.values()):
+        for doc in (self.doc, *(self.saving.held.values() if self.saving is not None else ())):
             if doc is not None:
                 doc.num_classes = n
         if self.current_class is None and n:
@@ -114,7 +116,7 @@ class Editor(QObject):
         self.close_image()
         entry = self.project.images[index]
         self.index = index
-        doc = self._held.pop(entry.stem, None)
+        doc = self.saving.held.pop(entry.stem, None)
         if doc is not None:
             self._show(index, doc)
             return True
@@ -142,7 +144,7 @@ class Editor(QObject):
 
     def _loaded(self, index: int, doc) -> None:
         if self.loading != index or self.index != index:
-            doc.stroke_listeners.clear()  # superseded by another image: drop it
+            self.saving.detach(doc)  # superseded by another image: drop it
             return
         self.loading = None
         self._show(index, doc)
@@ -164,7 +166,7 @@ class Editor(QObject):
     def _show(self, index: int, doc) -> None:
         self.index = index
         self.doc = doc
-        doc.stroke_listeners.append(self._on_commit)
+        self.saving.follow(doc, self._on_commit)  # called once the journal has each write
         self._clock = ActivityClock(time.monotonic())
         self.canvas.set_document(doc, self.project.classes)
         self.documentChanged.emit(doc)
@@ -176,12 +178,11 @@ class Editor(QObject):
         self._bank_time()
         if self.doc is not None:
             if self.doc.dirty and not self.save():
-                self._held[self.entry.stem] = self.doc  # keeps its journal listener for later strokes
-                self.doc.stroke_listeners.remove(self._on_commit)
+                self.saving.hold(self.entry, self.doc)  # still journaled, no longer followed here
             else:
                 # The journal's listener refers back to the document: break the cycle so the image's
                 # arrays go as soon as the document does, not at some later garbage collection.
-                self.doc.stroke_listeners.clear()
+                self.saving.detach(self.doc)
                 self.doc.listeners.clear()
         self.canvas.set_document(None, [])
         self.doc = None
@@ -299,21 +300,16 @@ class Editor(QObject):
         if doc.in_stroke:  # never save half a stroke; try again once it ends
             self._timer.start()
             return
-        pending = self.project.begin_save(entry, doc)
-        self._saving += 1
+        saving = self.project.saving
+        pending = saving.start(entry, doc)  # 2. the label file: a copy, written on the worker thread
 
         def done(_path) -> None:
-            self._saving -= 1
-            self.save_project(lambda: self.project.finish_save(pending))
-            self._saved(index, entry)
+            saving.written(pending)  # 3. the project file (handed to the deferred saver)
+            self._saved(index)
 
         def failed(msg: str) -> None:
-            self._saving -= 1
-            if not doc.dirty:  # saved meanwhile (a retry or a save to another folder)
-                return
-            self._save_failed(entry, doc, msg)
-            if self.doc is not doc:  # the person moved on meanwhile: keep the document until it is written
-                self._held[entry.stem] = doc
+            # the person moved on meanwhile: keep the document until it is written
+            saving.write_failed(pending, msg, hold=self.doc is not doc)
 
         self.save_jobs.start(f"saving {entry.name}", lambda job: pending.write(), on_result=done, on_failed=failed)
 
@@ -324,68 +320,25 @@ class Editor(QObject):
         doc, entry = self.doc, self.entry
         if doc is None or entry is None or not doc.dirty:
             return self.save_error is None or doc is None
-        try:
-            self.project.save_document(entry, doc, force=force)
-        except ProjectFileWriteError as exc:  # the labels are saved; segassist.json is not
-            self._project_error = _why(exc)
-            self._update_error(new=True)
-        except OSError as exc:
-            self._save_failed(entry, doc, _why(exc))
+        if not self.project.saving.save(entry, doc, force=force):
             return False
-        self._saved(self.index, entry)
+        self._saved(self.index)
         return True
 
     def save_project(self, change) -> bool:
         """Run `change` (a Project call that writes segassist.json); a failed write is reported, not raised."""
-        try:
-            change()
-        except OSError as exc:
-            self._project_error = _why(exc)
-            self._update_error(new=True)
-            return False
-        if self._project_error is not None:
-            self._project_error = None
-            self._update_error()
-        return True
+        return self.project.saving.save_project(change)
 
-    def _saved(self, index: int | None, entry) -> None:
-        if self._label_errors.pop(entry.stem, None) is not None or self.save_error is not None:
-            self._update_error()
+    def _saved(self, index: int | None) -> None:
         if index is not None:
             self.saved.emit(index)
             self.entryChanged.emit(index)
         self.historyChanged.emit()
 
-    def _save_failed(self, entry, doc, why: str) -> None:
-        if doc is not self.doc:
-            self._held[entry.stem] = doc
-        new = entry.stem not in self._label_errors
-        self._label_errors[entry.stem] = why
-        self._update_error(new=new)
-
-    def _journal_changed(self, stem: str, error: str | None) -> None:
-        self._update_error(new=error is not None)
-
-    def _name(self, stem: str) -> str:
-        entry = next((e for e in self.project.images if e.stem == stem), None) if self.project else None
-        return entry.name if entry is not None else stem
-
-    def _update_error(self, new: bool = False) -> None:
-        """Recompute `save_error` from what failed; `saveFailed` when a new problem appeared."""
-        journal = self.project.journal if self.project is not None else None
-        lines = []
-        for stem, why in self._label_errors.items():
-            kept = ("they are in the recovery journal" if journal is not None and not journal.unwritten(stem)
-                    else "they are in memory only")
-            lines.append(f"Could not save the labels of {self._name(stem)}: {why}. Your edits are kept: {kept}.")
-        for stem, why in (journal.errors.items() if journal is not None else ()):
-            lines.append(f"Could not write the recovery journal of {self._name(stem)} ({why}): the latest edits "
-                         "are in memory only until they can be written.")
-        if self._project_error is not None:
-            lines.append(f"Could not save the project file: {self._project_error}.")
-        self.save_error = "\n".join(lines) if lines else None
+    def _report(self, new: bool) -> None:
+        """`Saving.error` changed: `saveFailed` when a new problem appeared."""
         if self.save_error and new:
-            self.saveFailed.emit(self.save_error + "\n\nRetry, save the labels to another folder, or export them.")
+            self.saveFailed.emit(self.save_error + RETRY_HINT)
         self.historyChanged.emit()
 
     def retry(self, force: bool = False) -> bool:
@@ -393,68 +346,44 @@ class Editor(QObject):
         With `force`, files that changed on disk since they were read are overwritten."""
         if self.project is None:
             return True
-        self.project.journal.retry()
-        if self._project_error is not None:
-            self.save_project(lambda: self.project.save(force=force))
+        self.project.saving.retry_project_file(force)
         return self.save_all(force=force)
 
     def save_elsewhere(self, folder) -> bool:
         """Write labels, journal and project file into `folder` from now on, and save what is held there."""
         try:
-            self.project.redirect(folder)
+            self.project.saving.redirect(folder)
         except OSError as exc:
-            self.saveFailed.emit(f"Cannot write to {folder}: {_why(exc)}")
+            self.saveFailed.emit(f"Cannot write to {folder}: {why(exc)}")
             return False
         self.message.emit(f"Labels are saved to {self.project.write_folder} from now on")
-        self.save_project(self.project.save)  # the project file goes there too, now
         return self.retry()
 
     def save_all(self, force: bool = False) -> bool:
         """Save the current document and any held after an earlier failure."""
         ok = self.save(force)
-        for stem, doc in list(self._held.items()):
-            entry = next((e for e in self.project.images if e.stem == stem), None)
-            if entry is None:
-                continue
-            try:
-                self.project.save_document(entry, doc, force=force)
-            except ProjectFileWriteError as exc:
-                self._project_error = _why(exc)
-            except OSError as exc:
-                ok = False
-                self._label_errors[stem] = _why(exc)
-                continue
-            del self._held[stem]
-            self._label_errors.pop(stem, None)
-        if self.project is not None:
-            self.project.journal.retry()
-        self._update_error()
-        return ok and self.save_error is None
+        if self.project is None:
+            return ok
+        held_ok = self.project.saving.save_held(force)
+        return ok and held_ok
 
     def unsaved_report(self) -> tuple[list[str], list[str]]:
         """Names of images with unsaved edits: (those the recovery journal holds, those only in memory)."""
         if self.project is None:
             return [], []
-        journal = self.project.journal
-        stems = set(self._held) | set(self._label_errors) | set(journal.errors)
-        if self.doc is not None and self.doc.dirty and self.entry is not None:
-            stems.add(self.entry.stem)
-        in_journal = sorted(self._name(s) for s in stems if not journal.unwritten(s) and journal.writable)
-        in_memory = sorted(self._name(s) for s in stems if journal.unwritten(s) or not journal.writable)
-        return in_journal, in_memory
+        return self.project.saving.unsaved_report(self.entry, self.doc)
 
     def documents(self) -> dict[str, object]:
         """Every document with edits not on disk, by stem (held ones and the open one)."""
-        docs = dict(self._held)
-        if self.doc is not None and self.entry is not None and self.doc.dirty:
-            docs[self.entry.stem] = self.doc
-        return docs
+        if self.project is None:
+            return {}
+        return self.project.saving.documents(self.entry, self.doc)
 
     @property
     def unsaved(self) -> bool:
-        journal_behind = self.project is not None and self.project.journal.unwritten() > 0
-        return (bool(self._held) or self._saving > 0 or (self.doc is not None and self.doc.dirty)
-                or journal_behind)
+        if self.project is None:
+            return self.doc is not None and self.doc.dirty
+        return self.project.saving.unsaved(self.doc)
 
     # -- predictions ----------------------------------------------------------------------------------
     def show_prediction(self, index: int, labels: np.ndarray, confidence, entropy) -> None:
@@ -462,10 +391,3 @@ class Editor(QObject):
         if index == self.index and self.doc is not None:
             self.doc.set_proposal(labels, confidence, entropy)
 
-
-def _why(exc: OSError) -> str:
-    """An OSError as a person reads it: the reason, and the file when the message does not name it."""
-    text = exc.strerror or str(exc)
-    if exc.filename and str(exc.filename) not in text:
-        text = f"{text} ({exc.filename})"
-    return text

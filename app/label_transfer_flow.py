@@ -89,6 +89,8 @@ class TransferFlow(QObject):
             text = f"{len(plan.matches)} label files match images of the project"
             if plan.unmatched:
                 text += f"; {len(plan.unmatched)} have no image and are skipped ({plan.unmatched[0].key}, …)"
+            for note in plan.source.notes():
+                text += f"; {note}"
             dialog.show_mapping(rows, text + ". Change what a class becomes, then Import.")
 
         return self._start(dialog, "checking labels", work, done)
@@ -112,9 +114,8 @@ class TransferFlow(QObject):
 
         def done(result) -> None:
             what = "proposals" if opts["as_proposals"] else "labels"
-            text = f"Imported the {what} of {result.images} images"
-            if result.added_classes:
-                text += f"; new classes: {', '.join(result.added_classes)}"
+            text = result.summary(what)
+            text = text[0].upper() + text[1:]
             if result.cancelled:
                 text += " (cancelled; those done stay imported and File → Undo last import takes them back)"
             self._refresh(index)

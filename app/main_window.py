@@ -459,6 +459,20 @@ class MainWindow(QMainWindow):
         if folder:
             self.open_project(folder)
 
+    def ask_locked(self, exc) -> str | None:
+        """Another window holds the project's lock: "read-only", "take-over" (that window is gone: on
+        another computer, or a process id reused since) or None (cancel)."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Project in use",
+                          f"{exc}\n\nRead-only writes nothing to this folder (edits can be saved to another "
+                          "folder). Take over only when that window is gone: two windows writing one project "
+                          "can overwrite each other's labels.", parent=self)
+        read = box.addButton("Open read-only", QMessageBox.ButtonRole.AcceptRole)
+        take = box.addButton("Take over the lock", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(read)
+        box.exec()
+        return {read: "read-only", take: "take-over"}.get(box.clickedButton())
+
     def open_project(self, folder: str | Path) -> bool:
         """Open (or create) the project in `folder`, restore journalled edits, show the first image, and
         load that project's current model (or none). A training of the project on screen asks first: it
@@ -528,8 +542,8 @@ class MainWindow(QMainWindow):
         return True
 
     def _open_folder(self, folder: str | Path):
-        """`Project.open`, asking about a project in use (read-only?) or a broken project file; None when
-        the folder is not opened (refused, or the person said no)."""
+        """`Project.open`, asking about a project in use (read-only, or take over its lock?) or a broken
+        project file; None when the folder is not opened (refused, or the person said no)."""
         from app.core.project import Project, ProjectFileError
         from app.core.project_lock import ProjectLockedError
 
@@ -537,11 +551,11 @@ class MainWindow(QMainWindow):
             try:
                 return Project.open(folder)
             except ProjectLockedError as exc:
-                answer = QMessageBox.question(self, "Project in use", f"{exc}\n\nOpen it read-only? Nothing is "
-                                              "written to this folder; edits can be saved to another folder.")
-                if answer != QMessageBox.StandardButton.Yes:
+                choice = self.ask_locked(exc)
+                if choice is None:
                     return None
-                return Project.open(folder, read_only=True)
+                return Project.open(folder, read_only=True) if choice == "read-only" else \
+                    Project.open(folder, take_over=exc.info)
             except ProjectFileError as exc:
                 answer = QMessageBox.question(
                     self, "Broken project file",

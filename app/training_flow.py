@@ -3,9 +3,11 @@
 Every run is scored on the project's validation images (reviewed images chosen by file name, the same
 for every version, never trained on); a fine-tune also re-scores its parent on them in the same run.
 On success the new model file becomes a version of the project; it is loaded, made current and the
-unlabelled images are segmented with it, unless it scored below its parent: then it is kept as a
-version, the parent stays, and the panel offers to use it anyway. On failure (an error, a crash, a
-kill) the panel and a message say why and the model in use stays. With the panel's automatic
+unlabelled images are segmented with it, unless the selection rule (`app.core.adoption.judge`) finds it
+worse than its parent beyond the noise of the validation images: then it is kept as a version, the
+parent stays, and the panel offers to use it anyway. On failure (an error, a crash, a
+kill) the panel and a message say why and the model in use stays. What a run trains on, its plan and
+the recording of its model are `app.core.project_run`'s, shared with the simulated annotator. With the panel's automatic
 fine-tune on, a fine-tune starts by itself after every K images marked reviewed.
 
 A run belongs to the project that started it, whatever the window shows later. When the window opens
@@ -24,16 +26,17 @@ from __future__ import annotations
 import logging
 import shutil
 from collections import deque
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
 from app.core.loop_record import score_text
-from app.core.training_plan import TrainingChoice, changed_since, plan_training
+from app.core.project_run import record_version, run_inputs
+from app.core.training_plan import TrainingChoice
 from app.model_service import ActiveModel
 from app.training_process import TrainingProcess
+from training import outputs
 from training.events import DoneEvent, StepEvent
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,7 @@ class TrainingFlow(QObject):
         self._parent: Path | None = None
         self._auto_since: datetime | None = None  # when the last automatic fine-tune started
         editor.reviewed.connect(self._reviewed)
+        editor.entryChanged.connect(lambda _: self.refresh_run_images())
         panel.useAnyway.connect(self.use_anyway)
         self._out: Path | None = None
         self._quitting = False  # the window is closing: record the outcome, load and segment nothing
@@ -93,23 +97,18 @@ class TrainingFlow(QObject):
         finetune = choice.mode == "finetune" and active is not None and active.path is not None
         arch = active.loaded.model.config["name"] if finetune else choice.arch
         project = self.project
-        label_paths = [project.label_path(e) for e in labelled]
         try:
-            val_names = project.run_validation_names()
+            inputs = run_inputs(project, active.path if finetune else None)
         except OSError as exc:
             self._refuse("Training not started", f"Could not write segassist.json: {exc}")
             return
         self.refresh_loop()
         try:
-            cfg = plan_training(
-                replace(choice, mode="finetune" if finetune else "new"), images=project.folder,
-                labels=project.labels_dir, classes=project.classes, out=self.model_flow.next_path(arch),
-                labelled=len(labelled), init=active.path if finetune else None, val_names=val_names,
-                focus_names=changed_since(label_paths, active.path) if finetune else ())
+            cfg = inputs.plan(choice, out=self.model_flow.next_path(arch))
         except ValueError as exc:
             self._refuse("Training not started", str(exc))
             return
-        self._parent = active.path if finetune else None
+        self._parent = inputs.init
         self._out = cfg.out
         self.run_project, self.shown = project, True
         self._log.clear()
@@ -194,24 +193,18 @@ class TrainingFlow(QObject):
             self._failed(f"the training process reported {path}, which does not exist")
             return
         parent, project, shown = self._parent, self.run_project, self.shown
-        worse = (parent is not None and done.miou is not None and done.parent_miou is not None
-                 and done.miou < done.parent_miou)
-        if shown:
-            self.panel.show_outcome(done, parent=parent.stem if parent else None, adopted=not worse)
-        try:
-            project.add_model_version(path, miou=done.miou, val_images=len(done.val_names), select=False,
-                                      parent=parent.name if parent else None)
-        except Exception as exc:  # noqa: BLE001 - the model is on disk; the version list is bookkeeping
-            log.warning("cannot record model version %s: %s", path, exc)
+        verdict = record_version(project, done, parent=parent)  # a version, never made current here
+        worse = not verdict.adopt
         if not shown:
             self._recorded_away(project, path, done)
             return
+        self.panel.show_outcome(done, parent=parent.stem if parent else None, verdict=verdict)
         if self._quitting:
             return
         self.model_flow.refresh_versions()
         if worse:
-            self._say(f"{path.stem} scored below {parent.stem} on the same {len(done.val_names)} images: kept as a "
-                  f"version, {parent.stem} stays in use", 0)
+            self._say(f"{path.stem} is worse than {parent.stem} on the same {verdict.images} images beyond their "
+                      f"noise: kept as a version, {parent.stem} stays in use", 0)
             self.finished.emit(False)
             return
         self._say(f"Training done: {path.name}; loading it and segmenting the unlabelled images", 0)
@@ -242,11 +235,10 @@ class TrainingFlow(QObject):
         self.model_flow.open(path, then=loaded)
 
     def use_anyway(self, path: str) -> None:
-        """The person chose a version that scored below its parent: it becomes current after all."""
+        """The person chose a version the rule found worse than its parent: it becomes current after all."""
         if not path or not Path(path).is_file():
             return
-        self.panel.use_button.setVisible(False)
-        self.panel.result.setText(f"{Path(path).stem} is used (chosen although it scored below its parent)")
+        self.panel.show_used_anyway(Path(path).stem)
         self._say(f"Using {Path(path).name}; segmenting the unlabelled images with it", 0)
         self._adopt(Path(path))
 
@@ -264,6 +256,14 @@ class TrainingFlow(QObject):
         self.validationChanged.emit(list(names))
         self.panel.set_validation(self.project.loop.run_names([e.name for e in self.project.labelled()]))
         self.panel.set_corrections(self.project.loop.by_version())
+        self.refresh_run_images()
+
+    def refresh_run_images(self) -> None:
+        """Tell the panel how many images the next run trains and validates on."""
+        if self.project is None:
+            return
+        labelled = [e.name for e in self.project.labelled()]
+        self.panel.set_run_images(len(labelled), len(self.project.loop.run_names(labelled)))
 
     def set_validation(self, index: int, member: bool) -> None:
         if self.project is None:
@@ -284,7 +284,7 @@ class TrainingFlow(QObject):
         self.refresh_loop()
         if self.auto_due():
             self._auto_since = datetime.now(UTC)
-            self._say(f"{self.panel.auto_every.value()} images reviewed: fine-tuning the current model…", 0)
+            self._say(f"{self.panel.auto_interval()} images reviewed: fine-tuning the current model…", 0)
             self.start({**self.panel.settings(), "mode": "finetune"})
 
     def reviewed_since_training(self) -> int:
@@ -300,9 +300,8 @@ class TrainingFlow(QObject):
 
     def auto_due(self) -> bool:
         """Whether an automatic fine-tune should start now."""
-        panel = self.panel
-        return (panel.auto.isChecked() and self.process is None
-                and self.reviewed_since_training() >= panel.auto_every.value())
+        every = self.panel.auto_interval()
+        return every is not None and self.process is None and self.reviewed_since_training() >= every
 
     def _failed(self, why: str) -> None:
         prev = self.models.active
@@ -327,7 +326,7 @@ class TrainingFlow(QObject):
 
     def _ended(self) -> None:
         if self._out is not None:  # resumable checkpoints: the app never resumes from them
-            shutil.rmtree(self._out.with_name(self._out.name + ".ckpt"), ignore_errors=True)
+            shutil.rmtree(outputs.checkpoint_dir(self._out), ignore_errors=True)
         self.process.deleteLater()
         self.process = None
         project, self.run_project = self.run_project, None
@@ -359,5 +358,4 @@ class TrainingFlow(QObject):
         if self.process is not None:  # finished was not delivered while waiting
             self._ended()
         if not keep and out is not None:
-            out.unlink(missing_ok=True)
-            out.with_name(f"{out.stem}.best{out.suffix}").unlink(missing_ok=True)
+            outputs.remove_outputs(out)

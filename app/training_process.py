@@ -1,26 +1,23 @@
-"""Runs the training command line in a child process and follows its JSON-line events.
+"""Runs the training command line in a child process (a `QProcess`) and follows its JSON-line events.
 
-The child is `python -m training <TrainConfig.to_args()> --events -`: stdout carries one JSON object
-per line (`start`, `step`, `validation`, `checkpoint`, `done`, `error`), parsed back into the
-`training.events` dataclasses; stderr is free text for the log view. `stop()`
-sends SIGTERM, after which the child finishes the current iteration, writes the model and still
-reports `done` (with `stopped: true`). A child that exits without `done` has failed: the runner
-reports why (its `error` event or the end of stderr) and nothing else changes.
+The command, its environment and the reading of its output are `training.child`'s (the simulated
+annotator runs the same child). `stop()` sends SIGTERM, after which the child finishes the current
+iteration, writes the model and still reports `done` (with `stopped: true`). A child that exits without
+`done` has failed: the runner reports why (`ChildOutput.failure`) and nothing else changes.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
+from training import child
 from training.config import TrainConfig
-from training.events import DoneEvent, ErrorEvent, Event, EventParseError, parse_event
+from training.events import DoneEvent, Event
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = child.REPO_ROOT
 KILL_AFTER_MS = 60_000  # a child that ignores SIGTERM this long is killed
 
 
@@ -38,16 +35,10 @@ class TrainingProcess(QObject):
                  program: list[str] | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self.config = config
-        self.arguments = config.to_args() + ["--events", "-"]
-        self.program = program if program is not None else [sys.executable, "-m", "training"]
+        self.command = child.command(config, program)  # the program, then the config's arguments
         self.cwd = Path(cwd) if cwd is not None else REPO_ROOT
-        self.events: list[Event] = []
-        self.done_event: DoneEvent | None = None
-        self.error_message: str | None = None
+        self.output = child.ChildOutput()
         self.stop_requested = False
-        self._stdout = b""
-        self._stderr = b""
-        self._stderr_tail: list[str] = []
         self._proc = QProcess(self)
         self._proc.readyReadStandardOutput.connect(self._read_stdout)
         self._proc.readyReadStandardError.connect(self._read_stderr)
@@ -62,15 +53,22 @@ class TrainingProcess(QObject):
     def running(self) -> bool:
         return self._proc.state() != QProcess.ProcessState.NotRunning
 
+    @property
+    def events(self) -> list[Event]:
+        """The events so far, in order."""
+        return self.output.events
+
+    @property
+    def done_event(self) -> DoneEvent | None:
+        return self.output.done
+
     def start(self) -> None:
-        env = QProcessEnvironment.systemEnvironment()
-        # The child imports `training` and `engine` from this checkout even when it is not installed.
-        path = env.value("PYTHONPATH", "")
-        env.insert("PYTHONPATH", str(REPO_ROOT) + (os.pathsep + path if path else ""))
-        env.insert("PYTHONUNBUFFERED", "1")
+        env = QProcessEnvironment()
+        for key, value in child.environment(os.environ).items():
+            env.insert(key, value)
         self._proc.setProcessEnvironment(env)
         self._proc.setWorkingDirectory(str(self.cwd))
-        self._proc.start(self.program[0], self.program[1:] + self.arguments)
+        self._proc.start(self.command[0], self.command[1:])
 
     def stop(self) -> None:
         """Ask the child to stop (SIGTERM): it saves the model so far and reports `done`."""
@@ -89,46 +87,16 @@ class TrainingProcess(QObject):
     def pid(self) -> int:
         return int(self._proc.processId())
 
-    def _read_stdout(self) -> None:
-        self._stdout += bytes(self._proc.readAllStandardOutput())
-        *lines, self._stdout = self._stdout.split(b"\n")
-        for line in lines:
-            self._handle_line(line)
+    def _read_stdout(self, final: bool = False) -> None:
+        for item in self.output.stdout(bytes(self._proc.readAllStandardOutput()), final=final):
+            if isinstance(item, str):
+                self.log.emit(item)
+            else:
+                self.event.emit(item)
 
-    def _handle_line(self, raw: bytes) -> None:
-        text = raw.decode("utf-8", "replace").strip()
-        if not text:
-            return
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError:
-            obj = None
-        if not isinstance(obj, dict) or "event" not in obj:
-            self.log.emit(text)
-            return
-        try:
-            event = parse_event(obj)
-        except (EventParseError, TypeError) as exc:
-            self.log.emit(f"{text}  (not understood: {exc})")
-            return
-        self.events.append(event)
-        if isinstance(event, DoneEvent):
-            self.done_event = event
-        elif isinstance(event, ErrorEvent):
-            self.error_message = event.message or "training failed"
-        self.event.emit(event)
-
-    def _read_stderr(self) -> None:
-        self._stderr += bytes(self._proc.readAllStandardError())
-        *lines, self._stderr = self._stderr.split(b"\n")
-        for line in lines:
-            self._log_stderr(line)
-
-    def _log_stderr(self, raw: bytes) -> None:
-        text = raw.decode("utf-8", "replace").rstrip()
-        if text:
-            self._stderr_tail = (self._stderr_tail + [text])[-20:]
-            self.log.emit(text)
+    def _read_stderr(self, final: bool = False) -> None:
+        for line in self.output.stderr(bytes(self._proc.readAllStandardError()), final=final):
+            self.log.emit(line)
 
     def _on_error(self, error: QProcess.ProcessError) -> None:
         if error == QProcess.ProcessError.FailedToStart:
@@ -136,28 +104,13 @@ class TrainingProcess(QObject):
 
     def _on_finished(self, exit_code: int, exit_status: QProcess.ExitStatus) -> None:
         self._kill_timer.stop()
-        self._read_stdout()
-        self._read_stderr()
-        if self._stdout:
-            self._handle_line(self._stdout)
-            self._stdout = b""
-        if self._stderr:
-            self._log_stderr(self._stderr)
-            self._stderr = b""
-        if self.done_event is not None:
-            self._end(self.done_event, None)
+        self._read_stdout(final=True)
+        self._read_stderr(final=True)
+        if self.output.done is not None:
+            self._end(self.output.done, None)
             return
-        if self.error_message:
-            why = self.error_message
-        elif exit_status == QProcess.ExitStatus.CrashExit:
-            why = "the training process was killed" if not self.stop_requested else "training was stopped"
-        elif exit_code != 0:
-            why = f"the training process exited with code {exit_code}"
-        else:
-            why = "the training process ended without reporting a model"
-        if self._stderr_tail and not self.error_message:
-            why += ":\n" + "\n".join(self._stderr_tail[-6:])
-        self._end(None, why)
+        crashed = exit_status == QProcess.ExitStatus.CrashExit
+        self._end(None, self.output.failure(exit_code, crashed=crashed, stop_requested=self.stop_requested))
 
     def _end(self, done: DoneEvent | None, why: str | None) -> None:
         if self._ended:

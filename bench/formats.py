@@ -2,6 +2,7 @@
 
     python -m bench.formats                                  # a short run: 20 images, palette and coco
     python -m bench.formats --images 1000 --formats palette,coco,labelme    # the full row (minutes)
+    python -m bench.formats --round-trips                    # what other tools' readers see (bench.format_round_trips)
 
 A generated project of IMAGES images of WxH (JPEG, label maps of a dozen regions with holes) is
 exported in each format, then imported into a fresh project (checked pass, then the journaled write;
@@ -99,11 +100,21 @@ def run_phase(what: str, root: Path, fmt: str) -> tuple[int, float, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=20)
-    parser.add_argument("--size", default="1024x768", help="WxH (default 1024x768)")
+    parser.add_argument("--images", type=int, default=None, help="default 20 (10 with --round-trips)")
+    parser.add_argument("--size", default=None, help="WxH (default 1024x768, 320x240 with --round-trips)")
     parser.add_argument("--formats", default="palette,coco", help=f"comma list of {', '.join(EXPORT_FORMATS)}")
+    parser.add_argument("--round-trips", action="store_true",
+                        help="the round-trip table through other tools' readers and writers instead of timings")
     args = parser.parse_args(argv)
-    w, h = (int(v) for v in args.size.lower().split("x"))
+    args.images = args.images or (10 if args.round_trips else 20)
+    w, h = (int(v) for v in (args.size or ("320x240" if args.round_trips else "1024x768")).lower().split("x"))
+    if args.round_trips:
+        from bench.format_round_trips import print_table, round_trips
+
+        with tempfile.TemporaryDirectory() as tmp:
+            print(f"{args.images} images of {w}x{h}; polygons with tolerance 1 px")
+            print_table(round_trips(Path(tmp), make_project, args.images, h, w, CLASSES))
+        return
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -10,7 +10,7 @@ import importlib
 
 _EXPORTS = {
     "engine.cancel": ("Cancelled",),
-    "engine.classes": ("SegClass", "as_classes", "default_color", "palette"),
+    "engine.classes": ("SegClass", "as_classes", "default_color", "palette", "void_color"),
     "engine.explanations": ("explain",),
     "engine.images": ("IGNORE_INDEX", "ImageReadError", "image_size", "is_image_file", "list_images", "read_image",
                       "read_label", "write_image", "write_label"),

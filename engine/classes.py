@@ -6,14 +6,7 @@ import colorsys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-# Distinct, readable colours for the first classes; more are spread around the hue circle.
-_BASE_PALETTE = (
-    (0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
-    (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128),
-    (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0), (170, 255, 195), (128, 128, 0),
-    (255, 215, 180), (0, 0, 128),
-)
-
+from engine.class_palette import CLASS_COLORS, VOID_COLOR
 
 MAX_CLASS_COUNT = 65_536  # uint16 label maps; a project allows at most 255
 
@@ -29,9 +22,9 @@ class SegClass:
 
 
 def default_color(index: int) -> tuple[int, int, int]:
-    """The display colour of class `index` when none is given."""
-    if index < len(_BASE_PALETTE):
-        return _BASE_PALETTE[index]
+    """The display colour of class `index` when none is given (see `engine.class_palette`)."""
+    if index < len(CLASS_COLORS):
+        return CLASS_COLORS[index]
     hue = (index * 0.618033988749895) % 1.0
     r, g, b = colorsys.hsv_to_rgb(hue, 0.65 + 0.35 * (index % 2), 0.95 - 0.25 * (index % 3 == 0))
     return (round(r * 255), round(g * 255), round(b * 255))
@@ -74,12 +67,22 @@ def as_classes(classes: Iterable[str | SegClass | Mapping]) -> list[SegClass]:
     return out
 
 
+def void_color(classes: Iterable[SegClass]) -> tuple[int, int, int]:
+    """The colour of not-labelled pixels (255): VOC's (224, 224, 192), or the first free one of a few
+    others when a class has it, so that a reader going by colour never takes them for a class."""
+    used = {tuple(c.color) for c in classes}
+    return next(c for c in (VOID_COLOR, (255, 255, 255), (128, 128, 128), (1, 1, 1), (254, 254, 254))
+                if c not in used)
+
+
 def palette(classes: Iterable[SegClass]) -> list[int]:
-    """A flat 768-entry RGB palette for palette PNGs: class i -> its colour, the rest black."""
+    """A flat 768-entry RGB palette for palette PNGs: class i -> its colour, 255 (not labelled) ->
+    `void_color`, the unused entries black."""
+    classes = list(classes)
     flat = [0] * 768
-    for i, c in enumerate(classes):
-        if i < 256:
-            flat[3 * i : 3 * i + 3] = c.color
+    for i, c in enumerate(classes[:255]):
+        flat[3 * i : 3 * i + 3] = c.color
+    flat[3 * 255 :] = void_color(classes)
     return flat
 
 

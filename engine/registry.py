@@ -1,4 +1,6 @@
-"""The architecture registry: a dict of model classes filled by a decorator."""
+"""The architecture registry: a dict of model classes, filled with the built-in ones (`engine.models`) on first
+use and by the `register_architecture` decorator for others. The models never import it: the dependency
+points one way, from here to them."""
 
 from __future__ import annotations
 
@@ -133,5 +135,8 @@ def _plain(value: object) -> object:
 
 
 def _load_builtin() -> None:
-    # Importing the model modules runs their decorators.
-    import engine.models  # noqa: F401
+    from engine.models import ARCHITECTURES
+
+    for cls in ARCHITECTURES:
+        if _ARCHITECTURES.setdefault(cls.arch, cls) is not cls:
+            raise ValueError(f"architecture {cls.arch!r} is registered twice")

@@ -13,6 +13,7 @@ import hashlib
 import io
 import logging
 import os
+import shutil
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.atomic import atomic_write_bytes
+from engine.safe_files import read_npz
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +215,37 @@ class SamModel:
 
 
 DEFAULT_CACHE_BYTES = 2 << 30
+MAX_EMBEDDING_BYTES = 256 << 20  # SAM 2 large at 1024 px: about 8 MB
+MAX_LEVELS = 8
+_EMBEDDING_NAMES = {"image_embed", "image_hw", "levels", "digest", *(f"high_res_{i}" for i in range(MAX_LEVELS))}
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> bytes:
+    """A checksum of the arrays (names, dtypes, shapes, bytes)."""
+    h = hashlib.blake2b(digest_size=16)
+    for name in sorted(arrays):
+        arr = np.ascontiguousarray(arrays[name])
+        h.update(repr((name, arr.dtype.str, arr.shape)).encode())
+        h.update(arr.tobytes())
+    return h.digest()
+
+
+def _embedding_from(path: Path, arrays: dict[str, np.ndarray]) -> Embedding:
+    """The embedding an archive holds, when it is exactly what `put` wrote (ValueError otherwise)."""
+    levels, hw, digest = arrays.get("levels"), arrays.get("image_hw"), arrays.pop("digest", None)
+    if levels is None or levels.shape != () or levels.dtype.kind not in "iu" or not 0 < int(levels) <= MAX_LEVELS:
+        raise ValueError(f"{path}: bad levels")
+    names = {"image_embed", "image_hw", "levels", *(f"high_res_{i}" for i in range(int(levels)))}
+    if set(arrays) != names:
+        raise ValueError(f"{path}: members {sorted(arrays)} are not an embedding's")
+    maps = [arrays["image_embed"], *(arrays[f"high_res_{i}"] for i in range(int(levels)))]
+    if any(m.dtype != np.float16 or m.ndim != 3 or 0 in m.shape for m in maps):
+        raise ValueError(f"{path}: feature maps must be float16 [C, h, w]")
+    if hw.shape != (2,) or hw.dtype.kind not in "iu" or not all(0 < int(v) <= 1 << 20 for v in hw):
+        raise ValueError(f"{path}: bad image size")
+    if digest is None or digest.dtype != np.uint8 or digest.tobytes() != _digest(arrays):
+        raise ValueError(f"{path}: the checksum does not match (not written by this cache, or changed since)")
+    return Embedding(maps[0], tuple(maps[1:]), (int(hw[0]), int(hw[1])))
 
 
 class EmbeddingCache:
@@ -230,26 +263,37 @@ class EmbeddingCache:
         return self.folder / model_key / f"{image_key}.npz"
 
     def get(self, model_key: str, image_key: str) -> Embedding | None:
+        """The cached embedding, or None. A file that is not exactly what `put` wrote (torn, foreign,
+        a FIFO, sizes beyond an embedding's, a checksum that does not match) is dropped: recompute."""
         path = self.path(model_key, image_key)
-        if not path.exists():
+        if not os.path.lexists(path):
             return None
         try:
-            with np.load(path, allow_pickle=False) as f:
-                n = int(f["levels"])
-                emb = Embedding(f["image_embed"], tuple(f[f"high_res_{i}"] for i in range(n)),
-                                tuple(int(v) for v in f["image_hw"]))
+            arrays = read_npz(path, max_bytes=MAX_EMBEDDING_BYTES, names=_EMBEDDING_NAMES)
+            emb = _embedding_from(path, arrays)
             os.utime(path)  # recently used: trimmed last
             return emb
         except Exception as exc:  # noqa: BLE001 - a torn or foreign file: recompute
-            log.warning("dropping unreadable SAM embedding %s: %s", path, exc)
-            path.unlink(missing_ok=True)
+            log.warning("dropping unusable SAM embedding %s: %s", path, exc)
+            self._drop(path)
             return None
+
+    @staticmethod
+    def _drop(path: Path) -> None:
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("cannot remove %s: %s", path, exc)
 
     def put(self, model_key: str, image_key: str, emb: Embedding) -> Path:
         buf = io.BytesIO()
         arrays = {f"high_res_{i}": f for i, f in enumerate(emb.high_res)}
-        np.savez(buf, image_embed=emb.image_embed, image_hw=np.asarray(emb.image_hw), levels=len(emb.high_res),
-                 **arrays)
+        arrays.update(image_embed=emb.image_embed, image_hw=np.asarray(emb.image_hw, np.int64),
+                      levels=np.asarray(len(emb.high_res), np.int64))
+        np.savez(buf, digest=np.frombuffer(_digest(arrays), np.uint8), **arrays)
         path = atomic_write_bytes(self.path(model_key, image_key), buf.getvalue())
         self.trim(keep=path)
         return path

@@ -11,7 +11,7 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 # VIT_BACKBONES: the ones offered and tested; any timm VisionTransformer with absolute position embeddings works.
-from engine.backbones import VIT_BACKBONES, create_timm_backbone
+from engine.timm_backbones import VIT_BACKBONES, create_timm_backbone
 
 # Resized position embeddings kept per encoder (one per grid size, dtype and device seen recently).
 _POS_CACHE_SIZE = 8

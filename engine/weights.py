@@ -49,11 +49,16 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def file_origin(path: str | Path) -> str:
     """How a model file records backbone weights read from a local file: `file:<name>+sha256:<hex>`."""
     path = Path(path)
+    return f"file:{path.name}+sha256:{file_sha256(path)}"
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, as hex."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
-    return f"file:{path.name}+sha256:{digest.hexdigest()}"
+    return digest.hexdigest()
 
 
 def _looks_pickled(path: Path) -> bool:

@@ -8,6 +8,8 @@ classes the project lacks are added, mapped or dropped, as the person chose.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.classes import SegClass, as_classes, default_color
+from engine.safe_files import read_regular
 
 IGNORE_INDEX = 255
 UNLABELLED = -1  # a source map's "nothing here"
@@ -65,6 +68,10 @@ class LabelSource:
         """Every class the source may use (readers without a table scan their files)."""
         raise NotImplementedError
 
+    def notes(self) -> list[str]:
+        """What the reader passed over or read in a way the person should know of (one line each)."""
+        return []
+
     def classes_for(self, ids: Iterable[int]) -> list[SourceClass]:
         """The classes with these ids (the ones a scan of the files found), in id order."""
         ids = set(ids)
@@ -76,6 +83,65 @@ class LabelSource:
         With `shape` (height, width of the image), a map of another size raises `FormatError`.
         """
         raise NotImplementedError
+
+
+def read_bytes(path: Path, what: str = "file") -> bytes:
+    """A label file's bytes: regular files only (a FIFO or device is refused without blocking), within
+    the size limit. Raises `FormatError` naming the file."""
+    try:
+        return read_regular(path)
+    except FileNotFoundError as exc:
+        raise FormatError(f"{path}: no such file") from exc
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot be read as a {what} ({exc.strerror or exc})") from exc
+
+
+def load_json(path: Path, what: str = "JSON file"):
+    """A JSON document from a regular file; every failure (unreadable, not UTF-8, not JSON, nested too
+    deeply) is a `FormatError` naming the file."""
+    data = read_bytes(path, what)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+    except RecursionError as exc:
+        raise FormatError(f"{path}: JSON nested too deeply to be a {what}") from exc
+
+
+def is_number(value) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_class(where: str, name, color=None) -> None:
+    """Refuse a class name or colour the project could not keep: a name that is not text, empty, with a
+    lone surrogate or control characters, or over 200 characters; a colour that is not three integers 0-255."""
+    if not isinstance(name, str) or not name.strip():
+        raise FormatError(f"{where}: a class name must be non-empty text, got {name!r}")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise FormatError(f"{where}: the class name {name!r} is not valid text ({exc.reason})") from None
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name) or len(name) > 200:
+        raise FormatError(f"{where}: the class name {name[:60]!r} has control characters or is over 200 characters")
+    if color is not None and (not isinstance(color, list | tuple) or len(color) != 3 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in color)):
+        raise FormatError(f"{where}: class {name!r}: a colour must be three integers 0-255, got {color!r}")
+
+
+DENSE_IDS = 1 << 16  # source ids below this are counted with a table; larger ones are sorted
+
+
+def present_ids(ids: np.ndarray) -> list[int]:
+    """The distinct values of a source map (-1 included when present), in order; sparse ids cost no table."""
+    ids = np.asarray(ids)
+    if not ids.size:
+        return []
+    if int(ids.min()) >= UNLABELLED and int(ids.max()) < DENSE_IDS:
+        return (np.flatnonzero(np.bincount(ids.ravel() + 1)) - 1).tolist()
+    return np.unique(ids).tolist()
 
 
 def check_shape(path: Path, arr: np.ndarray, shape: tuple[int, int] | None) -> np.ndarray:
@@ -113,13 +179,23 @@ class ClassMapping:
     def apply(self, source_ids: np.ndarray, path: Path | None = None) -> np.ndarray:
         """A uint8 label map of project classes. An id outside the mapping raises `FormatError`."""
         ids = np.asarray(source_ids)
-        top = int(ids.max()) if ids.size else -1
-        counts = np.bincount(ids.ravel() + 1) if ids.size else np.zeros(1, np.intp)
-        missing = [v - 1 for v in np.flatnonzero(counts).tolist() if v > 0 and v - 1 not in self.targets]
+        if not ids.size:
+            return np.zeros(ids.shape, np.uint8)
+        top = int(ids.max())
+        inverse = None
+        if int(ids.min()) >= UNLABELLED and top < DENSE_IDS:
+            present = present_ids(ids)
+        else:  # sparse ids (a COCO category id of 10**9): no table that long
+            present, inverse = np.unique(ids, return_inverse=True)
+            present = present.tolist()
+        missing = [v for v in present if v != UNLABELLED and v not in self.targets]
         if missing:
             raise FormatError(f"{path or 'labels'}: class value{'s' if len(missing) > 1 else ''} "
                               f"{', '.join(map(str, missing[:8]))} not in the class mapping")
-        return self.lookup(max(top + 1, 1))[ids + 1]
+        if inverse is None:
+            return self.lookup(top + 1)[ids + 1]
+        table = np.array([IGNORE_INDEX if v == UNLABELLED else self.targets[v] for v in present], np.uint8)
+        return table[inverse.reshape(ids.shape)]
 
     def rows(self) -> list[tuple[str, str]]:
         """(source class, what it becomes) for a preview."""
@@ -163,6 +239,7 @@ def plan_mapping(sources: Iterable[SourceClass], classes: Iterable[SegClass | st
     missing: list[SourceClass] = []
 
     def add(name: str, color) -> int:
+        check_class(where, name, color)
         if _norm(name) in by_name:
             return by_name[_norm(name)]
         if len(project) >= MAX_CLASSES:

@@ -1,16 +1,18 @@
 """Writing a data set out: every export format, its folder layout, and the train/val split.
 
 Layouts (`out` is the folder given):
-- index, palette, rgb: `<stem>.png` per image and `classes.json` (index, name, colour; 255 = not labelled).
+- index, palette, rgb: `masks/<stem>.png`, `images/<image>`, `classes.json` (index, name, colour;
+  255 = not labelled) and `dataset_meta.json`: datumaro's common semantic segmentation.
 - labelme: `<stem>.json` beside a copy of the image (`imagePath` is its name, `imageData` null).
-- coco: `annotations/instances_<split>.json` and `<split>/<image>`.
+- coco: `annotations/instances_<split>.json` and `images/<split>/<image>` (datumaro's and CVAT's layout).
 - yolo: `images/<split>/<image>`, `labels/<split>/<stem>.txt`, `data.yaml`.
 - voc: `JPEGImages/<image>` (copied as it is, whatever its suffix), `SegmentationClass/<stem>.png`
-  (palette PNG, 255 = not labelled), `ImageSets/Segmentation/<split>.txt`.
+  (palette PNG, 255 = not labelled in VOC's (224, 224, 192)), `ImageSets/Segmentation/<split>.txt`, and
+  `labelmap.txt` (`name:r,g,b::` per class, then `ignored` for 255) as datumaro and CVAT read it.
 - cityscapes: `leftImg8bit/<split>/segassist/<stem>_leftImg8bit.<ext>` and
   `gtFine/<split>/segassist/<stem>_gtFine_labelTrainIds.png` (class index, 255 = not labelled); when every
   class is a Cityscapes train class by name, `_gtFine_labelIds.png` with Cityscapes' ids as well.
-On any error the files written so far are removed again.
+On any error the destination is left as it was (`labelformats.staging`).
 """
 
 from __future__ import annotations
@@ -21,18 +23,21 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import atomic_write_bytes
 from engine.classes import SegClass, palette
 from labelformats.base import IGNORE_INDEX, ExportItem, FormatError, Written
 from labelformats.coco import coco_doc, write_coco_json
 from labelformats.labelme import write_labelme
-from labelformats.masks import check_labels, write_class_map, write_masks, write_png
+from labelformats.masks import IMAGES_DIR, check_labels, write_class_map, write_masks, write_png
+from labelformats.staging import commit_staged, real_path, staged_folder
 from labelformats.tables import CITYSCAPES_LABELS
+from labelformats.voc import LABELMAP, voc_labelmap
 from labelformats.yolo import write_yaml, yolo_lines
 
 EXPORT_FORMATS = {
     "index": "grey PNGs, the pixel value is the class index (255 = not labelled), and classes.json",
     "palette": "palette PNGs coloured like the classes (the project's own form), and classes.json",
-    "rgb": "RGB colour masks, one colour per class (black or another free colour = not labelled), and classes.json",
+    "rgb": "RGB colour masks, one colour per class (VOC's (224, 224, 192) = not labelled), and classes.json",
     "coco": "COCO instances JSON, one annotation per connected region per class: RLE (exact) or polygons",
     "labelme": "labelme JSON per image: one exact mask shape per class, or polygons",
     "yolo": "YOLO segmentation: polygon .txt per image (normalised coordinates) and data.yaml",
@@ -43,18 +48,30 @@ LOSSLESS = ("index", "palette", "rgb", "coco", "labelme", "voc", "cityscapes")
 
 
 def export(fmt: str, items: Iterable[ExportItem], classes: list[SegClass], out: str | Path, *,
-           polygons: bool = False, tolerance: float = 1.0, progress: Callable[[int], None] | None = None) -> int:
-    """Write `items` to `out` in format `fmt`; returns the number of images. Nothing stays on failure."""
+           polygons: bool = False, tolerance: float = 1.0, progress: Callable[[int], None] | None = None,
+           protect: Iterable[str | Path] = ()) -> int:
+    """Write `items` to `out` in format `fmt`; returns the number of images.
+
+    Everything is written into a hidden folder inside `out` first and moved into place only when all of
+    it was written (see `commit_staged`): a failed or cancelled export leaves `out` as it was. No file
+    is ever written over an item's image or a path in `protect` (`FormatError`)."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; known: {', '.join(EXPORT_FORMATS)}")
     out = Path(out)
     classes = list(classes)
-    written = Written()
-    try:
-        return _export(fmt, list(items), classes, out, written, polygons, tolerance, progress)
-    except BaseException:
-        written.remove_all()
-        raise
+    items = list(items)
+    protected = {real_path(i.image_path) for i in items} | {real_path(p) for p in protect}
+    with staged_folder(out) as stage:
+        try:
+            n = _export(fmt, items, classes, stage, Written(), polygons, tolerance, progress)
+        except OSError as exc:  # name the file where the person will look for it, not in the hidden folder
+            if exc.errno is None or str(stage) not in str(exc.filename or ""):
+                raise
+            raise OSError(exc.errno, exc.strerror, str(exc.filename).replace(str(stage), str(out))) from exc
+        except FormatError as exc:
+            raise FormatError(str(exc).replace(str(stage), str(out))) from exc
+        commit_staged(stage, out, protected)
+    return n
 
 
 def _copy(src: Path, dst: Path, written: Written) -> None:
@@ -70,6 +87,8 @@ def _export(fmt, items, classes, out, written, polygons, tolerance, progress) ->
     out.mkdir(parents=True, exist_ok=True)
     splits = list(dict.fromkeys(i.split for i in items)) or ["train"]
     if fmt in ("index", "palette", "rgb"):
+        for item in items:
+            _copy(Path(item.image_path), out / IMAGES_DIR / Path(item.image_path).name, written)
         return write_masks(fmt, items, classes, out, written, progress)
     if fmt == "labelme":
         copies = []
@@ -89,7 +108,7 @@ def _export(fmt, items, classes, out, written, polygons, tolerance, progress) ->
         for split in splits:
             part = [i for i in items if i.split == split]
             for i in part:
-                _copy(Path(i.image_path), out / split / Path(i.image_path).name, written)
+                _copy(Path(i.image_path), out / "images" / split / Path(i.image_path).name, written)
             doc = coco_doc(part, classes, polygons=polygons, tolerance=tolerance, on_image=step)
             write_coco_json(out / "annotations" / f"instances_{split}.json", doc, written)
         return done
@@ -106,6 +125,7 @@ def _export(fmt, items, classes, out, written, polygons, tolerance, progress) ->
         written.add(write_yaml(out / "data.yaml", classes, splits))
         return done
     if fmt == "voc":
+        labelmap = voc_labelmap(classes)  # refuses class names it cannot hold, before anything is written
         pal = palette(classes)
         for item in items:
             labels = check_labels(item, classes)
@@ -118,6 +138,7 @@ def _export(fmt, items, classes, out, written, polygons, tolerance, progress) ->
             path.write_text("".join(f"{i.stem}\n" for i in items if i.split == split), encoding="utf-8")
             written.add(path)
         write_class_map(out / "classes.json", classes, written)
+        written.add(atomic_write_bytes(out / LABELMAP, labelmap.encode("utf-8")))
         return done
     if fmt == "cityscapes":
         ids = _cityscapes_ids(classes)

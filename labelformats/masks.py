@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from engine.atomic import atomic_path, atomic_write_bytes
-from engine.classes import SegClass, palette
+from engine.classes import SegClass, palette, void_color
+from engine.images import max_pixels
 from labelformats.base import (
     IGNORE_INDEX,
     UNLABELLED,
@@ -27,12 +28,18 @@ from labelformats.base import (
     SourceClass,
     Written,
     check_shape,
+    load_json,
+    read_bytes,
     strip_suffix,
 )
 
 MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp")
 CLASS_MAP = "classes.json"
+DATASET_META = "dataset_meta.json"  # datumaro's class list
+MASKS_DIR, IMAGES_DIR = "masks", "images"  # datumaro's common semantic segmentation layout
+VOID_LABEL = "ignored"  # datumaro's name for VOC's 255
 CLASS_MAP_FORMAT = "segassist-classes"
+MAX_VALUE = 65535  # the largest class value of an index mask (16 bit)
 
 
 @dataclass
@@ -48,18 +55,14 @@ class ClassTable:
 
 
 def read_class_map(path: str | Path) -> ClassTable:
-    """A class map: our `classes.json`, a `segassist.json`, a JSON list of names or `{name, color}`s,
-    or text with one name per line (the line's index is its value) or `VALUE NAME` per line."""
+    """A class map: our `classes.json`, a `segassist.json`, datumaro's `dataset_meta.json`, a JSON list of
+    names or `{name, color}`s, or text with one name per line (the line's index is its value), `VALUE NAME`
+    per line, or `R G B NAME` per line (CamVid's `label_colors.txt`)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FormatError(f"{path}: cannot be read as a class map ({exc})") from exc
     if path.suffix.lower() == ".json":
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FormatError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+        doc = load_json(path, "class map")
+        if isinstance(doc, dict) and ("label_map" in doc or "labels" in doc) and "classes" not in doc:
+            return _dataset_meta(path, doc)
         rows = doc.get("classes") if isinstance(doc, dict) else doc
         if not isinstance(rows, list):
             raise FormatError(f"{path}: a class map needs a list of classes (or a 'classes' list)")
@@ -79,15 +82,48 @@ def read_class_map(path: str | Path) -> ClassTable:
             if row.get("color") is not None:
                 table.colors[index] = _color(path, row["color"])
         return table
+    try:
+        text = read_bytes(path, "class map").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: cannot be read as a class map ({exc})") from exc
     table = ClassTable()
     lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line and not line.startswith("#")]
     for i, line in enumerate(lines):
         head, _, rest = line.partition(" ")
-        if head.isdigit() and rest.strip():
+        fields = line.split(maxsplit=3)
+        if len(fields) == 4 and all(f.isdigit() for f in fields[:3]):  # CamVid's label_colors.txt: R G B name
+            table.names[i] = fields[3]
+            table.colors[i] = _color(path, [int(f) for f in fields[:3]])
+        elif head.isdigit() and rest.strip():
             table.names[int(head)] = rest.strip()
         else:
             table.names[i] = line
+    return table
+
+
+def _dataset_meta(path: Path, doc: dict) -> ClassTable:
+    """datumaro's `dataset_meta.json`: `label_map` (value -> name) and `segmentation_colors` by value, or a
+    `labels` list (value = position); the label `ignored` is not labelled."""
+    label_map = doc.get("label_map") or dict(enumerate(doc.get("labels") or []))
+    colors = doc.get("segmentation_colors") or []
+    if not isinstance(label_map, dict) or not isinstance(colors, list):
+        raise FormatError(f"{path}: 'label_map' must map values to names and 'segmentation_colors' be a list")
+    table = ClassTable()
+    for key, name in label_map.items():
+        try:
+            value = int(key)
+        except (TypeError, ValueError):
+            raise FormatError(f"{path}: label_map key {key!r} is not a number") from None
+        if not isinstance(name, str):
+            raise FormatError(f"{path}: label {key!r} must have a name, got {name!r}")
+        color = _color(path, colors[value]) if value < len(colors) and colors[value] is not None else None
+        if name == VOID_LABEL:
+            table.unlabelled_color = color
+            continue
+        table.names[value] = name
+        if color is not None:
+            table.colors[value] = color
     return table
 
 
@@ -98,9 +134,9 @@ def table_of(classes: Iterable[SegClass]) -> ClassTable:
 
 
 def unlabelled_color(classes: Iterable[SegClass]) -> tuple[int, int, int]:
-    """The colour of not-labelled pixels in RGB masks: black, unless a class has it (then white, then grey)."""
-    used = {tuple(c.color) for c in classes}
-    return next(c for c in ((0, 0, 0), (255, 255, 255), (127, 127, 127), (1, 1, 1)) if c not in used)
+    """The colour of not-labelled pixels in palette and RGB masks: VOC's (224, 224, 192), unless a class
+    has it (see `engine.classes.void_color`)."""
+    return void_color(classes)
 
 
 def _color(path: Path, value) -> tuple[int, int, int]:
@@ -120,17 +156,24 @@ def list_masks(folder: Path, pattern: str = "*", recursive: bool = False) -> lis
 
 def open_mask(path: Path) -> tuple[np.ndarray, str, list[int] | None]:
     """(pixels, PIL mode, flat palette or None) of a mask image; raises `FormatError` naming the file."""
+    data = read_bytes(path, "mask image")
     try:
-        data = path.read_bytes()
         with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+            limit = max_pixels()
+            if h * w > limit:  # from the header, before anything is decoded
+                raise FormatError(f"{path}: {w} x {h} pixels ({h * w:,}) is over the limit of {limit:,} pixels; "
+                                  "set SEGASSIST_MAX_PIXELS to read larger images")
             im.load()
             mode = im.mode
             pal = im.getpalette() if mode in ("P", "PA") else None
             if mode == "PA":
                 im = im.convert("P")
             arr = np.asarray(im)
-    except FileNotFoundError as exc:
-        raise FormatError(f"{path}: no such file") from exc
+    except FormatError:
+        raise
+    except MemoryError as exc:
+        raise FormatError(f"{path}: not enough memory to decode this mask image") from exc
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         raise FormatError(f"{path}: not a readable mask image ({exc})") from exc
     return arr, mode, pal
@@ -179,6 +222,11 @@ class IndexSource(_MaskSource):
                                   "read colour masks with a colour table")
         if arr.dtype.kind not in "ui" or arr.ndim != 2:
             raise FormatError(f"{path}: unsupported mask pixels ({arr.dtype}, {mode})")
+        if arr.dtype.itemsize > 2 or arr.dtype.kind == "i":  # 32-bit TIFFs: values must still be class ids
+            low, top = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+            if low < 0 or top > MAX_VALUE:
+                raise FormatError(f"{path}: mask values {low}..{top} ({arr.dtype}); an index mask holds class "
+                                  f"values 0-{MAX_VALUE}")
         return arr
 
     def read(self, item: Item, shape=None) -> np.ndarray:
@@ -275,7 +323,7 @@ class ColorSource(_MaskSource):
     def read(self, item: Item, shape=None) -> np.ndarray:
         arr, mode, _ = open_mask(item.path)
         if mode in ("P", "PA", "L", "LA") or arr.ndim == 2:
-            with Image.open(item.path) as im:
+            with Image.open(io.BytesIO(read_bytes(item.path, "mask image"))) as im:
                 arr = np.asarray(im.convert("RGB"))
         if arr.ndim != 3 or arr.shape[2] < 3:
             raise FormatError(f"{item.path}: not a colour mask ({mode})")
@@ -355,14 +403,15 @@ def colorize(labels: np.ndarray, classes: list[SegClass]) -> np.ndarray:
 
 def write_masks(kind: str, items: Iterable[ExportItem], classes: list[SegClass], out: Path,
                 written: Written, progress=None) -> int:
-    """One PNG per image into `out` (`index`: grey values, `palette`: palette PNG, `rgb`: colours), and
-    `classes.json` beside them."""
+    """One PNG per image into `out/masks` (`index`: grey values, `palette`: palette PNG, `rgb`: colours),
+    and beside it `classes.json` and datumaro's `dataset_meta.json` (its common semantic segmentation)."""
     out = Path(out)
     pal = palette(classes)
     n = 0
     for item in items:
         labels = check_labels(item, classes)
-        path = out / f"{item.stem}.png"
+        path = out / MASKS_DIR / f"{item.stem}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
         if kind == "index":
             write_png(path, labels, "L")
         elif kind == "palette":
@@ -376,4 +425,22 @@ def write_masks(kind: str, items: Iterable[ExportItem], classes: list[SegClass],
         if progress is not None:
             progress(n)
     write_class_map(out / CLASS_MAP, classes, written)
+    write_dataset_meta(out / DATASET_META, classes, written, colors=kind != "index")
     return n
+
+
+def write_dataset_meta(path: Path, classes: list[SegClass], written: Written, *, colors: bool = True) -> Path:
+    """datumaro's `dataset_meta.json`: the label names by value and, for colour masks, their colours, with
+    not labelled (255) as `VOID_LABEL` in its colour (datumaro has no ignore value)."""
+    names = [c.name for c in classes]
+    doc: dict = {"labels": names, "label_map": {str(i): n for i, n in enumerate(names)}}
+    if colors:
+        table: list = [list(c.color) for c in classes] + [None] * (IGNORE_INDEX - len(classes))
+        doc["labels"] = [*names, VOID_LABEL]
+        doc["label_map"][str(IGNORE_INDEX)] = VOID_LABEL
+        doc["segmentation_colors"] = [*table, list(unlabelled_color(classes))]
+    black = next((i for i, c in enumerate(classes) if tuple(c.color) == (0, 0, 0)), None)
+    if black is not None:
+        doc["background_label"] = str(black)
+    atomic_write_bytes(path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    return written.add(path)

@@ -8,8 +8,9 @@ from engine.classes import SegClass
 from labelformats.base import IGNORE_INDEX, FormatError, LabelSource
 from labelformats.coco import CocoPanopticSource, CocoSource
 from labelformats.labelme import LabelmeSource
-from labelformats.masks import ClassTable, ColorSource, IndexSource, PaletteSource, read_class_map, table_of
-from labelformats.tables import CAMVID32, CAMVID_VOID, CITYSCAPES_LABELS, VOC_CLASSES, camvid_colors, voc_palette
+from labelformats.masks import MASKS_DIR, ClassTable, ColorSource, IndexSource, PaletteSource, read_class_map, table_of
+from labelformats.tables import CAMVID32, CAMVID_VOID, CITYSCAPES_LABELS, camvid_colors
+from labelformats.voc import SEGMENTATION_DIR, VocSource
 
 IMPORT_FORMATS = {
     "index": "single-channel PNG/TIFF masks (8 or 16 bit): value = class; --classes names another numbering",
@@ -18,8 +19,9 @@ IMPORT_FORMATS = {
     "labelme": "labelme JSON files (polygon, rectangle, circle, line, point and mask shapes)",
     "coco": "COCO instances or COCO-Stuff JSON (polygons and RLE), through pycocotools",
     "coco-panoptic": "COCO panoptic JSON with its folder of PNGs (beside it, same name)",
-    "voc": "Pascal VOC: SegmentationClass palette PNGs with VOC's 21 classes (255 border = not labelled)",
-    "cityscapes": "Cityscapes gtFine *_labelIds (mapped to the 19 trainId classes) or *_labelTrainIds",
+    "voc": "Pascal VOC: SegmentationClass palette or RGB PNGs, VOC's 21 classes or labelmap.txt's (255 = not labelled)",
+    "cityscapes": "Cityscapes gtFine *_labelIds (mapped to the 19 trainId classes, the rest not labelled) or "
+                  "*_labelTrainIds",
     "camvid32": "CamVid colour masks in the 32-class colours (Void = not labelled)",
     "camvid11": "CamVid colour masks, 11- or 32-class colours, read into SegNet's 11 classes",
 }
@@ -38,6 +40,8 @@ def open_source(fmt: str, path: str | Path, *, classes_file: str | Path | None =
         raise FormatError(f"{path}: no such file or folder")
     table = read_class_map(classes_file) if classes_file is not None else None
     ignored = () if ignore is None else (ignore,)
+    if fmt in ("index", "palette", "rgb") and (path / MASKS_DIR).is_dir():
+        path = path / MASKS_DIR  # our export's and datumaro's layout: masks/ beside images/
     if fmt == "index":
         return IndexSource(path, table, ignore=ignored)
     if fmt == "palette":
@@ -55,10 +59,10 @@ def open_source(fmt: str, path: str | Path, *, classes_file: str | Path | None =
     if fmt == "coco-panoptic":
         return CocoPanopticSource(path, masks)
     if fmt == "voc":
-        folder = path / "SegmentationClass" if (path / "SegmentationClass").is_dir() else path
-        pal = voc_palette()
-        voc = ClassTable(dict(enumerate(VOC_CLASSES)), {i: pal[i] for i in range(len(VOC_CLASSES))})
-        return PaletteSource(folder, table or voc, ignore=(IGNORE_INDEX,))
+        if table is not None:
+            folder = path / SEGMENTATION_DIR if (path / SEGMENTATION_DIR).is_dir() else path
+            return PaletteSource(folder, table, ignore=(IGNORE_INDEX,))
+        return VocSource(path)
     if fmt == "cityscapes":
         if any(path.rglob("*_gtFine_labelIds.png")):
             names = {label_id: name for label_id, name, train, _ in CITYSCAPES_LABELS if train != IGNORE_INDEX}

@@ -37,6 +37,8 @@ CITYSCAPES_LABELS = (
     (26, "car", 13, (0, 0, 142)), (27, "truck", 14, (0, 0, 70)), (28, "bus", 15, (0, 60, 100)),
     (29, "caravan", 255, (0, 0, 90)), (30, "trailer", 255, (0, 0, 110)), (31, "train", 16, (0, 80, 100)),
     (32, "motorcycle", 17, (0, 0, 230)), (33, "bicycle", 18, (119, 11, 32)),
+    # license plate: id -1 in labels.py (not in the PNGs); datumaro and other tools write it as 34.
+    (34, "license plate", 255, (0, 0, 142)),
 )
 CITYSCAPES_TRAIN = tuple((name, color) for _, name, train, color in sorted(
     (row for row in CITYSCAPES_LABELS if row[2] != 255), key=lambda row: row[2]))

@@ -2,7 +2,10 @@
 coordinates divided by the image's width and height; `data.yaml` names the classes and the splits.
 
 Polygons are lossy: each 8-connected region's outer boundary within `tolerance` pixels, holes lost
-(see `labelformats.polygons`).
+(see `labelformats.polygons`). They are written for ultralytics' reader, which parses float32, scales by
+the image size, truncates to integers and fills with OpenCV (pixel centres): each point is the centre of
+a boundary pixel plus half a pixel, so truncation lands on that pixel whatever the rounding of the
+6 digits. Lines go from the largest region to the smallest.
 """
 
 from __future__ import annotations
@@ -22,13 +25,13 @@ DIGITS = 6
 def yolo_lines(labels: np.ndarray, tolerance: float = 1.0) -> list[str]:
     """The label file's lines for one label map (class index, then normalised x y pairs)."""
     h, w = labels.shape
-    lines = []
+    rows = []
     for c in np.flatnonzero(np.bincount(labels.ravel(), minlength=256)[:255]).tolist():
         for region in regions(labels == c):
             for poly in region_polygons(region, tolerance):
-                xy = np.clip(poly / [w, h], 0.0, 1.0)
-                lines.append(" ".join([str(c)] + [f"{v:.{DIGITS}f}" for v in xy.ravel()]))
-    return lines
+                xy = np.clip((poly + 0.5) / [w, h], 0.0, 1.0)
+                rows.append((-int(region.sum()), " ".join([str(c)] + [f"{v:.{DIGITS}f}" for v in xy.ravel()])))
+    return [line for _, line in sorted(rows, key=lambda r: r[0])]
 
 
 def parse_line(line: str) -> tuple[int, np.ndarray]:

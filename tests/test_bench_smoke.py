@@ -21,7 +21,14 @@ def table_rows(out: str) -> list[list[str]]:
     return rows
 
 
+def number(cell: str) -> float:
+    """A table cell as a number (figures of 1000 and more are printed with thousands separators)."""
+    return float(cell.replace(",", ""))
+
+
 def test_peak_memory_sees_a_large_temporary():
+    """At least the temporary (no upper bound: the meter reads the whole process's allocations, and other
+    threads may allocate meanwhile; `python -m bench.limits` prints what it measures)."""
     import torch
 
     def work():
@@ -30,7 +37,7 @@ def test_peak_memory_sees_a_large_temporary():
 
     peak, result = peak_memory(work)
     assert result == 4 * 2**20
-    assert 15 * 2**20 < peak < 64 * 2**20
+    assert peak >= 15 * 2**20
 
 
 def test_cca_bench_counts_the_multiply_adds_of_both_blocks(capsys):
@@ -46,7 +53,7 @@ def test_cca_bench_counts_the_multiply_adds_of_both_blocks(capsys):
     assert float(rows["criss-cross x2"][0]) == pytest.approx(criss_cross / 1e9, rel=5e-3)
     fewer = float(re.search(r"criss-cross uses ([\d.]+)% fewer", out).group(1))
     assert fewer == pytest.approx(100 * (1 - criss_cross / non_local), abs=0.05)
-    assert all(float(v) > 0 for r in rows.values() for v in r[1:])  # peak MiB and ms were measured
+    assert all(number(v) > 0 for r in rows.values() for v in r[1:])  # peak MiB and ms were measured
 
 
 def test_latency_bench_reports_each_ratio_of_its_timings(capsys, monkeypatch):
@@ -55,8 +62,8 @@ def test_latency_bench_reports_each_ratio_of_its_timings(capsys, monkeypatch):
     (row,) = table_rows(capsys.readouterr().out)
     arch, backbone, fp32, backbone_fp32, ratio, *_ = row
     assert (arch, backbone) == ("encnet", "test_resnet")
-    assert float(fp32) > 0 and float(backbone_fp32) > 0  # one timed run each: their order is noise
-    assert float(ratio) == pytest.approx(float(fp32) / float(backbone_fp32), rel=0.02)
+    assert number(fp32) > 0 and number(backbone_fp32) > 0  # one timed run each: their order is noise
+    assert number(ratio) == pytest.approx(number(fp32) / number(backbone_fp32), rel=0.02)
 
 
 def test_superpixels_bench_runs(capsys):
@@ -65,3 +72,16 @@ def test_superpixels_bench_runs(capsys):
     superpixels.main(["--size", "256", "--max-pixels", "20000"])
     out = capsys.readouterr().out
     assert "precompute ms" in out and "remove islands" in out
+
+
+def test_limits_bench_reports_each_outcome(capsys):
+    from bench import limits
+
+    limits.main(["--quick", "--skip-window"])
+    rows = {r[0]: r[1:] for r in table_rows(capsys.readouterr().out)}
+    assert rows["ImageNet weights offline, not cached"][1] == "PretrainedUnavailable"
+    assert rows["hub unreachable (closed port)"][1] == "PretrainedUnavailable"
+    assert rows["download cancelled half-way (server holding)"][1] == "Cancelled"
+    assert rows["fuzzed model files: slowest of 20"][1].endswith("refused")
+    assert [k for k in rows if k.startswith("as_classes")] == [f"as_classes, {n:,} names" for n in (5000, 10000, 20000)]
+    assert all(number(r[0]) >= 0 for r in rows.values())

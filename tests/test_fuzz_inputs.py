@@ -1,14 +1,11 @@
 """Generated bad inputs (deterministic, made at test time): images, label PNGs, project files, model
-files and checkpoints. Each either loads or gives the documented error naming the file; none hangs,
-crashes or is accepted as garbage."""
+files and checkpoints. Each either loads or gives the documented error naming the file; none crashes or
+is accepted as garbage, and none hangs (the per-test timeout; `python -m bench.limits` times the slowest)."""
 
 import io
 import json
 import pickle
-import signal
 import struct
-import time
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -22,21 +19,6 @@ from engine.model_file import ModelFileError
 from tests.engine.tiny import tiny_model
 
 SEED = 11
-
-
-@contextmanager
-def deadline(seconds: float):
-    """Fail (instead of hanging the suite) when the block runs longer than `seconds`."""
-    def expired(*_):
-        raise TimeoutError(f"took longer than {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def mutations(data: bytes, rng, n: int):
@@ -66,18 +48,17 @@ def test_fuzzed_images_load_or_name_the_file(tmp_path):
         write_image(path, rng.integers(0, 255, (24, 32, 3), dtype=np.uint8))
         seeds.append((ext, path.read_bytes()))
     n = 0
-    with deadline(30):
-        for ext, data in seeds:
-            for bad in mutations(data, rng, 40):
-                path = tmp_path / f"bad{n}{ext}"
-                path.write_bytes(bad)
-                n += 1
-                try:
-                    image = read_image(path)
-                except ImageReadError as exc:
-                    assert str(path) in str(exc)
-                    continue
-                assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+    for ext, data in seeds:
+        for bad in mutations(data, rng, 40):
+            path = tmp_path / f"bad{n}{ext}"
+            path.write_bytes(bad)
+            n += 1
+            try:
+                image = read_image(path)
+            except ImageReadError as exc:
+                assert str(path) in str(exc)
+                continue
+            assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
     assert n == 200
 
 
@@ -85,17 +66,16 @@ def test_fuzzed_label_pngs_load_as_class_indices_or_name_the_file(tmp_path):
     rng = np.random.default_rng(SEED + 1)
     path = tmp_path / "seed.png"
     write_label(path, rng.integers(0, 3, (20, 24), dtype=np.uint8))
-    with deadline(20):
-        for n, bad in enumerate(mutations(path.read_bytes(), rng, 120)):
-            target = tmp_path / f"bad{n}.png"
-            target.write_bytes(bad)
-            try:
-                labels = read_label(target, 3)
-            except ImageReadError as exc:
-                assert str(target) in str(exc)
-                continue
-            assert labels.dtype == np.uint8 and labels.ndim == 2
-            assert ((labels < 3) | (labels == 255)).all()
+    for n, bad in enumerate(mutations(path.read_bytes(), rng, 120)):
+        target = tmp_path / f"bad{n}.png"
+        target.write_bytes(bad)
+        try:
+            labels = read_label(target, 3)
+        except ImageReadError as exc:
+            assert str(target) in str(exc)
+            continue
+        assert labels.dtype == np.uint8 and labels.ndim == 2
+        assert ((labels < 3) | (labels == 255)).all()
 
 
 def _project_variants(rng):
@@ -124,23 +104,22 @@ def test_fuzzed_project_files_open_or_name_the_file_and_start_fresh_always_works
     write_image(folder / "x.png", np.zeros((8, 8, 3), np.uint8))
     path = folder / "segassist.json"
     count = 0
-    with deadline(60):
-        for variant in _project_variants(rng):
-            text = variant if isinstance(variant, str) else json.dumps(variant)
-            try:
-                path.write_text(text, encoding="utf-8", errors="surrogatepass")
-            except UnicodeEncodeError:
-                continue
-            count += 1
-            try:
-                project = Project.open(folder)
-            except ProjectFileError as exc:
-                assert str(path) in str(exc)
-                project = Project.open(folder, start_fresh=True)
-            project.save()  # whatever was opened can be saved again (no surrogate reaches the file)
-            project.close()
-            for kept in folder.glob("segassist.json.broken-*"):
-                kept.unlink()
+    for variant in _project_variants(rng):
+        text = variant if isinstance(variant, str) else json.dumps(variant)
+        try:
+            path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        except UnicodeEncodeError:
+            continue
+        count += 1
+        try:
+            project = Project.open(folder)
+        except ProjectFileError as exc:
+            assert str(path) in str(exc)
+            project = Project.open(folder, start_fresh=True)
+        project.save()  # whatever was opened can be saved again (no surrogate reaches the file)
+        project.close()
+        for kept in folder.glob("segassist.json.broken-*"):
+            kept.unlink()
     assert count > 150
 
 
@@ -169,18 +148,15 @@ def test_fuzzed_model_files_load_or_name_the_file(model_file, tmp_path):
         h = json.dumps({**header, "__metadata__": meta}).encode()
         cases.append(struct.pack("<Q", len(h)) + h + data[8 + n:])
     cases += list(mutations(data, rng, 60))
-    with deadline(60):
-        for i, bad in enumerate(cases):
-            path = tmp_path / f"bad{i}.safetensors"
-            path.write_bytes(bad)
-            t0 = time.perf_counter()
-            try:
-                loaded = engine.load_model(path)
-            except ModelFileError as exc:
-                assert str(path) in str(exc)
-            else:
-                assert len(loaded.classes) == 2 and i >= len(variants)
-            assert time.perf_counter() - t0 < 10
+    for i, bad in enumerate(cases):
+        path = tmp_path / f"bad{i}.safetensors"
+        path.write_bytes(bad)
+        try:
+            loaded = engine.load_model(path)
+        except ModelFileError as exc:
+            assert str(path) in str(exc)
+        else:
+            assert len(loaded.classes) == 2 and i >= len(variants)
 
 
 def test_model_files_with_bool_or_complex_weights_are_refused(tmp_path):
@@ -217,23 +193,22 @@ def test_fuzzed_checkpoints_import_or_name_the_file(tmp_path):
         "list.pth": [1, 2, 3],
         "nontensor.pth": {"state_dict": {"w": "no"}},
     }
-    with deadline(60):
-        for name, obj in cases.items():
-            path = tmp_path / name
-            torch.save(obj, path)
-            with pytest.raises(MMSegImportError, match=name):
-                engine.import_mmseg(path)
-        buf = io.BytesIO()
-        torch.save({"state_dict": {"decode_head.conv_seg.weight": torch.zeros(2, 4, 1, 1)}}, buf)
-        for i, bad in enumerate(mutations(buf.getvalue(), rng, 60)):
-            path = tmp_path / f"bad{i}.pth"
-            path.write_bytes(bad)
-            with pytest.raises(MMSegImportError, match=f"bad{i}.pth"):
-                engine.import_mmseg(path)
-        path = tmp_path / "evil.pth"
-        path.write_bytes(pickle.dumps(eval))  # noqa: S301 - a pickle that names a builtin
-        with pytest.raises(MMSegImportError, match="evil.pth"):
+    for name, obj in cases.items():
+        path = tmp_path / name
+        torch.save(obj, path)
+        with pytest.raises(MMSegImportError, match=name):
             engine.import_mmseg(path)
+    buf = io.BytesIO()
+    torch.save({"state_dict": {"decode_head.conv_seg.weight": torch.zeros(2, 4, 1, 1)}}, buf)
+    for i, bad in enumerate(mutations(buf.getvalue(), rng, 60)):
+        path = tmp_path / f"bad{i}.pth"
+        path.write_bytes(bad)
+        with pytest.raises(MMSegImportError, match=f"bad{i}.pth"):
+            engine.import_mmseg(path)
+    path = tmp_path / "evil.pth"
+    path.write_bytes(pickle.dumps(eval))  # noqa: S301 - a pickle that names a builtin
+    with pytest.raises(MMSegImportError, match="evil.pth"):
+        engine.import_mmseg(path)
 
 
 def test_option_values_out_of_range_are_refused():

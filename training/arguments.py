@@ -52,8 +52,9 @@ HELP = {
     "backbone": "timm backbone name (default: the architecture's paper backbone)",
     "model_options": "an architecture option, e.g. --option output_stride=8 (repeatable)",
     "init": "fine-tune from this model file (its classes are kept; --classes may add new ones after them)",
-    "pretrained": "backbone weights for a new model: a local .safetensors/.pth file, or 'timm' to download "
-                  "timm's (needs the network)",
+    "pretrained": "backbone weights for a new model: a local .safetensors/.pth file, or 'imagenet' (same as "
+                  "'timm'): the installed weights package where the backbone has one (efficientnet_lite0/1/2), "
+                  "else timm's, downloaded once (needs the network)",
     "freeze_backbone": "train the heads only (very few labels)",
     "iterations": "iterations",
     "batch_size": "crops per iteration and process",
@@ -197,7 +198,7 @@ def _pair(text: str) -> tuple[float, float]:
 
 
 def _pretrained(text: str) -> bool | str:
-    return True if text == "timm" else text
+    return True if text in ("timm", "imagenet") else text
 
 
 def parse_option(item: str) -> tuple[str, object]:
@@ -246,7 +247,7 @@ def build_parser(cls, *, prog: str = "segassist-train", description: str | None 
         elif name == "classes":
             kw.update(type=str, metavar="CLASSES")
         elif name == "pretrained":
-            kw.update(type=_pretrained, metavar="timm|FILE")
+            kw.update(type=_pretrained, metavar="imagenet|FILE")
         elif inner is bool:
             kw.update(action=argparse.BooleanOptionalAction)
         elif inner is Path:

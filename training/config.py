@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine import SegClass
+from training import outputs
 
 OPTIMIZERS = ("sgd", "adamw")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -143,10 +144,10 @@ class TrainConfig:
 
     @property
     def checkpoint_dir(self) -> Path:
-        """Where resumable checkpoints go: beside the output, `<out>.ckpt/`."""
-        return self.out.with_name(self.out.name + ".ckpt")
+        """Where resumable checkpoints go: beside the output, `<out>.ckpt/` (`training.outputs`)."""
+        return outputs.checkpoint_dir(self.out)
 
     @property
     def best_path(self) -> Path:
         """Where the best model by validation mIoU goes: `<stem>.best<suffix>` beside the output."""
-        return self.out.with_name(f"{self.out.stem}.best{self.out.suffix or '.safetensors'}")
+        return outputs.best_path(self.out)

@@ -55,6 +55,7 @@ class ValidationEvent(Event):
     pixel_accuracy: float | None
     per_class_iou: list[float | None]
     confusion: list[list[int]]
+    image_errors: dict[str, float] = field(default_factory=dict)  # each image's share of pixels wrong, by name
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class DoneEvent(Event):
     miou: float | None = None  # the written model's, on the validation images (None: fewer than 2)
     parent_miou: float | None = None  # the init model's, on the same images in the same run
     val_names: list[str] = field(default_factory=list)  # the validation images' file names
+    image_errors: dict[str, float] = field(default_factory=dict)  # the written model's share of pixels wrong, by image
+    parent_image_errors: dict[str, float] = field(default_factory=dict)  # the init model's, on the same images
 
 
 @dataclass(frozen=True)

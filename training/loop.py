@@ -61,6 +61,8 @@ class TrainResult:
     miou: float | None = None  # the written model's, on the validation images (None: not measurable)
     parent_miou: float | None = None  # the init model's, on the same images in this run
     val_names: list[str] = field(default_factory=list)
+    image_errors: dict[str, float] = field(default_factory=dict)  # the written model's share wrong, by image
+    parent_image_errors: dict[str, float] = field(default_factory=dict)  # the init model's, same images
 
     @property
     def last_miou(self) -> float | None:
@@ -79,6 +81,7 @@ class Progress:
     last_metrics: dict | None = None
     last_iteration: int | None = None
     parent_miou: float | None = None  # the init model's score at iteration 0, on the same images
+    parent_image_errors: dict = field(default_factory=dict)  # and its share of pixels wrong per image
     elapsed_s: float = 0.0  # wall time of the sessions before a resume
 
 
@@ -218,7 +221,8 @@ def _run(cfg: TrainConfig, rt: Runtime, emit: Callable[[Event], None], should_st
 
     earlier_s = progress.elapsed_s
     if cfg.init is not None and measurable and progress.iteration == 0:
-        progress.parent_miou = validate(0)["miou"]
+        before = validate(0)
+        progress.parent_miou, progress.parent_image_errors = before["miou"], before["image_errors"]
     _train_mode(model, cfg)
     params = [p for p in model.parameters() if p.requires_grad]
     window = _Window(progress.iteration)
@@ -273,12 +277,15 @@ def _run(cfg: TrainConfig, rt: Runtime, emit: Callable[[Event], None], should_st
             shutil.rmtree(cfg.checkpoint_dir, ignore_errors=True)
     best_path = cfg.best_path if progress.best_iteration is not None else None
     miou = result_miou(progress)
+    errors = dict(progress.last_metrics.get("image_errors") or {}) if miou is not None else {}
     val_names = sorted(s.image_path.name for s in val_set)
     result = TrainResult(model, cfg.out, best_path, progress.iteration, progress.best_miou, progress.last_metrics,
-                         wall, stopped, miou=miou, parent_miou=progress.parent_miou, val_names=val_names)
+                         wall, stopped, miou=miou, parent_miou=progress.parent_miou, val_names=val_names,
+                         image_errors=errors, parent_image_errors=dict(progress.parent_image_errors))
     emit(DoneEvent(iteration=progress.iteration, model_path=str(cfg.out), best_path=str(best_path) if best_path
                    else None, best_miou=progress.best_miou, last_miou=result.last_miou, wall_time_s=round(wall, 3),
-                   stopped=stopped, miou=miou, parent_miou=progress.parent_miou, val_names=val_names))
+                   stopped=stopped, miou=miou, parent_miou=progress.parent_miou, val_names=val_names,
+                   image_errors=errors, parent_image_errors=dict(progress.parent_image_errors)))
     return result
 
 
@@ -332,7 +339,7 @@ def _write_model(path: Path, model: SegModel, start: Start, cfg: TrainConfig, r,
                  iteration: int, progress: Progress, wall: float, *, best: bool = False, stopped: bool = False,
                  ) -> None:
     metrics = progress.last_metrics if not best or progress.last_iteration == iteration else None
-    metrics = {k: v for k, v in (metrics or {}).items() if k != "confusion"} or None
+    metrics = {k: v for k, v in (metrics or {}).items() if k not in ("confusion", "image_errors")} or None
     record = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "arch": model.arch, "backbone": model.config.get("backbone"),

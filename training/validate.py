@@ -40,20 +40,29 @@ def proposal_predictor(model: SegModel, device: torch.device) -> Predictor:
 
 def evaluate(model: SegModel, samples: Sequence[Sample], rt: Runtime) -> dict:
     """mIoU, per-class IoU, pixel accuracy and the confusion matrix over `samples` (shared out among the
-    processes, the confusion matrices summed). With fewer than `MIN_VAL_IMAGES` samples the scores are
-    None: not measurable. The model's training modes and tensors are as they were afterwards."""
+    processes, the confusion matrices summed), and `image_errors`: each image's share of labelled pixels
+    predicted wrong, by file name. With fewer than `MIN_VAL_IMAGES` samples the scores are None (and
+    `image_errors` empty): not measurable. The model's training modes and tensors are as they were afterwards."""
     k = model.num_classes
     confusion = torch.zeros(k, k, dtype=torch.int64)
+    per_image = torch.zeros(len(samples), 2, dtype=torch.int64)  # wrong, labelled pixels of each image
     if len(samples) >= MIN_VAL_IMAGES:
         with _restored(model):
             predictor = proposal_predictor(model, rt.device)
-            for s in samples[rt.rank::rt.world_size]:
+            for i in range(rt.rank, len(samples), rt.world_size):
+                s = samples[i]
                 predicted = torch.from_numpy(predictor.predict(s.read_image()).labels.astype("int64"))
-                confusion += confusion_matrix(predicted, torch.from_numpy(s.labels), k)
+                cm = confusion_matrix(predicted, torch.from_numpy(s.labels), k)
+                confusion += cm
+                per_image[i, 0], per_image[i, 1] = cm.sum() - cm.diagonal().sum(), cm.sum()
     confusion = sum_all(rt, confusion.to(rt.device)).cpu()
+    per_image = sum_all(rt, per_image.to(rt.device)).cpu()
     if len(samples) < MIN_VAL_IMAGES:
-        return {"miou": None, "pixel_accuracy": None, "per_class_iou": [None] * k, "confusion": confusion.tolist()}
-    return {**scores(confusion), "confusion": confusion.tolist()}
+        return {"miou": None, "pixel_accuracy": None, "per_class_iou": [None] * k, "confusion": confusion.tolist(),
+                "image_errors": {}}
+    errors = {s.image_path.name: (int(w) / int(n) if n else 0.0) for s, (w, n) in zip(samples, per_image.tolist(),
+                                                                                       strict=True)}
+    return {**scores(confusion), "confusion": confusion.tolist(), "image_errors": errors}
 
 
 def mark_model_corrections(model: SegModel, samples: Sequence[Sample], names, rt: Runtime, seed: int = 0) -> int:

@@ -184,6 +184,13 @@ class Journal:
     def attach(self, stem: str, doc: LabelDocument) -> None:
         """Record every write the document commits from now on, and the stroke being drawn in chunks (a
         failed write is reported, never raised)."""
+        doc.stroke_listeners.append(self.recorder(stem, doc))
+
+    def recorder(self, stem: str, doc: LabelDocument) -> Callable[[Stroke, int], None]:
+        """The stroke listener that records `doc`'s writes as the stem's (`attach` adds it; the project's
+        `Saving` calls it from the document's one listener, before anything else hears of the write).
+
+        It also adds to `doc.listeners` the listener that journals the stroke being drawn in chunks."""
         sent: dict = {"atoms": 0, "at": None}  # atoms journalled of the open stroke; when its last chunk went
 
         def listener(stroke: Stroke, revision: int) -> None:
@@ -206,8 +213,8 @@ class Journal:
             with contextlib.suppress(JournalWriteError):
                 self.record(stem, chunk, PART | (doc.revision + 1), doc.shape)
 
-        doc.stroke_listeners.append(listener)
         doc.listeners.append(drawing)
+        return listener
 
     # ---- reading -------------------------------------------------------------------------------------
 

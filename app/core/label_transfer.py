@@ -10,6 +10,7 @@ whole import back. Imported predictions (`as_proposals`) only replace the cached
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,8 +24,8 @@ from app.core.project import ImageEntry, Project
 from app.core.validation_split import pick_validation
 from engine.atomic import atomic_write_bytes
 from engine.images import read_label
-from labelformats import ClassMapping, ExportItem, FormatError, Item, LabelSource, export, plan_mapping
-from labelformats.base import IMAGE_SUFFIXES, strip_suffix
+from labelformats import IGNORE_INDEX, ClassMapping, ExportItem, FormatError, Item, LabelSource, export, plan_mapping
+from labelformats.base import IMAGE_SUFFIXES, UNLABELLED, present_ids, strip_suffix
 
 EXPORT_SETS = {"reviewed": "reviewed images only", "labelled": "every labelled image (edited or reviewed)",
                "all": "every image with labels or a proposal (an image without labels gives its proposal)"}
@@ -51,10 +52,24 @@ class ImportPlan:
 
 @dataclass
 class ImportResult:
-    images: int
+    images: int  # images whose labels (or proposals) were written
     record: Path | None  # what `undo_import` takes
     added_classes: list[str] = field(default_factory=list)
     cancelled: bool = False
+    empty: list[str] = field(default_factory=list)  # images the source has no labels for: left as they were
+    unchanged: list[str] = field(default_factory=list)  # images that had these labels already
+
+    def summary(self, what: str = "labels") -> str:
+        """What the import did, in words: written, and left as they were (and why)."""
+        text = f"imported the {what} of {self.images} image{'s' if self.images != 1 else ''}"
+        for names, why in ((self.empty, "no labels in the source"), (self.unchanged, "these labels already")):
+            if names:
+                listed = ", ".join(names[:3]) + (" …" if len(names) > 3 else "")
+                text += (f"; {len(names)} image{'s' if len(names) != 1 else ''} had {why}, left as "
+                         f"{'they were' if len(names) != 1 else 'it was'} ({listed})")
+        if self.added_classes:
+            text += f"; added classes {', '.join(self.added_classes)}"
+        return text
 
 
 def _match(project: Project, items: list[Item]) -> tuple[list[tuple[Item, ImageEntry]], list[Item]]:
@@ -64,10 +79,23 @@ def _match(project: Project, items: list[Item]) -> tuple[list[tuple[Item, ImageE
             by_stem.setdefault(e.stem, e)
             by_stem.setdefault(strip_suffix(e.stem, IMAGE_SUFFIXES), e)
     matches, unmatched = [], []
+    owner: dict[str, Item] = {}
     for item in items:
         entry = by_stem.get(item.key) or by_stem.get(strip_suffix(item.key))
-        (matches if entry is not None else unmatched).append((item, entry) if entry is not None else item)
+        if entry is None:
+            unmatched.append(item)
+            continue
+        first = owner.setdefault(entry.name, item)
+        if first is not item:
+            a, b = _describe(first), _describe(item)
+            raise FormatError(f"{a} and {b} both hold labels for the image {entry.name}; remove or rename one "
+                              "of them (an image takes the labels of one file)")
+        matches.append((item, entry))
     return matches, unmatched
+
+
+def _describe(item: Item) -> str:
+    return f"{item.path} (image {item.index})" if item.index else str(item.path)
 
 
 def plan_import(project: Project, source: LabelSource, *, overrides: dict[str, str | None] | None = None,
@@ -88,10 +116,9 @@ def plan_import(project: Project, source: LabelSource, *, overrides: dict[str, s
         for n, (item, entry) in enumerate(matches):
             if should_stop is not None and should_stop():
                 raise TransferCancelled("checking")
-            ids = source.read(item, entry.size)
-            counts = np.bincount(ids.ravel() + 1)
-            for v in np.flatnonzero(counts[1:]).tolist():
-                seen_in.setdefault(v, item.path)
+            for v in present_ids(source.read(item, entry.size)):
+                if v != UNLABELLED:
+                    seen_in.setdefault(v, item.path)
             if progress is not None:
                 progress(n + 1, len(matches), f"checked {item.path.name}")
         classes = source.classes_for(seen_in)
@@ -106,7 +133,9 @@ def plan_import(project: Project, source: LabelSource, *, overrides: dict[str, s
 def run_import(project: Project, plan: ImportPlan, *, progress: Progress = None,
                should_stop: ShouldStop = None) -> ImportResult:
     """Write the planned import into the project (see the module docstring). A cancel stops between
-    images; `ImportResult.cancelled` says so and the record undoes what was done."""
+    images; `ImportResult.cancelled` says so and the record undoes what was done. A project open
+    read-only raises OSError (EROFS, with why) before anything is written."""
+    project.check_writable()
     added = []
     for cls in plan.mapping.added:
         if all(c.name != cls.name for c in project.classes):
@@ -117,7 +146,7 @@ def run_import(project: Project, plan: ImportPlan, *, progress: Progress = None,
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         record = project.folder / ".segassist" / IMPORTS_DIR / stamp
         record.mkdir(parents=True)
-    done, cancelled = 0, False
+    done, cancelled, empty, unchanged = 0, False, [], []
     model = f"imported ({plan.source.format})"
     try:
         for item, entry in plan.matches:
@@ -125,29 +154,40 @@ def run_import(project: Project, plan: ImportPlan, *, progress: Progress = None,
                 cancelled = True
                 break
             labels = plan.mapping.apply(plan.source.read(item, entry.size), item.path)
-            if plan.as_proposals:
+            if not (labels != IGNORE_INDEX).any():
+                empty.append(entry.name)  # nothing to import: never an all-unlabelled proposal or stroke
+            elif plan.as_proposals:
                 entry.mean_entropy = project.write_prediction(entry, labels, model=model)
                 if entry.status == "unlabelled":
                     entry.status = "predicted"  # segassist.json is written once, at the end
+                done += 1
+            elif _import_one(project, entry, labels, plan.keep_existing, record):
+                done += 1
             else:
-                _import_one(project, entry, labels, plan.keep_existing, record)
-            done += 1
+                unchanged.append(entry.name)
             if progress is not None:
-                progress(done, len(plan.matches), entry.name)
+                progress(done + len(empty) + len(unchanged), len(plan.matches), entry.name)
     finally:
         project.save()
-    return ImportResult(done, record, added, cancelled)
+    return ImportResult(done, record, added, cancelled, empty, unchanged)
 
 
-def _import_one(project: Project, entry: ImageEntry, labels: np.ndarray, keep_existing: bool, record: Path) -> None:
+def _import_one(project: Project, entry: ImageEntry, labels: np.ndarray, keep_existing: bool, record: Path) -> bool:
+    """Import one image's labels; True when they changed it."""
     doc = project.load_document(entry)  # journal attached: the stroke below is on disk before the label file
+    undo = record / f"{entry.stem}.undo"
+    if undo.exists():
+        raise FormatError(f"{undo}: this import already changed {entry.name}; an image takes the labels of one file")
+
+    def keep_undo(stroke, _revision) -> None:
+        atomic_write_bytes(undo, _MAGIC + encode(stroke.inverse(), 0, doc.shape))
+
+    project.saving.precede(doc, keep_undo)  # the undo record is written before the journal's
     try:
         mask = doc.labels != labels
         if keep_existing:
             mask &= doc.labels == 255
-        stroke = doc.paint((0, 0), mask, labels)
-        if stroke is not None:
-            atomic_write_bytes(record / f"{entry.stem}.undo", _MAGIC + encode(stroke.inverse(), 0, doc.shape))
+        changed = doc.paint((0, 0), mask, labels) is not None
         if doc.dirty:
             pending = project.begin_save(entry, doc, copy=False)
             pending.write()
@@ -157,11 +197,16 @@ def _import_one(project: Project, entry: ImageEntry, labels: np.ndarray, keep_ex
                 entry.status = "edited"
     finally:
         doc.stroke_listeners.clear()
+    return changed
 
 
 def undo_import(project: Project, record: str | Path, progress: Progress = None) -> int:
     """Write back the labels an import replaced (every image of it, each as one journaled stroke)."""
     record = Path(record)
+    if not record.is_dir():
+        raise FormatError(f"{record}: no such import record (a folder under .segassist/{IMPORTS_DIR}/)")
+    for tmp in record.glob(".*.tmp"):  # an undo record whose write was interrupted: its image was not changed
+        tmp.unlink(missing_ok=True)
     files = sorted(record.glob("*.undo"))
     for n, path in enumerate(files):
         data = path.read_bytes()
@@ -172,7 +217,8 @@ def undo_import(project: Project, record: str | Path, progress: Progress = None)
         doc = project.load_document(entry)
         try:
             doc.replay(stroke)
-            project.save_document(entry, doc)
+            if doc.dirty:  # an import stopped before this image's labels changed leaves nothing to take back
+                project.save_document(entry, doc)
         finally:
             doc.stroke_listeners.clear()
         path.unlink()
@@ -223,7 +269,11 @@ def _labels_of(project: Project, entry: ImageEntry, num_classes: int) -> np.ndar
 def export_project(project: Project, fmt: str, out: str | Path, *, which: str = "labelled", val_fraction: float = 0.0,
                    polygons: bool = False, tolerance: float = 1.0, progress: Progress = None,
                    should_stop: ShouldStop = None) -> int:
-    """Export the project's labels in `fmt` into `out`; returns the number of images written."""
+    """Export the project's labels in `fmt` into `out`; returns the number of images written.
+
+    `out` must lie outside the project folder (`FormatError` otherwise): an export never writes over the
+    person's images, labels or SegAssist's files, and a failed one leaves `out` as it was."""
+    check_export_folder(project, out)
     items = list(export_items(project, which, val_fraction=val_fraction))
     if not items:
         raise FormatError(f"{project.folder}: no images to export ({EXPORT_SETS[which]})")
@@ -234,4 +284,15 @@ def export_project(project: Project, fmt: str, out: str | Path, *, which: str = 
         if progress is not None:
             progress(done, len(items), "")
 
-    return export(fmt, items, list(project.classes), out, polygons=polygons, tolerance=tolerance, progress=step)
+    return export(fmt, items, list(project.classes), out, polygons=polygons, tolerance=tolerance, progress=step,
+                  protect=[e.path for e in project.images])
+
+
+def check_export_folder(project: Project, out: str | Path) -> None:
+    """Refuse an export folder inside the project (its images, labels/, models/, .segassist/)."""
+    target = Path(os.path.realpath(Path(out).expanduser()))
+    for folder in {project.folder, project.write_folder} - {None}:
+        real = Path(os.path.realpath(folder))
+        if target == real or real in target.parents:
+            raise FormatError(f"{out}: inside the project folder {folder}; an export goes to a folder outside the "
+                              "project, so that it never writes over the images or the labels")

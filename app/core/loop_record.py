@@ -7,12 +7,15 @@ on, and per reviewed image what the person changed in the proposal and how long 
       "seconds": {"a.png": 41.5},            # time each image has been open (idle stretches capped)
       "corrections": {"a.png": {"model": "deeplabv3plus-v2.safetensors", "regions": 3, "boundary_px": 120,
                                 "wrong_px": 410, "labelled_px": 1920, "seconds": 41.5, "min_region": 1,
-                                "reviewed": "2026-01-01T12:00:00+00:00"}}
+                                "reviewed": "2026-01-01T12:00:00+00:00", "forgiven_px": 95, "tolerance": 2}}
     }
 
-`wrong_px` and `regions` are `app.core.effort.effort(final_label, proposal)`: the labelled pixels the
-final label gives another class than the proposal, and the connected regions they form. An image
-reviewed without a proposal was labelled by hand (`model` null, every region of the label counted).
+`wrong_px`, `regions` and `boundary_px` are `app.core.effort.effort(final_label, proposal, tolerance=2)`:
+the labelled pixels the final label gives another class than the proposal, and the connected regions
+the person had to draw, without the `forgiven_px` changes that only moved a boundary by up to
+`tolerance` px (the simulated annotator's unit; records written before the tolerance have none and
+read as `tolerance` 0). An image reviewed without a proposal was labelled by hand (`model` null, every
+region of the label counted).
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from app.core.effort import effort
-from app.core.validation_split import MINIMUM, pick_validation
+from app.core.effort import TOLERANCE, effort
+from app.core.validation_split import MINIMUM, leaves_enough_to_train, pick_validation
 
 MIN_REGION = 1  # regions of any size count (pixels are counted exactly either way)
 IDLE_CAP_S = 120.0  # a stretch without an edit counts at most this long (the person was elsewhere)
@@ -49,6 +52,8 @@ class Correction:
     seconds: float
     min_region: int = MIN_REGION
     reviewed: str = ""
+    forgiven_px: int = 0  # changed pixels within the boundary tolerance: not counted in regions and boundary
+    tolerance: int = TOLERANCE
 
     @property
     def changed_fraction(self) -> float:
@@ -61,16 +66,18 @@ class Correction:
         return cls(model=None if d.get("model") is None else str(d["model"]), regions=int(d["regions"]),
                    boundary_px=int(d["boundary_px"]), wrong_px=int(d["wrong_px"]), labelled_px=int(d["labelled_px"]),
                    seconds=float(d.get("seconds", 0.0)), min_region=int(d.get("min_region", MIN_REGION)),
-                   reviewed=str(d.get("reviewed", "")))
+                   reviewed=str(d.get("reviewed", "")), forgiven_px=int(d.get("forgiven_px", 0)),
+                   tolerance=int(d.get("tolerance", 0)))
 
 
 def correction(final_labels: np.ndarray, proposal: np.ndarray | None, *, model: str | None,
                seconds: float) -> Correction:
     """The record of an image reviewed with `final_labels`, which started from `proposal` (or from nothing)."""
-    e = effort(final_labels, proposal, min_region=MIN_REGION)
+    e = effort(final_labels, proposal, min_region=MIN_REGION, tolerance=TOLERANCE)
     return Correction(model=model if proposal is not None else None, regions=e.regions, boundary_px=e.boundary_px,
                       wrong_px=e.wrong_px, labelled_px=e.labelled_px, seconds=round(float(seconds), 1),
-                      reviewed=datetime.now(UTC).isoformat(timespec="seconds"))
+                      reviewed=datetime.now(UTC).isoformat(timespec="seconds"), forgiven_px=e.forgiven_px,
+                      tolerance=TOLERANCE)
 
 
 @dataclass
@@ -114,21 +121,22 @@ class LoopRecord:
     # -- the validation set ---------------------------------------------------------------------------
     def update_validation(self, reviewed: list[str], labelled: list[str]) -> list[str]:
         """Grow the validation set from the `reviewed` images (and the person's additions among `labelled`)
-        and return it. It only changes when the result holds at least `MINIMUM` images and leaves one
-        labelled image to train on; until then it stays as it was."""
+        and return it. It only changes when the result holds at least `MINIMUM` images and leaves at least as
+        many labelled images to train on; until then it stays as it was."""
         pool = set(labelled)
         candidates = [n for n in reviewed if n in pool] + [n for n in self.added if n in pool]
         chosen = pick_validation(candidates, self.validation, excluded=self.excluded)
         chosen = sorted(set(chosen) | {n for n in self.added if n in pool})
-        if len(chosen) >= MINIMUM and len(pool - set(chosen)) >= 1:
+        if len(chosen) >= MINIMUM and leaves_enough_to_train(len(pool), len(chosen)):
             self.validation = chosen
         return list(self.validation)
 
     def run_names(self, labelled: list[str]) -> list[str]:
-        """The validation images of a run: the set's labelled members, when they are enough to measure."""
+        """The validation images of a run: the set's labelled members, when they are enough to measure and
+        leave at least as many images to train on (else none: the run trains on every labelled image)."""
         pool = set(labelled)
         names = [n for n in self.validation if n in pool]
-        return names if len(names) >= MINIMUM and len(pool - set(names)) >= 1 else []
+        return names if len(names) >= MINIMUM and leaves_enough_to_train(len(pool), len(names)) else []
 
     def set_member(self, name: str, member: bool) -> None:
         """The person puts an image into the validation set or takes it out (for good)."""

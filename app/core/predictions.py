@@ -7,7 +7,8 @@ The three maps are stored as PNG-encoded 8-bit images (confidence scaled to 0-25
 from __future__ import annotations
 
 import io
-import zipfile
+import math
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import cv2
 import numpy as np
 
 from engine.atomic import atomic_write_bytes
+from engine.images import max_pixels
+from engine.safe_files import max_file_bytes, read_npz
 
 FORMAT_VERSION = 1
 
@@ -73,28 +76,51 @@ def project_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return out
 
 
-def read_prediction(path: str | Path) -> CachedPrediction:
-    """A proposal written by `write_prediction`; raises `PredictionFileError` naming the file."""
+def read_prediction(path: str | Path, shape: tuple[int, int] | None = None) -> CachedPrediction:
+    """A proposal written by `write_prediction`; raises `PredictionFileError` naming the file for anything
+    else (a FIFO, a deflate or PNG bomb, wrong types or sizes). With `shape` (the image's height, width),
+    maps of another size are refused before they are decoded."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if int(z["version"]) > FORMAT_VERSION:
-                raise PredictionFileError(f"{path}: written by a newer SegAssist (version {int(z['version'])})")
-            labels = _unpng(path, z["labels"])
-            confidence = _unpng(path, z["confidence"]).astype(np.float32) / 255 if "confidence" in z else None
-            entropy = None
-            if "entropy" in z:
-                entropy = _unpng(path, z["entropy"]).astype(np.float32) * (float(z["entropy_max"]) / 255)
-            mean_entropy = float(z["mean_entropy"]) if "mean_entropy" in z else None
-            model = str(z["model"]) if "model" in z else None
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        if isinstance(exc, PredictionFileError):
-            raise
+        z = read_npz(path, max_bytes=max_file_bytes(), names=_NAMES)
+        version = _scalar(path, z, "version", "iu")
+        if version is None or int(version) > FORMAT_VERSION:
+            raise PredictionFileError(f"{path}: not a cached proposal of this SegAssist (version {version})")
+        labels = _unpng(path, z.get("labels"), shape)
+        shape = labels.shape
+        confidence = _unpng(path, z["confidence"], shape).astype(np.float32) / 255 if "confidence" in z else None
+        entropy = None
+        if "entropy" in z:
+            top = _scalar(path, z, "entropy_max", "f")
+            if top is None or not math.isfinite(top) or top < 0:
+                raise PredictionFileError(f"{path}: a bad entropy scale")
+            entropy = _unpng(path, z["entropy"], shape).astype(np.float32) * (float(top) / 255)
+        mean_entropy = _scalar(path, z, "mean_entropy", "f")
+        if mean_entropy is not None and not math.isfinite(mean_entropy):
+            raise PredictionFileError(f"{path}: a mean entropy that is not a number")
+        model = z.get("model")
+        if model is not None and (model.shape != () or model.dtype.kind != "U"):
+            raise PredictionFileError(f"{path}: the model name is not text")
+        model = None if model is None else str(model)
+    except PredictionFileError:
+        raise
+    except MemoryError as exc:
+        raise PredictionFileError(f"{path}: not enough memory to read this cached proposal") from exc
+    except (OSError, ValueError) as exc:
         raise PredictionFileError(f"{path}: not a readable cached proposal ({exc})") from exc
-    for name, arr in (("confidence", confidence), ("entropy", entropy)):
-        if arr is not None and arr.shape != labels.shape:
-            raise PredictionFileError(f"{path}: {name} and labels differ in size")
     return CachedPrediction(labels, confidence, entropy, mean_entropy, model)
+
+
+_NAMES = {"version", "labels", "model", "confidence", "entropy", "entropy_max", "mean_entropy"}
+
+
+def _scalar(path: Path, z: dict, name: str, kinds: str) -> float | int | None:
+    arr = z.get(name)
+    if arr is None:
+        return None
+    if arr.shape != () or arr.dtype.kind not in kinds:
+        raise PredictionFileError(f"{path}: {name} must be a single number")
+    return arr.item()
 
 
 def _png(arr: np.ndarray) -> np.ndarray:
@@ -104,8 +130,23 @@ def _png(arr: np.ndarray) -> np.ndarray:
     return buf.reshape(-1)
 
 
-def _unpng(path: Path, buf: np.ndarray) -> np.ndarray:
-    arr = cv2.imdecode(np.asarray(buf, np.uint8), cv2.IMREAD_UNCHANGED)
-    if arr is None or arr.ndim != 2:
+def _unpng(path: Path, buf: np.ndarray | None, shape: tuple[int, int] | None) -> np.ndarray:
+    """An 8-bit grey PNG held in the archive; its size read from the header and checked before decoding."""
+    if buf is None or buf.dtype != np.uint8 or buf.ndim != 1:
+        raise PredictionFileError(f"{path}: a map inside the cached proposal is missing or not PNG bytes")
+    head = buf[:33].tobytes()
+    if len(head) < 33 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        raise PredictionFileError(f"{path}: a damaged map inside the cached proposal")
+    w, h = struct.unpack(">II", head[16:24])
+    if head[24] != 8 or head[25] != 0:  # bit depth 8, colour type grey: what `_png` writes
+        raise PredictionFileError(f"{path}: a map inside the cached proposal is not 8-bit grey")
+    if (shape is not None and (h, w) != tuple(shape)) or h * w > max_pixels() or not h or not w:
+        raise PredictionFileError(f"{path}: a map of {w}x{h} pixels inside the cached proposal"
+                                  + (f" for an image of {shape[1]}x{shape[0]}" if shape is not None else ""))
+    try:
+        arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise PredictionFileError(f"{path}: a damaged map inside the cached proposal ({exc})") from exc
+    if arr is None or arr.ndim != 2 or arr.dtype != np.uint8 or arr.shape != (h, w):
         raise PredictionFileError(f"{path}: a damaged map inside the cached proposal")
     return arr

@@ -10,61 +10,62 @@
 
 Labels are named by the image's stem. When two images share a stem (`a.jpg`, `a.png`), the first
 in file-name order owns it and the others are listed with an error asking for a rename.
+
+`Project` holds the folder and its entries; the project file's format is `project_file.py`, the label
+files `label_store.py`, the model versions `model_versions.py`, and writing an edit (journal, label file,
+project file, in that order) `saving.py`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import logging
-import math
 import os
-import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 from app.core.document import LabelDocument
+from app.core.file_signature import ChangedOnDiskError, signature
 from app.core.journal import Journal, JournalError
+from app.core.label_store import LabelStore, PendingSave
 from app.core.loop_record import Correction, LoopRecord, correction
+from app.core.model_versions import ModelVersion, model_version, next_model_path, recorded_miou
 from app.core.predictions import PredictionFileError, read_prediction, write_prediction
-from app.core.project_lock import ProjectLock
-from engine.atomic import atomic_write_bytes, fsync_dir
+from app.core.project_file import (
+    DEFAULT_CLASSES,
+    FORMAT,
+    FORMAT_VERSION,
+    MAX_CLASSES,
+    PROJECT_FILE,
+    STATUSES,
+    ProjectFileError,
+    ProjectFileWriteError,
+    ProjectFileWriter,
+    image_record,
+    parse,
+    read_project_file,
+    salvage,
+    to_json,
+)
+from app.core.project_lock import LockInfo, ProjectLock
+from app.core.saving import Saving
 from engine.classes import SegClass, as_classes, default_color
-from engine.images import ImageReadError, image_size, list_images, read_image, read_label, write_label
+from engine.images import ImageReadError, image_size, list_images, read_image
+
+__all__ = [  # the names callers have always imported from here
+    "DEFAULT_CLASSES", "FORMAT", "FORMAT_VERSION", "MAX_CLASSES", "PROJECT_FILE", "STATUSES", "ChangedOnDiskError",
+    "ImageEntry", "ModelVersion", "PendingSave", "Project", "ProjectFileError", "ProjectFileWriteError",
+    "recorded_miou", "signature",
+]
 
 log = logging.getLogger(__name__)
 
-PROJECT_FILE = "segassist.json"
-FORMAT = "segassist-project"
-FORMAT_VERSION = 1
-STATUSES = ("unlabelled", "predicted", "edited", "reviewed")
-DEFAULT_CLASSES = ("background", "object")
-MAX_CLASSES = 255  # 255 is "not labelled"
-
-
-class ProjectFileError(ValueError):
-    """A `segassist.json` that cannot be used; the message names the file and the problem."""
-
-
-class ChangedOnDiskError(OSError):
-    """A label or project file changed on disk since it was read; saving would overwrite that change."""
-
-    def __init__(self, path: Path):
-        super().__init__(errno.EEXIST, f"{path} changed on disk since it was read (by another window or "
-                         "program); saving now would overwrite that change", str(path))
-
-    def __str__(self) -> str:
-        return self.strerror
-
-
-class ProjectFileWriteError(OSError):
-    """`segassist.json` could not be written (the labels saved with it are on disk all the same)."""
+_UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)  # a folder a project opens read-only
 
 
 @dataclass
@@ -84,67 +85,6 @@ class ImageEntry:
         return self.path.name
 
 
-@dataclass
-class ModelVersion:
-    """One model file of the project's history."""
-
-    path: Path
-    name: str
-    created: str
-    arch: str
-    backbone: str
-    miou: float | None = None
-    parent: str | None = None
-    val_images: int | None = None  # how many validation images `miou` was measured on
-
-    def to_json(self, folder: Path) -> dict:
-        return {"path": _rel(self.path, folder), "name": self.name, "created": self.created, "arch": self.arch,
-                "backbone": self.backbone, "miou": self.miou, "parent": self.parent, "val_images": self.val_images}
-
-
-@dataclass
-class PendingSave:
-    """A label save prepared on the GUI thread: `write()` anywhere, then `Project.finish_save`."""
-
-    entry: ImageEntry
-    doc: LabelDocument
-    path: Path
-    labels: np.ndarray
-    classes: list[SegClass]
-    state: int
-    revision: int
-    expected: object = None  # the file's signature when it was read (_UNSEEN: not read, not checked)
-    force: bool = False  # the person chose to overwrite what changed on disk
-    written: object = None
-
-    def write(self) -> Path:
-        """Write the labels atomically; raises OSError on failure (nothing else changes), and
-        `ChangedOnDiskError` when the file changed since it was read (unless prepared with force)."""
-        if self.expected is not _UNSEEN and signature(self.path) != self.expected:
-            raise ChangedOnDiskError(self.path)
-        if not (self.labels != 255).any():  # nothing labelled (every stroke undone or erased): no label file
-            if self.path.exists():
-                self.path.unlink()
-                fsync_dir(self.path.parent)
-            self.written = None
-            return self.path
-        path = write_label(self.path, self.labels, self.classes)
-        self.written = signature(path)
-        return path
-
-
-_UNSEEN = object()
-
-
-def signature(path: Path) -> tuple[int, int, int] | None:
-    """What tells a file changed: (mtime in ns, size, inode); None when it does not exist."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
 class Project:
     """A folder of images under annotation, and everything SegAssist keeps beside them."""
 
@@ -156,11 +96,12 @@ class Project:
         self.images = images
         self.models = models
         self.current_model = current_model
-        self.write_folder: Path | None = None  # where labels, journal and project file go after `redirect`
         self.read_only: str | None = None  # why nothing may be written here (another window holds the lock)
         self.lock: ProjectLock | None = None
         self.journal = Journal(folder / ".segassist" / "journal")
-        self._seen: dict[Path, object] = {}  # file -> its signature when last read or written
+        self.label_store = LabelStore(folder)
+        self.project_writer = ProjectFileWriter()
+        self.saving = Saving(self)  # the one owner of writing an edit: journal, label file, project file
         self.note: str | None = None  # what opening cleaned up, for the person
         self.notices: list[str] = []  # what happened while the project was closed (said when it opens next)
         self.loop = LoopRecord()  # validation set and correction records
@@ -168,28 +109,38 @@ class Project:
         # with `deferred_save` set (the app's debounced saver), `touch()` marks the file dirty and calls it.
         self.deferred_save: Callable[[], None] | None = None
         self.dirty = False
-        self._generation = 0  # of the last snapshot taken
-        self._written = 0  # of the last snapshot on disk
-        self._write_lock = threading.Lock()
 
     # ---- opening -------------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, folder: str | Path, classes=None, *, start_fresh: bool = False, read_only: bool = False) -> Project:
+    def open(cls, folder: str | Path, classes=None, *, start_fresh: bool = False, read_only: bool = False,
+             take_over: LockInfo | None = None) -> Project:
         """Open a folder of images; creates `segassist.json` and `labels/` when missing.
 
         `classes` (names or `SegClass`es) are used only when the project is new. A corrupt or
         hand-broken `segassist.json` raises `ProjectFileError` naming it; with `start_fresh=True`
         it is renamed to `segassist.json.broken-<time>` (kept) and a new project is started.
-        The project's lock is taken (`ProjectLockedError` when another window holds it; `close`
-        gives it back); with `read_only=True` no lock is taken and nothing is ever written.
+        The project's lock is taken (`ProjectLockedError` when another window holds it, unless
+        `take_over` is the holder that error named; `close` gives it back); with `read_only=True` no
+        lock is taken and nothing is ever written. A folder that cannot be written (permissions, a
+        read-only disk) opens read-only, and `read_only` and `note` say why.
         """
         folder = Path(folder).expanduser().resolve()
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: no such folder")
         if read_only:
             return cls._open(folder, classes, start_fresh=False, read_only=True)
-        lock = ProjectLock.acquire(folder)
+        try:
+            lock = ProjectLock.acquire(folder, take_over=take_over)
+        except OSError as exc:
+            if exc.errno not in _UNWRITABLE:
+                raise
+            why = f"the folder cannot be written ({exc.strerror or exc})"
+            project = cls._open(folder, classes, start_fresh=False, read_only=True,
+                                reason=f"{why}, so this window only reads it")
+            project.note = f"Opened read-only: {why}; edits can be saved to another folder"
+            log.info("%s: %s", folder, project.note)
+            return project
         try:
             project = cls._open(folder, classes, start_fresh=start_fresh, read_only=False)
         except BaseException:
@@ -205,13 +156,13 @@ class Project:
             self.lock = None
 
     @classmethod
-    def _open(cls, folder: Path, classes, *, start_fresh: bool, read_only: bool) -> Project:
+    def _open(cls, folder: Path, classes, *, start_fresh: bool, read_only: bool, reason: str | None = None) -> Project:
         path = folder / PROJECT_FILE
         doc = None
         project = None
         if path.exists():
             try:
-                doc = _read_project_file(path)
+                doc = read_project_file(path)
                 project = cls._from_json(folder, path, doc)
             except ProjectFileError:
                 if not start_fresh or read_only:
@@ -220,17 +171,17 @@ class Project:
                 kept = path.with_name(f"{PROJECT_FILE}.broken-{stamp}")
                 path.rename(kept)
                 log.warning("%s: kept aside as %s; starting fresh with what could be read", path, kept.name)
-                doc = _salvage(doc) if isinstance(doc, dict) else None
+                doc = salvage(doc) if isinstance(doc, dict) else None
         if project is None:
             fresh = {"classes": [c.to_json() for c in as_classes(classes or DEFAULT_CLASSES)]}
             try:
                 project = cls._from_json(folder, path, doc if doc is not None else fresh)
             except ProjectFileError:
                 project = cls._from_json(folder, path, fresh)
-        project._seen[path] = signature(path)
+        project.project_writer.read(path)
         if read_only:
-            project.read_only = "the project is open in another window, so this one only reads it"
-            project.journal = Journal(project.journal.folder, writable=False, read_only_reason=project.read_only)
+            project.read_only = reason or "the project is open in another window, so this one only reads it"
+            project.journal.writable, project.journal.read_only_reason = False, project.read_only
             return project
         (folder / "labels").mkdir(exist_ok=True)
         project.note = project._clean_leftovers()
@@ -243,20 +194,19 @@ class Project:
         training's best model as `<name>-interrupted.safetensors`. Returns a note for the person, or None."""
         import shutil
 
+        from training import outputs  # the names a run gives its files
+
         said = []
-        tmps = [p for p in self.labels_dir.glob(".*.tmp") if p.is_file()] if self.labels_dir.is_dir() else []
-        for p in tmps:
-            p.unlink(missing_ok=True)
+        tmps = self.label_store.remove_unfinished()
         if tmps:
-            said.append(f"removed {len(tmps)} unfinished label write(s) from labels/ (the saved labels are intact)")
+            said.append(f"removed {tmps} unfinished label write(s) from labels/ (the saved labels are intact)")
         if self.models_dir.is_dir():
-            ckpts = [p for p in self.models_dir.glob("*.ckpt") if p.is_dir()]
+            ckpts = outputs.checkpoint_dirs(self.models_dir)
             for p in ckpts:
                 shutil.rmtree(p, ignore_errors=True)
             if ckpts:
                 said.append(f"removed the checkpoints of {len(ckpts)} interrupted training run(s)")
-            for best in self.models_dir.glob("*.best.safetensors"):
-                final = best.with_name(best.name.removesuffix(".best.safetensors") + ".safetensors")
+            for best, final in outputs.best_models(self.models_dir):
                 if final.exists():
                     best.unlink(missing_ok=True)
                     continue
@@ -271,24 +221,11 @@ class Project:
 
     @classmethod
     def _from_json(cls, folder: Path, path: Path, doc: dict) -> Project:
-        try:
-            classes = as_classes(_field(doc, "classes", list, "a list of classes") or DEFAULT_CLASSES)
-            settings = dict(_field(doc, "settings", dict, "an object") or {})
-            images_json = _field(doc, "images", dict, "an object keyed by file name") or {}
-            models = [_model_from_json(folder, m) for m in _field(doc, "models", list, "a list") or []]
-            current = _field(doc, "current_model", str, "a path")
-            current_model = None if current is None else folder / current
-        except (ValueError, TypeError, AttributeError, KeyError) as exc:
-            raise ProjectFileError(f"{path}: {exc}") from exc
-        if len(classes) > MAX_CLASSES:
-            raise ProjectFileError(f"{path}: {len(classes)} classes; at most {MAX_CLASSES} are possible")
-        project = cls(folder, classes, settings, [], models, current_model)
-        notices = doc.get("notices") or []
-        if not isinstance(notices, list) or not all(isinstance(n, str) for n in notices):
-            raise ProjectFileError(f"{path}: 'notices' must be a list of texts")
-        project.notices = list(notices)
-        project.loop = _loop_from_json(path, doc)
-        project.images = project._scan(path, images_json)
+        fields = parse(folder, path, doc)
+        project = cls(folder, fields.classes, fields.settings, [], fields.models, fields.current_model)
+        project.loop = fields.loop
+        project.notices = fields.notices
+        project.images = project._scan(path, fields.images)
         return project
 
     def _scan(self, path: Path, images_json: dict) -> list[ImageEntry]:
@@ -296,17 +233,7 @@ class Project:
         owners: dict[str, ImageEntry] = {}
         for image_path in list_images(self.folder):
             entry = ImageEntry(image_path, image_path.stem)
-            saved = images_json.get(image_path.name) or {}
-            if not isinstance(saved, dict):
-                raise ProjectFileError(f"{path}: images[{image_path.name!r}] must be an object")
-            status = saved.get("status")
-            if status is not None and status not in STATUSES:
-                raise ProjectFileError(f"{path}: images[{image_path.name!r}]: unknown status {status!r} "
-                                       f"(expected one of {', '.join(STATUSES)})")
-            entropy = saved.get("mean_entropy")
-            if entropy is not None and not (isinstance(entropy, int | float) and math.isfinite(entropy)):
-                raise ProjectFileError(f"{path}: images[{image_path.name!r}]: mean_entropy must be a number")
-            entry.mean_entropy = None if entropy is None else float(entropy)
+            status, entry.mean_entropy = image_record(path, images_json, image_path.name)
             if entry.stem in owners:
                 entry.error = (f"has the same name stem as {owners[entry.stem].name}, so both would share "
                                f"labels/{entry.stem}.png; rename one of them")
@@ -336,12 +263,17 @@ class Project:
     # ---- paths ---------------------------------------------------------------------------------------
 
     @property
+    def write_folder(self) -> Path | None:
+        """Where labels, journal and project file go after `redirect` (None: the project's folder)."""
+        return self.label_store.write_folder
+
+    @property
     def project_file(self) -> Path:
         return (self.write_folder or self.folder) / PROJECT_FILE
 
     @property
     def labels_dir(self) -> Path:
-        return self.folder / "labels"
+        return self.label_store.dir
 
     @property
     def models_dir(self) -> Path:
@@ -349,25 +281,17 @@ class Project:
 
     def label_path(self, entry: ImageEntry) -> Path:
         """Where the image's labels are read from (after `redirect`: the new folder's once saved there)."""
-        if self.write_folder is not None:
-            moved = self.write_folder / "labels" / f"{entry.stem}.png"
-            original = self.labels_dir / f"{entry.stem}.png"
-            return moved if moved.exists() or not original.exists() else original
-        return self.labels_dir / f"{entry.stem}.png"
+        return self.label_store.path(entry.stem)
 
     def label_target(self, entry: ImageEntry) -> Path:
         """Where the image's labels are written."""
-        return (self.write_folder or self.folder) / "labels" / f"{entry.stem}.png"
+        return self.label_store.target(entry.stem)
 
     def redirect(self, folder: str | Path) -> None:
         """Write labels, the recovery journal and segassist.json into `folder` from now on (the images and
         the labels saved so far are read where they are). Raises OSError when `folder` cannot be written."""
         folder = Path(folder).expanduser().resolve()
-        (folder / "labels").mkdir(parents=True, exist_ok=True)
-        probe = folder / "labels" / ".segassist-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-        self.write_folder = folder
+        self.label_store.redirect(folder)
         self.journal.relocate(folder / ".segassist" / "journal")
         log.info("%s: labels, journal and project file are written to %s from now on", self.folder, folder)
 
@@ -391,7 +315,8 @@ class Project:
     # ---- documents -----------------------------------------------------------------------------------
 
     def load_document(self, entry: ImageEntry) -> LabelDocument:
-        """The image with its saved labels, cached proposal and journal replayed; edits are journaled.
+        """The image with its saved labels, cached proposal and journal replayed; edits are journaled
+        (`saving.attach`).
 
         Raises `ImageReadError` naming the file when the image (entry.error is set) or its label file
         cannot be used. A journal that does not fit is set aside (kept) and said in `entry.note`.
@@ -404,15 +329,7 @@ class Project:
             entry.error = _reason(exc, entry.path)
             raise
         entry.size = image.shape[:2]
-        labels = None
-        label_path = self.label_path(entry)
-        seen = signature(label_path)
-        self._seen[label_path] = seen
-        if seen is not None:
-            labels = read_label(label_path, len(self.classes))
-            if labels.shape != image.shape[:2]:
-                raise ImageReadError(f"{label_path}: labels of {labels.shape[0]}x{labels.shape[1]} pixels for "
-                                     f"an image of {image.shape[0]}x{image.shape[1]} ({entry.path.name})")
+        labels = self.label_store.read(entry.stem, entry.size, len(self.classes), entry.path.name)
         doc = LabelDocument(image, labels, num_classes=len(self.classes))
         cached = self._read_cached(entry, doc.shape)
         if cached is not None:
@@ -429,55 +346,33 @@ class Project:
         else:
             if replayed:
                 entry.note = f"restored {replayed} unsaved edit{'s' if replayed != 1 else ''} from an earlier session"
-        self.journal.attach(entry.stem, doc)
+        self.saving.attach(entry, doc)  # every write of the document is in the journal before anything else
         return doc
 
     def save_document(self, entry: ImageEntry, doc: LabelDocument, *, force: bool = False) -> None:
-        """Write the labels atomically, then mark them saved and clear the journal.
+        """Write the labels atomically, then mark them saved, clear the journal and write the project file
+        (`Saving.save_document`).
 
         Raises OSError when the write fails; the document stays dirty and the journal keeps the edits.
         A label file that changed on disk since it was read raises `ChangedOnDiskError` unless `force`.
         """
-        pending = self.begin_save(entry, doc, copy=False, force=force)
-        pending.write()
-        self.finish_save(pending)
+        self.saving.save_document(entry, doc, force=force)
 
     def begin_save(self, entry: ImageEntry, doc: LabelDocument, *, copy: bool = True,
                    force: bool = False) -> PendingSave:
         """Prepare a save of the labels as they are now (a copy, so painting may go on meanwhile)."""
-        self._check_writable()
-        if doc.in_stroke:
-            doc.end_stroke()
-        labels = doc.labels.copy() if copy else doc.labels
-        path = self.label_target(entry)
-        expected = _UNSEEN if force else self._seen.get(path, _UNSEEN)
-        return PendingSave(entry, doc, path, labels, list(self.classes), doc.state, doc.revision, expected, force)
-
-    def _check_writable(self) -> None:
-        if self.read_only and self.write_folder is None:
-            raise OSError(errno.EROFS, self.read_only, str(self.folder))
+        return self.saving.begin(entry, doc, copy=copy, force=force)
 
     def finish_save(self, pending: PendingSave) -> None:
         """After `pending.write()` succeeded: the document is saved as of then, journal cleared up to it.
 
         Raises `ProjectFileWriteError` when segassist.json cannot be written (the labels are saved)."""
-        self._seen[pending.path] = pending.written
-        pending.doc.mark_saved(pending.state)
-        try:
-            self.journal.clear(pending.entry.stem, upto=pending.revision)
-        except OSError as exc:  # the labels are safe; stale records only replay the same values
-            log.warning("%s: journal not cleared after a save (%s)", self.journal.path(pending.entry.stem), exc)
-        if pending.written is None:  # no label left: the status the files imply (see _status_on_disk)
-            pending.entry.status = "predicted" if self.prediction_path(pending.entry).exists() else "unlabelled"
-        elif pending.entry.status in ("unlabelled", "predicted"):
-            pending.entry.status = "edited"  # what the label file on disk says anyway (see _status_on_disk)
-        try:
-            if self.deferred_save is None:
-                self.save(force=pending.force)
-            else:
-                self.touch()
-        except OSError as exc:
-            raise ProjectFileWriteError(exc.errno, exc.strerror or str(exc), exc.filename) from exc
+        self.saving.finish(pending)
+
+    def check_writable(self) -> None:
+        """OSError (EROFS, with why) when nothing may be written (read-only, not redirected elsewhere)."""
+        if self.read_only and self.write_folder is None:
+            raise OSError(errno.EROFS, self.read_only, str(self.folder))
 
     def pending_recovery(self) -> list[ImageEntry]:
         """Images with edits in the journal that no save has cleared (restored when loaded)."""
@@ -505,13 +400,17 @@ class Project:
 
     def _read_cached(self, entry: ImageEntry, shape: tuple[int, int]):
         path = self.prediction_path(entry)
-        if not path.exists():
+        if not os.path.lexists(path):
             return None
         try:
-            cached = read_prediction(path)
-        except PredictionFileError:
-            return None  # a cache: a broken one is as good as none
-        if cached.labels.shape != shape or (cached.labels[cached.labels != 255] >= len(self.classes)).any():
+            cached = read_prediction(path, shape)
+        except PredictionFileError as exc:  # a cache: a broken one is dropped, and the proposal made again
+            log.warning("dropping an unusable cached proposal: %s", exc)
+            if not self.read_only:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            return None
+        if (cached.labels[cached.labels != 255] >= len(self.classes)).any():
             return None
         return cached
 
@@ -540,8 +439,8 @@ class Project:
         """Append a class (its index is the next one); saved at once."""
         if len(self.classes) >= MAX_CLASSES:
             raise ValueError(f"at most {MAX_CLASSES} classes are possible")
-        new = SegClass(name, tuple(color) if color is not None else default_color(len(self.classes)))
-        self.classes = as_classes([*self.classes, new])
+        new = {"name": name, "color": list(color) if color is not None else default_color(len(self.classes))}
+        self.classes = as_classes([*self.classes, new])  # checks the name and the colour
         self.save()
         return self.classes[-1]
 
@@ -565,24 +464,7 @@ class Project:
         A path already registered is updated. With `select`, it becomes the current model. Saved at once.
         """
         path = Path(path).expanduser().resolve()
-        meta = {}
-        if not {"arch", "backbone"} <= info.keys():
-            from engine.model_file import read_model_metadata  # torch loads only when a model is involved
-
-            meta = read_model_metadata(path)
-        config = meta.get("config", {})
-        history = meta.get("history") or []
-        last = history[-1] if history and isinstance(history[-1], dict) else {}
-        version = ModelVersion(
-            path=path,
-            name=info.get("name") or path.stem,
-            created=info.get("created") or datetime.now(UTC).isoformat(timespec="seconds"),
-            arch=info.get("arch") or str(config.get("name", "")),
-            backbone=info.get("backbone") or str(config.get("backbone", "")),
-            miou=info.get("miou", recorded_miou(last)),
-            parent=info.get("parent", meta.get("parent")),
-            val_images=info.get("val_images", last.get("val_images") if recorded_miou(last) is not None else None),
-        )
+        version = model_version(path, info)
         self.models = [m for m in self.models if m.path != path] + [version]
         if select:
             self.current_model = path
@@ -610,12 +492,7 @@ class Project:
 
     def next_model_path(self, arch: str) -> Path:
         """A new file name under models/ for a version of `arch` (`<arch>-v<N>.safetensors`)."""
-        taken = {p.name for p in self.models_dir.glob("*")} | {m.path.name for m in self.models}
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", arch) or "model"
-        n = 1
-        while f"{safe}-v{n}.safetensors" in taken:
-            n += 1
-        return self.models_dir / f"{safe}-v{n}.safetensors"
+        return next_model_path(self.models_dir, self.models, arch)
 
     # ---- validation set and correction records ---------------------------------------------------------
 
@@ -665,17 +542,8 @@ class Project:
     # ---- saving --------------------------------------------------------------------------------------
 
     def to_json(self) -> dict:
-        return {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "classes": [c.to_json() for c in self.classes],
-            "settings": self.settings,
-            "images": {e.name: {"status": e.status, "mean_entropy": e.mean_entropy} for e in self.images},
-            "models": [m.to_json(self.folder) for m in self.models],
-            "current_model": None if self.current_model is None else _rel(self.current_model, self.folder),
-            "loop": self.loop.to_json(),
-            **({"notices": list(self.notices)} if self.notices else {}),
-        }
+        return to_json(self.folder, self.classes, self.settings, self.images, self.models, self.current_model,
+                       self.loop, self.notices)
 
     def save(self, *, force: bool = False) -> None:
         """Write `segassist.json` atomically, now. Raises `ChangedOnDiskError` when the file changed on
@@ -692,129 +560,14 @@ class Project:
 
     def snapshot(self) -> tuple[int, bytes]:
         """The project file's content as of now (on the thread that changes the project), numbered."""
-        self._generation += 1
         self.dirty = False
-        text = json.dumps(self.to_json(), indent=2, ensure_ascii=False)
-        return self._generation, (text + "\n").encode("utf-8")
+        return self.project_writer.snapshot(self.to_json())
 
     def write_snapshot(self, generation: int, data: bytes, *, force: bool = False) -> bool:
         """Write a snapshot (from any thread); one older than the file on disk is dropped. Raises OSError,
         and `ChangedOnDiskError` when the file changed on disk since it was read or written here."""
-        self._check_writable()
-        with self._write_lock:
-            if generation < self._written:
-                return False
-            path = self.project_file
-            if not force and path in self._seen and signature(path) != self._seen[path]:
-                raise ChangedOnDiskError(path)
-            atomic_write_bytes(path, data)
-            self._seen[path] = signature(path)
-            self._written = generation
-            return True
-
-
-def _read_project_file(path: Path) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ProjectFileError(f"{path}: not a text file ({exc})") from exc
-    except OSError as exc:
-        raise ProjectFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProjectFileError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
-    if not isinstance(doc, dict):
-        raise ProjectFileError(f"{path}: expected a JSON object, found {type(doc).__name__}")
-    if not _valid_text(doc):
-        raise ProjectFileError(f"{path}: holds text that is not valid Unicode (a lone surrogate escape)")
-    if doc.get("format", FORMAT) != FORMAT:
-        raise ProjectFileError(f"{path}: not a SegAssist project file (format {doc.get('format')!r})")
-    version = doc.get("version", FORMAT_VERSION)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ProjectFileError(f"{path}: written by a newer SegAssist (version {version!r}); update SegAssist")
-    return doc
-
-
-def _valid_text(obj: object) -> bool:
-    """Whether `obj` can be written back as UTF-8 JSON (no lone surrogates)."""
-    try:
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")
-    except (UnicodeEncodeError, ValueError, TypeError, RecursionError):
-        return False
-    return True
-
-
-def _salvage(doc: dict) -> dict:
-    """What of a broken project file can be kept: each field that is usable on its own."""
-    doc = {k: v for k, v in doc.items() if _valid_text(v)}
-    out: dict = {}
-    with contextlib.suppress(TypeError, ValueError, AttributeError):
-        out["classes"] = [c.to_json() for c in as_classes(doc.get("classes"))][:MAX_CLASSES] or None
-    if isinstance(doc.get("settings"), dict):
-        out["settings"] = doc["settings"]
-    images = doc.get("images")
-    if isinstance(images, dict):
-        kept = {}
-        for name, info in images.items():
-            if isinstance(name, str) and isinstance(info, dict):
-                status = info.get("status") if info.get("status") in STATUSES else None
-                entropy = info.get("mean_entropy")
-                ok = isinstance(entropy, int | float) and not isinstance(entropy, bool) and math.isfinite(entropy)
-                kept[name] = {"status": status, "mean_entropy": entropy if ok else None}
-        out["images"] = kept
-    models = doc.get("models")
-    if isinstance(models, list):
-        out["models"] = [m for m in models if _usable_model(m)]
-    return {k: v for k, v in out.items() if v is not None}
-
-
-def _usable_model(m: object) -> bool:
-    try:
-        _model_from_json(Path("."), m)
-    except (ValueError, TypeError):
-        return False
-    return True
-
-
-def _field(doc: dict, key: str, kind: type, what: str):
-    """`doc[key]` when present and of type `kind`, None when absent or null."""
-    value = doc.get(key)
-    if value is not None and not isinstance(value, kind):
-        raise ValueError(f"{key!r} must be {what}, found {type(value).__name__}")
-    return value
-
-
-def _model_from_json(folder: Path, m: dict) -> ModelVersion:
-    if not isinstance(m, dict) or not isinstance(m.get("path"), str):
-        raise ValueError(f"a model entry needs a 'path': {m!r}")
-    miou, count = m.get("miou"), m.get("val_images")
-    return ModelVersion(folder / m["path"], str(m.get("name") or Path(m["path"]).stem), str(m.get("created", "")),
-                        str(m.get("arch", "")), str(m.get("backbone", "")),
-                        None if miou is None else float(miou), m.get("parent"), None if count is None else int(count))
-
-
-def recorded_miou(record: dict) -> float | None:
-    """The score a training record gives its model: the written model's (`miou`), or for records of
-    earlier versions the last validation's; never the best during the run (another model)."""
-    if "miou" in record:
-        return record["miou"]
-    metrics = record.get("metrics")
-    return metrics.get("miou") if isinstance(metrics, dict) else None
-
-
-def _loop_from_json(path: Path, doc: dict) -> LoopRecord:
-    try:
-        return LoopRecord.from_json(doc.get("loop"))
-    except ValueError as exc:
-        raise ProjectFileError(f"{path}: {exc}") from exc
-
-
-def _rel(path: Path, folder: Path) -> str:
-    try:
-        return path.relative_to(folder).as_posix()
-    except ValueError:
-        return str(path)
+        self.check_writable()
+        return self.project_writer.write(self.project_file, generation, data, force=force)
 
 
 def _reason(exc: Exception, path: Path) -> str:

@@ -2,7 +2,11 @@
 
 The lock file is created with its content in one step (a temporary file hard-linked into place), so
 it is never seen half-written. A lock whose process is gone on this host is stale and taken over
-(said in the log); a lock held on another host, or by a live process, refuses with `ProjectLockedError`.
+(said in the log); a lock held on another host, or by a live process, refuses with `ProjectLockedError`,
+whose `info` names the holder: the person, who may know that window is gone (another host, a process
+id reused since), can take it over by passing that `info` back (`acquire(folder, take_over=info)`).
+A lock that is not one (a folder, a FIFO, garbage, a file too large to be one) is set aside as
+`lock.broken-<time>` and replaced; it is read without ever blocking or recursing without end.
 Within one process the lock is shared (counted): two `Project`s of one process are kept from
 overwriting each other by the changed-on-disk checks of their saves instead.
 """
@@ -20,9 +24,13 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from engine.safe_files import read_regular
+
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "lock"
+MAX_LOCK_BYTES = 64 << 10  # a lock is a few hundred bytes
+MAX_PID = 2**31 - 1  # no system has process ids beyond this; os.kill would overflow on them
 _HELD: dict[str, int] = {}  # instance id -> how many Projects of this process share that lock
 _GUARD = threading.Lock()
 
@@ -44,8 +52,10 @@ class ProjectLockedError(RuntimeError):
 
     def __init__(self, folder: Path, info: LockInfo):
         super().__init__(f"{folder}: already open in another SegAssist window: {info.describe()}. "
-                         "Open it read-only, or close the other window first.")
+                         "Open it read-only, close the other window first, or take the lock over if that "
+                         "window is gone.")
         self.info = info
+        self.folder = folder
 
 
 def _user() -> str:
@@ -56,13 +66,15 @@ def _user() -> str:
 
 
 def _alive(pid: int) -> bool:
+    if not 0 < pid <= MAX_PID:  # 0 and negative ids name process groups; 2**40 names nothing
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True  # someone else's live process
-    except OSError:
+    except (OSError, OverflowError, ValueError):
         return False
     return True
 
@@ -79,8 +91,10 @@ class ProjectLock:
         return self.folder / ".segassist" / LOCK_NAME
 
     @classmethod
-    def acquire(cls, folder: str | Path) -> ProjectLock:
-        """Take the folder's lock; `ProjectLockedError` when a live holder has it."""
+    def acquire(cls, folder: str | Path, *, take_over: LockInfo | None = None) -> ProjectLock:
+        """Take the folder's lock; `ProjectLockedError` when a live holder has it, unless `take_over` is
+        that holder (the `info` of the error the person saw: a lock that changed since is not taken).
+        OSError when the folder cannot be written."""
         folder = Path(folder)
         info = LockInfo(_user(), os.getpid(), socket.gethostname(),
                         datetime.now(UTC).isoformat(timespec="seconds"), uuid.uuid4().hex)
@@ -98,11 +112,19 @@ class ProjectLock:
                 os.link(tmp, path)
             except FileExistsError:
                 other = read_lock(path)
-                if other is not None and not _stale(other):
-                    raise ProjectLockedError(folder, other) from None
-                log.warning("%s: taking over a stale lock (%s)", folder,
-                            other.describe() if other else "unreadable")
-                path.unlink(missing_ok=True)
+                if other is None:
+                    _set_aside(path)
+                    continue
+                if not _stale(other):
+                    if take_over is None or take_over != other:
+                        raise ProjectLockedError(folder, other) from None
+                    log.warning("%s: taking over the lock of %s, as the person asked", folder, other.describe())
+                else:
+                    log.warning("%s: taking over a stale lock (%s)", folder, other.describe())
+                if os.path.isdir(path) and not os.path.islink(path):
+                    _set_aside(path)
+                else:
+                    path.unlink(missing_ok=True)
                 continue
             finally:
                 tmp.unlink(missing_ok=True)
@@ -125,13 +147,25 @@ class ProjectLock:
 
 
 def read_lock(path: Path) -> LockInfo | None:
-    """The lock file's holder, None when it is missing or unreadable."""
+    """The lock file's holder, None when it is missing or not a lock (a folder, a FIFO, garbage)."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        return LockInfo(str(doc["holder"]), int(doc["pid"]), str(doc["host"]), str(doc["created"]),
+        doc = json.loads(read_regular(path, MAX_LOCK_BYTES).decode("utf-8"))
+        info = LockInfo(str(doc["holder"]), int(doc["pid"]), str(doc["host"]), str(doc["created"]),
                         str(doc["instance"]))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, OverflowError):
         return None
+    return info if all(len(v) <= 1000 for v in (info.holder, info.host, info.created, info.instance)) else None
+
+
+def _set_aside(path: Path) -> None:
+    """Move a lock that is not one out of the way (kept beside it, for a look)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    kept = path.with_name(f"{LOCK_NAME}.broken-{stamp}")
+    try:
+        os.rename(path, kept)
+    except FileNotFoundError:
+        return
+    log.warning("%s: not a lock; set aside as %s", path, kept.name)
 
 
 def _stale(info: LockInfo) -> bool:

@@ -61,6 +61,10 @@ class SuperpixelLevel:
         _, first = np.unique(ids, return_index=True)
         return [int(i) for i in ids[np.sort(first)]]
 
+    def pixel_ids(self) -> np.ndarray:
+        """The superpixel id of every image pixel: int32 `[H, W]` at the image's resolution."""
+        return self.segments[self._rows][:, self._cols]
+
     def mask(self, sp: int) -> Crop:
         """Superpixel `sp` as `(origin, bool mask)` in image pixels, cropped to its bounding box."""
         rs, cs = self._boxes[sp]

@@ -33,6 +33,13 @@ LOG_POINTS = 100  # step events per run
 # as much as tens of iterations. A new model is scored three times (its curve in the panel); a fine-tune
 # at its end only, beside its parent's score at its start.
 NEW_VALIDATIONS = 3
+# A new model from ImageNet (or other pretrained) backbone weights, and a fine-tune of one, trains with AdamW:
+# the pretrained encoder at 1e-4, the heads at 10x. Measured with `bench.pretrained_recipe` on camvid-mini
+# (DeepLabV3+ / EfficientNet-Lite0 from ImageNet, 40 training images, 300 iterations, crop 128, batch 8; README):
+# mIoU 0.382, pixel accuracy 0.805, R 0.692 on the 20 validation images, where SGD at 0.01 (the from-scratch
+# recipe, still the default from random weights) gave 0.353, 0.781 and 0.773. The person's learning rate,
+# when set, keeps the architecture's SGD recipe.
+PRETRAINED_RECIPE = {"optimizer": "adamw", "lr": 1e-4, "head_lr_mult": 10.0}
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,18 @@ def finetune_iterations(labelled: int, new: int) -> int:
     return int(min(hi, max(lo, FINETUNE_ITERS_PER_IMAGE * labelled + FINETUNE_ITERS_PER_NEW_IMAGE * new)))
 
 
+def starts_pretrained(choice: TrainingChoice, init: Path | None) -> bool:
+    """Whether the run starts from pretrained backbone weights: a new model from ImageNet weights or a weights
+    file, or a fine-tune of a model whose file records such a start (any `backbone_weights` but random)."""
+    if choice.mode != "finetune":
+        return bool(choice.pretrained)
+    if init is None or not Path(init).is_file():
+        return False  # the training run reports a missing model file itself
+    from engine import read_model_metadata
+
+    return read_model_metadata(init).get("backbone_weights") not in (None, "random")
+
+
 def plan_training(choice: TrainingChoice | Mapping, *, images: Path, labels: Path, classes: Sequence,
                   out: Path, labelled: int, init: Path | None = None, val_names: Iterable[str] = (),
                   focus_names: Iterable[str] = ()) -> TrainConfig:
@@ -91,7 +110,8 @@ def plan_training(choice: TrainingChoice | Mapping, *, images: Path, labels: Pat
     architecture; a new model is the chosen architecture from random (or pretrained) backbone weights.
     `val_names` are the images every version is scored on (kept out of training); `focus_names` the
     images corrected since `init` was trained, drawn `choice.focus_weight` times as often.
-    Paths come out absolute (the training process runs in another folder).
+    A start from pretrained weights (`starts_pretrained`) gets `PRETRAINED_RECIPE` unless the person set the
+    learning rate. Paths come out absolute (the training process runs in another folder).
     """
     if not isinstance(choice, TrainingChoice):
         choice = TrainingChoice.from_settings(choice)
@@ -114,6 +134,8 @@ def plan_training(choice: TrainingChoice | Mapping, *, images: Path, labels: Pat
         focus_names=focus, focus_weight=choice.focus_weight,
         val_interval=iterations if finetune else max(1, iterations // NEW_VALIDATIONS),
     )
+    if choice.lr is None and starts_pretrained(choice, init):
+        settings.update(PRETRAINED_RECIPE)
     if finetune:
         settings["init"] = Path(init).resolve()
     else:

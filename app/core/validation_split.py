@@ -26,6 +26,12 @@ def wanted(n_candidates: int, *, fraction: float = FRACTION, minimum: int = MINI
     return min(n_candidates, max(minimum, math.ceil(fraction * n_candidates)))
 
 
+def leaves_enough_to_train(labelled: int, validation: int) -> bool:
+    """Whether a run validating on `validation` of `labelled` images trains on at least as many: with 3
+    labelled images 2 cannot validate (1 would train), so none does until a 4th is labelled."""
+    return labelled - validation >= validation
+
+
 def pick_validation(candidates: Iterable[str], current: Iterable[str] = (), *, fraction: float = FRACTION,
                     minimum: int = MINIMUM, excluded: Iterable[str] = ()) -> list[str]:
     """The validation names: the `current` ones still among `candidates`, topped up by hash order.

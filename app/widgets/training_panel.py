@@ -1,5 +1,5 @@
 """The training panel: settings, start/stop, progress with ETA, live loss and mIoU curves, the outcome (with
-the choice to use a version that scored below its parent), and the person's corrections per image by version."""
+the choice to use a version the rule found worse than its parent), and the person's corrections per image by version."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QAbstractScrollArea,
-    QApplication,
     QButtonGroup,
     QCheckBox,
     QComboBox,
@@ -31,20 +29,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.adoption import Verdict, judge
 from app.core.eta import EtaEstimate
-from app.core.loop_record import NOT_MEASURABLE, score_text
+from app.core.loop_record import NOT_MEASURABLE
+from app.core.run_images import RunImages
 from app.icons import icon
-from app.widgets.backbone_weights import BackboneWeightsChoice
+from app.widgets.backbone_weights import BUNDLED_BACKBONE, BackboneWeightsChoice
 from training.events import DoneEvent, Event, StartEvent, StepEvent, ValidationEvent
 
 pg.setConfigOptions(antialias=True, background=(32, 34, 38), foreground=(170, 176, 184))
 VERSION_COLORS = ((86, 156, 240), (110, 200, 120), (240, 170, 70), (200, 110, 200), (90, 200, 200), (230, 90, 90))
-
-
-def pair_text(a: float, b: float) -> tuple[str, str]:
-    """Two scores with enough decimals to tell them apart (3, or 4 when 3 would show them equal)."""
-    digits = 3 if f"{a:.3f}" != f"{b:.3f}" else 4
-    return f"{a:.{digits}f}", f"{b:.{digits}f}"
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -65,21 +59,6 @@ def _spin(lo: int, hi: int, value: int, step: int = 1, tip: str = "") -> QSpinBo
     return s
 
 
-class _WheelToScroll(QObject):
-    """Hands wheel events over a chart to the scroll area around the panel instead of zooming the chart."""
-
-    def eventFilter(self, obj, event) -> bool:
-        if event.type() != QEvent.Type.Wheel:
-            return False
-        widget = self.parent().parentWidget()  # from the panel outwards (a chart is a scroll area itself)
-        while widget is not None and not isinstance(widget, QAbstractScrollArea):
-            widget = widget.parentWidget()
-        if widget is not None:
-            QApplication.sendEvent(widget.viewport(), event)
-        event.accept()
-        return True  # the chart never sees it
-
-
 def _narrow(combo: QComboBox) -> QComboBox:
     """A combo box whose width does not follow its longest entry (long backbone names would widen the panel)."""
     combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -92,7 +71,7 @@ class TrainingPanel(QWidget):
 
     startRequested = Signal(dict)
     stopRequested = Signal()
-    useAnyway = Signal(str)  # the path of a version that scored below its parent, to be used all the same
+    useAnyway = Signal(str)  # the path of a version the rule found worse than its parent, to be used all the same
     autoChanged = Signal()  # the automatic fine-tune was switched or its interval changed
     settingsEdited = Signal()  # the person changed a setting the project remembers (`remembered()`)
 
@@ -116,6 +95,8 @@ class TrainingPanel(QWidget):
         for combo in self.weights.findChildren(QComboBox):  # long choice texts must not widen the panel
             _narrow(combo)
         self.backbone.currentTextChanged.connect(self.weights.set_backbone)
+        self.weights.failed.connect(self._weights_failed)
+        self.weights.useBundled.connect(self.use_backbone)
         self.options = QLineEdit()
         self.options.setPlaceholderText("e.g. output_stride=8 channels=128")
         self.options.setToolTip("Architecture options of the new model, as key=value pairs separated by spaces")
@@ -206,19 +187,28 @@ class TrainingPanel(QWidget):
         self.result.setWordWrap(True)
         self.result.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.use_button = QPushButton("Use it anyway")
-        self.use_button.setToolTip("Make the new version current although it scored below its parent")
+        self.use_button.setToolTip("Make the new version current although it did worse than its parent on the "
+                                   "validation images")
         self.use_button.setVisible(False)
         self.use_button.clicked.connect(lambda: self.useAnyway.emit(self._rejected or ""))
         self._rejected: str | None = None
         self.elsewhere: str | None = None  # what a training of another project that is running says here
+        # Offered in the header when the chosen ImageNet weights cannot be had (offline): the installed ones.
+        self.bundled_button = QPushButton(f"Use {BUNDLED_BACKBONE} (installed ImageNet)")
+        self.bundled_button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # never widens it
+        self.bundled_button.setToolTip("A new model with the backbone whose ImageNet weights come with SegAssist")
+        self.bundled_button.setVisible(False)
+        self.bundled_button.clicked.connect(lambda: self.use_backbone(BUNDLED_BACKBONE))
+        # Before Train: how many images the run trains and validates on (a warning when too few).
+        self.run_images = QLabel()
+        self.run_images.setWordWrap(True)
+        self.run_images.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._run_counts = RunImages(0, 0)
 
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setMinimumHeight(300)  # three compact charts; the settings above them stay in view
         self.plots.setMinimumWidth(120)
         self.plots.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
-        self._wheel_filter = _WheelToScroll(self)
-        self.plots.viewport().installEventFilter(self._wheel_filter)
-        self.plots.installEventFilter(self._wheel_filter)
         self.loss_plot = self.plots.addPlot(row=0, col=0, title="loss")
         self.miou_plot = self.plots.addPlot(row=1, col=0, title="validation mIoU")
         self.miou_plot.setYRange(0, 1)
@@ -249,6 +239,8 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.result)
         layout.addWidget(self.use_button)
         layout.addWidget(self.status)
+        layout.addWidget(self.bundled_button)
+        layout.addWidget(self.run_images)
         layout.addWidget(self.settings_toggle)
         layout.addWidget(self.settings_box)
         layout.addWidget(self.plots, 1)
@@ -287,9 +279,44 @@ class TrainingPanel(QWidget):
         for w in (self.arch, self.backbone, self.weights, self.options):
             w.setEnabled(new)
             self._form.labelForField(w).setEnabled(new)
+        self._show_run_images()
+
+    def use_backbone(self, name: str) -> None:
+        """A new model with backbone `name` and ImageNet weights (DeepLabV3+ when the architecture cannot take
+        it): what the offer of the installed weights does."""
+        self.new.setChecked(True)
+        if name not in getattr(self, "_backbones", {}).get(self.arch.currentText(), []):
+            self.arch.setCurrentText("deeplabv3plus")
+        self.backbone.setCurrentText(name)
+        self.weights.set_value(True)
+        self.bundled_button.setVisible(False)
+        self.result.setVisible(False)
+        self.status.setText(f"{name} with its installed ImageNet weights: press Train.")
+
+    def _weights_failed(self, message: str) -> None:
+        """The weights of a new model cannot be had (offline, cancelled): said here, where the person looks."""
+        self.result.setText("Training not started")
+        self.result.setVisible(True)
+        self.use_button.setVisible(False)
+        self.status.setText(message)
+        self.bundled_button.setVisible(self.weights.bundled_button.isVisibleTo(self.weights))
+
+    def set_run_images(self, labelled: int, validation: int) -> None:
+        """The labelled images there are and how many of them the next run validates on."""
+        self._run_counts = RunImages.of(labelled, validation)
+        self._show_run_images()
+
+    def _show_run_images(self) -> None:
+        if not hasattr(self, "run_images"):
+            return
+        counts, new = self._run_counts, self.new.isChecked()
+        self.run_images.setText(counts.text(new))
+        self.run_images.setStyleSheet("color: #e0a040;" if counts.too_few(new) else "")
+        self.run_images.setProperty("warning", counts.too_few(new))
 
     def _start_clicked(self) -> None:
         # A new model from ImageNet weights waits for them (downloaded here, with progress and cancel).
+        self.bundled_button.setVisible(False)
         if self.new.isChecked():
             self.weights.ensure_ready(lambda: self.startRequested.emit(self.settings()))
         else:
@@ -384,6 +411,7 @@ class TrainingPanel(QWidget):
         self.result.setVisible(False)
         self.result.clear()
         self.use_button.setVisible(False)
+        self.bundled_button.setVisible(False)
         self._rejected = None
         self.progress.setFormat("")
         self.progress.setRange(0, 100)
@@ -409,7 +437,9 @@ class TrainingPanel(QWidget):
     def set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
+        self.run_images.setVisible(not running)
         if running:
+            self.bundled_button.setVisible(False)
             self.settings_toggle.setChecked(False)  # room for the curves
             self._reset_curves()
             self.eta.reset()
@@ -455,10 +485,11 @@ class TrainingPanel(QWidget):
             self.progress.setValue(e.iteration)
 
     def show_outcome(self, done: DoneEvent | None, message: str | None = None, *, parent: str | None = None,
-                     adopted: bool = True, headline: str = "Training failed") -> None:
+                     verdict: Verdict | None = None, headline: str = "Training failed") -> None:
         """After a run: the new version's score and its parent's on the same images, whether it is used, or
         why the run failed (`headline`: or that it was stopped). `parent` names the version it was fine-tuned
-        from; `adopted=False` says it scored below its parent and is kept unused (with "Use it anyway")."""
+        from; `verdict` is the selection rule's (`app.core.adoption.judge(done)` when not given): when it
+        keeps the parent, the new version is kept unused, with "Use it anyway"."""
         self.set_running(False)
         self._set_rate("")
         self.result.setVisible(True)
@@ -468,22 +499,23 @@ class TrainingPanel(QWidget):
             self.result.setText(headline)
             self.status.setText(message or "")
             return
-        name, n = Path(done.model_path).stem, len(done.val_names)
-        if done.miou is None:
-            text = f"{name}: {score_text(None, n)}"
-        elif parent is not None and done.parent_miou is not None:
-            new, old = pair_text(done.miou, done.parent_miou)
-            if adopted:
-                text = f"{name} {new} against {parent} {old} on the same {n} images; {name} is used"
-            else:
-                text = f"{name} {new} is worse than {parent} {old} on the same {n} images; {parent} stays"
-                self._rejected = done.model_path
-                self.use_button.setVisible(True)
-        else:
-            text = f"{name}: {score_text(done.miou, n)}"
+        verdict = verdict if verdict is not None else judge(done)
+        text = verdict.text(Path(done.model_path).stem, parent)
+        if parent is not None and not verdict.adopt:
+            self._rejected = done.model_path
+            self.use_button.setVisible(True)
         self.result.setText(text + ("  (stopped early)" if done.stopped else ""))
         self.status.setText(f"{done.iteration} iterations in {format_seconds(done.wall_time_s)}; "
                             f"saved {done.model_path}")
+
+    def show_used_anyway(self, name: str) -> None:
+        """The person chose version `name` although the rule kept its parent: it is in use now."""
+        self.use_button.setVisible(False)
+        self.result.setText(f"{name} is used (chosen although it did worse than its parent)")
+
+    def auto_interval(self) -> int | None:
+        """Reviewed images between automatic fine-tunes; None while the automatic fine-tune is off."""
+        return self.auto_every.value() if self.auto.isChecked() else None
 
     def set_validation(self, names: Sequence[str]) -> None:
         """The validation images every version is scored on (fewer than 2: not measurable)."""

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from engine.layers import resize
+
+if TYPE_CHECKING:
+    from engine.mmseg_plan import ImportPlan, State
 
 
 def check_input(x: object) -> None:
@@ -63,7 +66,7 @@ class SegModel(nn.Module):
     input size by `pad_rule` (see `PAD_RULES`).
     """
 
-    arch: ClassVar[str] = ""  # set by @register_architecture
+    arch: ClassVar[str] = ""  # the name `create_model` knows it by (`engine.registry`)
     default_backbone: ClassVar[str] = ""
     # The architecture's facts, for the code around the models (no one branches on names or head types):
     family: ClassVar[str] = ""  # "cnn", "setr", "segmenter": what shares a recipe and an encoder
@@ -71,7 +74,10 @@ class SegModel(nn.Module):
     small_backbones: ClassVar[tuple[str, ...]] = ()  # small real backbones (quick runs, the new-model dialog)
     test_config: ClassVar[dict] = {}  # a tiny configuration (timm's test_* backbones) that runs in seconds
     optimizer_defaults: ClassVar[OptimizerDefaults]
-    # (mmseg key prefix, our key prefix) renaming rules of the heads; `{i}` stands for a block index
+    # mmsegmentation checkpoints (`engine.import_mmseg`): the head(s) and backbones imported, for messages
+    # (empty: none), and (mmseg key prefix, our key prefix) renaming rules; `{i}` stands for a block index
+    mmseg_heads: ClassVar[str] = ""
+    mmseg_backbones: ClassVar[str] = ""
     mmseg_key_rules: ClassVar[tuple[tuple[str, str], ...]] = ()
     config: dict
 
@@ -81,6 +87,18 @@ class SegModel(nn.Module):
         self.size_divisor = 1
         self.pad_rule: PadRule = "crop"
         self.normalization: tuple[tuple[float, ...], tuple[float, ...]] = ((0.0,) * 3, (1.0,) * 3)
+
+    @classmethod
+    def detect_mmseg(cls, state: State) -> bool:
+        """Whether an mmsegmentation state dict's keys are this architecture's; `CheckpointMismatch` for a near
+        miss that it can name (such as DeepLabV3 for DeepLabV3+)."""
+        return False
+
+    @classmethod
+    def plan_mmseg(cls, state: State, hints: dict) -> ImportPlan:
+        """What a checkpoint that `detect_mmseg` claimed becomes, from its shapes and the `hints` its config text
+        gives (`engine.mmseg_import`); `CheckpointMismatch` saying why when it cannot become this model."""
+        raise NotImplementedError(f"{cls.arch or cls.__name__} does not import mmsegmentation checkpoints")
 
     def heads(self, feats: list[torch.Tensor], train: bool) -> dict[str, torch.Tensor]:
         """Logits `"out"` (and with `train`, the auxiliary outputs) at the features' resolution."""

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from engine.layers import ConvBNReLU, DecodeHead
+from engine.mmseg_plan import CheckpointMismatch, State, has_prefix, is_int, shape
 from engine.models.base import Probe
 from engine.models.cnn import CNNSegModel
-from engine.registry import register_architecture
 
 # Aggregation runs over this many value channels at a time, bounding the temporaries it needs.
 _CHANNEL_CHUNK = 64
@@ -114,12 +114,13 @@ class CCHead(DecodeHead):
         return self.cls_seg(y)
 
 
-@register_architecture("ccnet")
 class CCNet(CNNSegModel):
     """CCNet. Options: `output_stride`, `channels` (512), `recurrence` (R, 2), `aux`."""
 
+    arch = "ccnet"
     default_backbone = "resnet101c"
     test_config = dict(backbone="test_resnet", channels=16, aux_channels=8)
+    mmseg_heads = "CCHead"
     # mmcv's Scale module keeps criss-cross attention's gamma as `gamma.scale`.
     mmseg_key_rules = (("decode_head.cca.gamma.scale", "decode_head.cca.gamma"),)
 
@@ -137,3 +138,15 @@ class CCNet(CNNSegModel):
 
     def probes(self) -> list[Probe]:
         return [Probe("criss_cross", "attention/pass", self.decode_head.cca)]
+
+    @classmethod
+    def detect_mmseg(cls, state: State) -> bool:
+        return has_prefix(state, "decode_head.cca.")
+
+    @classmethod
+    def mmseg_head_options(cls, state: State, hints: dict, output_stride: int) -> dict:
+        recurrence = hints.get("recurrence", 2)  # CCHead's default
+        channels = shape(state, "decode_head.convs.0.conv.weight")[0]
+        if not is_int(recurrence) or recurrence < 1:
+            raise CheckpointMismatch(f"the config sets recurrence={recurrence!r}")
+        return dict(channels=channels, recurrence=recurrence)

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from engine.layers import ConvBNReLU, DecodeHead, conv3x3, resize
+from engine.mmseg_plan import CheckpointMismatch, State, has_prefix, shape
 from engine.models.cnn import CNNSegModel
-from engine.registry import register_architecture
 
 ASPP_RATES = {16: (6, 12, 18), 8: (12, 24, 36)}
 
@@ -40,14 +40,15 @@ class DeepLabV3PlusHead(DecodeHead):
         return self.cls_seg(self.sep_bottleneck(x))
 
 
-@register_architecture("deeplabv3plus")
 class DeepLabV3Plus(CNNSegModel):
     """DeepLabV3+. Options: `output_stride` (16: ASPP rates 6/12/18, 8: 12/24/36), `channels` (paper 256,
     mmseg 512), `separable` (depthwise-separable 3x3 convs in ASPP and decoder), `aspp_bottleneck_kernel`
     (1 as in the paper, 3 as in mmseg), `aux` (auxiliary FCN head on the penultimate stage)."""
 
+    arch = "deeplabv3plus"
     default_backbone = "xception65"
     test_config = dict(backbone="test_resnet", output_stride=8, channels=16, c1_channels=8, aux_channels=8)
+    mmseg_heads = "DepthwiseSeparableASPPHead"
 
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False,
                  output_stride: int = 16, channels: int = 256, c1_channels: int = 48, separable: bool = True,
@@ -63,3 +64,24 @@ class DeepLabV3Plus(CNNSegModel):
 
     def decode(self, feats: list[torch.Tensor], train: bool) -> dict[str, torch.Tensor]:
         return {"out": self.decode_head(feats[self.spec.low], feats[self.spec.last])}
+
+    @classmethod
+    def detect_mmseg(cls, state: State) -> bool:
+        if not has_prefix(state, "decode_head.aspp_modules."):
+            return False
+        if not has_prefix(state, "decode_head.c1_bottleneck."):
+            raise CheckpointMismatch("a DeepLabV3 checkpoint (ASPP head without the DeepLabV3+ decoder)")
+        return True
+
+    @classmethod
+    def mmseg_head_options(cls, state: State, hints: dict, output_stride: int) -> dict:
+        rates = (1, *ASPP_RATES[output_stride])
+        if "aspp_dilations" in hints and tuple(hints["aspp_dilations"]) != rates:
+            raise CheckpointMismatch(f"the config sets ASPP dilations {hints['aspp_dilations']!r}; at output stride "
+                                     f"{output_stride} SegAssist's DeepLabV3+ uses {rates}")
+        return dict(
+            channels=shape(state, "decode_head.image_pool.1.conv.weight")[0],
+            c1_channels=shape(state, "decode_head.c1_bottleneck.conv.weight")[0],
+            separable=has_prefix(state, "decode_head.aspp_modules.1.depthwise_conv."),
+            aspp_bottleneck_kernel=shape(state, "decode_head.bottleneck.conv.weight")[-1],
+        )

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from engine.layers import ConvBNReLU, DecodeHead
+from engine.mmseg_plan import State, has_prefix, shape
 from engine.models.base import Probe
 from engine.models.cnn import CNNSegModel
-from engine.registry import register_architecture
 
 
 class Encoding(nn.Module):
@@ -75,12 +75,13 @@ class EncHead(DecodeHead):
         return self.cls_seg(x), self.se_layer(e)
 
 
-@register_architecture("encnet")
 class EncNet(CNNSegModel):
     """EncNet. Options: `output_stride`, `channels` (512), `num_codes` (K, 32), `aux`."""
 
+    arch = "encnet"
     default_backbone = "resnet101c"
     test_config = dict(backbone="test_resnet", channels=16, num_codes=4, aux_channels=8)
+    mmseg_heads = "EncHead"
 
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False,
                  output_stride: int = 8, channels: int = 512, num_codes: int = 32, aux: bool = True,
@@ -95,3 +96,12 @@ class EncNet(CNNSegModel):
 
     def probes(self) -> list[Probe]:
         return [Probe("codewords", "codeword", self.decode_head.enc_module.encoding[0])]
+
+    @classmethod
+    def detect_mmseg(cls, state: State) -> bool:
+        return has_prefix(state, "decode_head.enc_module.")
+
+    @classmethod
+    def mmseg_head_options(cls, state: State, hints: dict, output_stride: int) -> dict:
+        return dict(channels=shape(state, "decode_head.bottleneck.conv.weight")[0],
+                    num_codes=shape(state, "decode_head.enc_module.encoding.0.codewords")[0])

@@ -8,11 +8,11 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from engine.backbones import backbone_normalization
 from engine.layers import FCNHead
+from engine.mmseg_plan import ImportPlan, State, count, has_prefix, shape
 from engine.models.base import OptimizerDefaults, Probe
-from engine.models.transformer import ViTSegModel, mmseg_transformer_layer_rules
-from engine.registry import register_architecture
+from engine.models.transformer import ViTSegModel, mmseg_transformer_layer_rules, mmseg_vit
+from engine.timm_backbones import backbone_normalization
 from engine.vit import create_vit_encoder
 
 
@@ -66,6 +66,7 @@ class _Segmenter(ViTSegModel):
     optimizer_defaults = OptimizerDefaults(sgd_lr=0.001, weight_decay=0.0, warmup=True)
     # Without stochastic depth, so that a training step reaches every parameter every time.
     test_config = dict(backbone="test_vit", drop_path_rate=0.0)
+    mmseg_normalization = ((127.5, 127.5, 127.5), (127.5, 127.5, 127.5))  # Segmenter's configs: mean = std = 127.5
 
     def _init_encoder(self, backbone: str, pretrained: bool | str, img_size: int | None, drop_path_rate: float):
         self.backbone = create_vit_encoder(
@@ -79,11 +80,13 @@ class _Segmenter(ViTSegModel):
         return {"out": self.decode_head(feats[-1])}
 
 
-@register_architecture("segmenter_linear")
 class SegmenterLinear(_Segmenter):
     """Segmenter with the linear decoder: a point-wise linear layer from patch embeddings to class logits.
     Options: `img_size` (pretraining grid of the position embeddings, timm's default when None),
     `drop_path_rate` (encoder), `dropout` (before the classifier)."""
+
+    arch = "segmenter_linear"
+    mmseg_heads = "FCNHead without convs"
 
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False,
                  img_size: int | None = None, drop_path_rate: float = 0.1, dropout: float = 0.0):
@@ -92,11 +95,23 @@ class SegmenterLinear(_Segmenter):
         width = self.backbone.embed_dim
         self.decode_head = FCNHead(width, num_classes, width, num_convs=0, dropout=dropout)
 
-@register_architecture("segmenter_mask")
+    @classmethod
+    def detect_mmseg(cls, state: State) -> bool:
+        return cls._is_mmseg_vit(state) and {k for k in state if k.startswith("decode_head.")} == {
+            "decode_head.conv_seg.weight", "decode_head.conv_seg.bias"}
+
+    @classmethod
+    def plan_mmseg(cls, state: State, hints: dict) -> ImportPlan:
+        backbone, img_size, _ = mmseg_vit(state, hints, with_cls_token=True, interpolate_mode="bicubic")
+        return cls._mmseg_plan(backbone, shape(state, "decode_head.conv_seg.weight")[0], {"img_size": img_size})
+
+
 class SegmenterMask(_Segmenter):
     """Segmenter with the mask transformer decoder. Options: `num_layers` (2), `embed_dims` and `num_heads` of
     the decoder (the encoder's when None), `img_size`, `drop_path_rate` (encoder and decoder)."""
 
+    arch = "segmenter_mask"
+    mmseg_heads = "SegmenterMaskTransformerHead"
     mmseg_key_rules = (*ViTSegModel.mmseg_key_rules,
                        *mmseg_transformer_layer_rules("decode_head.layers", "decode_head.layers"))
 
@@ -124,3 +139,21 @@ class SegmenterMask(_Segmenter):
             Probe("token_attention", f"attention/decoder{j}", layer.attn, 0, self.backbone.patch_size)
             for j, layer in enumerate(self.decode_head.layers)
         ]
+
+    @classmethod
+    def detect_mmseg(cls, state: State) -> bool:
+        return cls._is_mmseg_vit(state) and has_prefix(state, "decode_head.cls_emb")
+
+    @classmethod
+    def plan_mmseg(cls, state: State, hints: dict) -> ImportPlan:
+        backbone, img_size, _ = mmseg_vit(state, hints, with_cls_token=True, interpolate_mode="bicubic")
+        options = dict(
+            num_layers=count(state, "decode_head.layers."),
+            embed_dims=shape(state, "decode_head.dec_proj.weight")[0],
+            img_size=img_size,
+        )
+        if "decoder_heads" in hints:  # not in the weights; mmseg's configs give the decoder the encoder's heads
+            options["num_heads"] = hints["decoder_heads"]
+        # mmseg's decode heads all build a 1x1 `conv_seg`; the mask transformer never uses it.
+        return cls._mmseg_plan(backbone, shape(state, "decode_head.cls_emb")[1], options,
+                               unused_by_mmseg=("decode_head.conv_seg.weight", "decode_head.conv_seg.bias"))

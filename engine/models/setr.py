@@ -9,17 +9,21 @@ import math
 import torch
 from torch import nn
 
-from engine.backbones import backbone_normalization
 from engine.layers import ConvBNReLU, DecodeHead, FCNHead
+from engine.mmseg_plan import CheckpointMismatch, ImportPlan, State, count, has_prefix, is_int, shape
 from engine.models.base import OptimizerDefaults
-from engine.models.transformer import ViTSegModel
-from engine.registry import register_architecture
+from engine.models.transformer import ViTSegModel, mmseg_out_indices, mmseg_vit
+from engine.timm_backbones import backbone_normalization
 from engine.vit import check_layer_indices, create_vit_encoder
 
 # Layers the paper uses on ViT-L's 24 blocks (0-based block indices; the paper counts from 1).
 NAIVE_AUX = (9, 14, 19)
 PUP_AUX = (9, 14, 19, 23)
 MLA_LAYERS = (5, 11, 17, 23)
+
+# mmseg's SETR configs (ViT-L, 24 blocks): the backbone's `out_indices`; auxiliary head k reads output k.
+_MMSEG_UP_OUT_INDICES = (9, 14, 19, 23)
+_MMSEG_MLA_OUT_INDICES = (5, 11, 17, 23)
 
 
 def channel_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
@@ -132,6 +136,24 @@ class _SETRUp(_SETR):
         self.auxiliary_head = nn.ModuleList(aux_heads) if aux_heads else None
         self.backbone.select_layers(tuple(sorted({*self.aux_indices, depth - 1})))
 
+    @classmethod
+    def _mmseg_up_kernel(cls, state: State) -> int | None:
+        """The kernel size of an mmseg SETRUPHead's first conv (1: Naive, 3: PUP); None without that head."""
+        if not (cls._is_mmseg_vit(state) and has_prefix(state, "decode_head.up_convs.")
+                and has_prefix(state, "decode_head.norm.")):
+            return None
+        first = "decode_head.up_convs.0.0.conv.weight"
+        return state[first].shape[-1] if first in state else 3
+
+    @staticmethod
+    def _mmseg_aux_options(state: State, hints: dict, depth: int) -> dict:
+        """The auxiliary heads' blocks and convs (mmseg's configs: one head per `out_indices` entry but the last)."""
+        aux = count(state, "auxiliary_head.")
+        if not aux:
+            return {}
+        return {"aux_indices": mmseg_out_indices(hints, _MMSEG_UP_OUT_INDICES, depth)[:aux],
+                "aux_num_convs": count(state, "auxiliary_head.0.up_convs.")}  # 2 in mmseg's ADE20K config
+
     def heads(self, feats: list[torch.Tensor], train: bool) -> dict[str, torch.Tensor]:
         by_index = dict(zip(self.backbone.out_indices, feats, strict=True))
         outs = {"out": self.decode_head(feats[-1])}
@@ -141,7 +163,6 @@ class _SETRUp(_SETR):
         return outs
 
 
-@register_architecture("setr_naive")
 class SETRNaive(_SETRUp):
     """SETR-Naive. Options: `channels` (256), `num_convs` and `up_scale` of the head (paper: one 1x1 conv-BN-ReLU,
     classifier, logits upsampled to the input: 1, 1; mmseg's configs: `up_scale=4`), `aux` heads of the same form
@@ -149,9 +170,11 @@ class SETRNaive(_SETRUp):
     24, scaled to the encoder's depth), `img_size` (pretraining grid of the position embeddings, timm's default
     when None), `drop_path_rate`, `dropout` (before the classifiers)."""
 
+    arch = "setr_naive"
     # SGD lr 0.01, weight decay 0, heads x10, warm-up (SETR diverges above its rates).
     optimizer_defaults = OptimizerDefaults(sgd_lr=0.01, weight_decay=0.0, head_lr_mult=10.0, warmup=True)
     test_config = dict(backbone="test_vit", channels=16, aux_indices=(2, 3, 4))
+    mmseg_heads = "SETRUPHead with 1x1 convs"
 
 
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False, channels: int = 256,
@@ -173,16 +196,37 @@ class SETRNaive(_SETRUp):
         self._init_heads(head(num_convs), [head(aux_num_convs) for _ in aux_indices] if aux else None, aux_indices,
                          depth)
 
+    @classmethod
+    def detect_mmseg(cls, state: State) -> bool:
+        return cls._mmseg_up_kernel(state) == 1
 
-@register_architecture("setr_pup")
+    @classmethod
+    def plan_mmseg(cls, state: State, hints: dict) -> ImportPlan:
+        backbone, img_size, depth = mmseg_vit(state, hints, with_cls_token=True, interpolate_mode="bilinear")
+        up_scale = hints.get("up_scale", 4)  # SETRUPHead's default (not in the weights)
+        if not is_int(up_scale) or up_scale < 1:
+            raise CheckpointMismatch(f"the config sets up_scale={up_scale!r}")
+        options = dict(
+            channels=shape(state, "decode_head.up_convs.0.0.conv.weight")[0],
+            num_convs=count(state, "decode_head.up_convs."),
+            up_scale=up_scale,
+            aux=count(state, "auxiliary_head.") > 0,
+            img_size=img_size,
+        )
+        options.update(cls._mmseg_aux_options(state, hints, depth))
+        return cls._mmseg_plan(backbone, shape(state, "decode_head.conv_seg.weight")[0], options)
+
+
 class SETRPUP(_SETRUp):
     """SETR-PUP: LayerNorm, then log2(patch size) times (3x3 conv-BN-ReLU, 2x upsampling), classifier.
     Options: `channels` (256), `aux` heads on blocks `aux_indices` (0-based; default: the paper's layers
     10/15/20/24 of ViT-L's 24, scaled to the encoder's depth), each with `aux_num_convs` (3x3 conv-BN-ReLU,
     4x upsampling) as in mmseg, `img_size`, `drop_path_rate`, `dropout`."""
 
+    arch = "setr_pup"
     optimizer_defaults = OptimizerDefaults(sgd_lr=0.001, weight_decay=0.0, head_lr_mult=10.0, warmup=True)
     test_config = dict(backbone="test_vit", channels=16, aux_indices=(2, 3, 4, 5))
+    mmseg_heads = "SETRUPHead with 3x3 convs"
 
 
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False, channels: int = 256,
@@ -198,8 +242,21 @@ class SETRPUP(_SETRUp):
         aux_heads = [SETRUPHead(width, num_classes, channels, aux_num_convs, 3, 4, dropout) for _ in aux_indices]
         self._init_heads(decode_head, aux_heads if aux else None, aux_indices, depth)
 
+    @classmethod
+    def detect_mmseg(cls, state: State) -> bool:
+        return cls._mmseg_up_kernel(state) not in (None, 1)
 
-@register_architecture("setr_mla")
+    @classmethod
+    def plan_mmseg(cls, state: State, hints: dict) -> ImportPlan:
+        backbone, img_size, depth = mmseg_vit(state, hints, with_cls_token=True, interpolate_mode="bilinear")
+        if hints.get("up_scale", 2) != 2:
+            raise CheckpointMismatch(f"the config sets up_scale={hints['up_scale']!r}; SETR-PUP upsamples x2")
+        options = dict(channels=shape(state, "decode_head.up_convs.0.0.conv.weight")[0],
+                       aux=count(state, "auxiliary_head.") > 0, img_size=img_size)
+        options.update(cls._mmseg_aux_options(state, hints, depth))
+        return cls._mmseg_plan(backbone, shape(state, "decode_head.conv_seg.weight")[0], options)
+
+
 class SETRMLA(_SETR):
     """SETR-MLA: blocks `mla_indices` (0-based; default: the paper's layers 6/12/18/24 of ViT-L's 24, scaled to
     the encoder's depth; class token dropped before the blocks as in the authors' code), neck (LayerNorm, 1x1 to
@@ -207,8 +264,10 @@ class SETRMLA(_SETR):
     concatenation, 1x1 classifier. Options also: `aux` (a 1x1 classifier on each of the neck's levels),
     `img_size`, `drop_path_rate`, `dropout`."""
 
+    arch = "setr_mla"
     optimizer_defaults = OptimizerDefaults(sgd_lr=0.002, weight_decay=0.0, head_lr_mult=10.0, warmup=True)
     test_config = dict(backbone="test_vit", mla_indices=(1, 2, 4, 5), mla_channels=16, mlahead_channels=8)
+    mmseg_heads = "MLANeck + SETRMLAHead"
 
 
     def __init__(self, num_classes: int, backbone: str, *, pretrained: bool | str = False,
@@ -235,3 +294,25 @@ class SETRMLA(_SETR):
             for k, (head, level) in enumerate(zip(self.auxiliary_head, levels, strict=True)):
                 outs[f"aux{k}"] = head(level)
         return outs
+
+    @classmethod
+    def detect_mmseg(cls, state: State) -> bool:
+        return cls._is_mmseg_vit(state) and has_prefix(state, "neck.mla.")
+
+    @classmethod
+    def plan_mmseg(cls, state: State, hints: dict) -> ImportPlan:
+        backbone, img_size, depth = mmseg_vit(state, hints, with_cls_token=False, interpolate_mode="bilinear")
+        # mmseg 0.15 kept the per-level convs as `mlahead.{i}` (an MLAModule list); later versions as `up_convs.{i}`.
+        old = "decode_head.mlahead.0.0.conv.weight" in state
+        streams = "decode_head.mlahead." if old else "decode_head.up_convs."
+        options = dict(
+            mla_indices=mmseg_out_indices(hints, _MMSEG_MLA_OUT_INDICES, depth),
+            mla_channels=shape(state, "neck.mla.channel_proj.0.conv.weight")[0],
+            mlahead_channels=shape(state, f"{streams}0.0.conv.weight")[0],
+            aux=count(state, "auxiliary_head.") > 0,
+            img_size=img_size,
+        )
+        rules = (("decode_head.mlahead.{i}.", "decode_head.up_convs.{i}."),) if old else ()
+        # mmseg's SETR-MLA drops the class token before the blocks (`with_cls_token=False`) but keeps it.
+        return cls._mmseg_plan(backbone, shape(state, "decode_head.conv_seg.weight")[0], options, rules=rules,
+                               unused_by_mmseg=("backbone.cls_token",))

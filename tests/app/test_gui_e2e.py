@@ -40,6 +40,7 @@ def train(qtbot, w, mode: str, iters: int = 3):
     if mode == "new":
         panel.arch.setCurrentText("deeplabv3plus")
         panel.backbone.setCurrentText("test_resnet")
+        panel.weights.set_value(False)  # timm's tiny test model: random weights, nothing to download
         panel.options.setText(TINY)
     panel.iters.setValue(iters)
     panel.crop.setValue(32)

@@ -59,7 +59,7 @@ def boxes(w):
 
 def test_a_read_only_project_says_so_and_cannot_be_painted(qtbot, held, tmp_path, monkeypatch):
     asked = []
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(MainWindow, "ask_locked", lambda self, exc: asked.append(str(exc)) or "read-only")
     w = MainWindow()
     qtbot.addWidget(w)
     w.resize(1280, 800)
@@ -92,7 +92,7 @@ def test_a_read_only_project_says_so_and_cannot_be_painted(qtbot, held, tmp_path
 
 
 def test_saving_to_another_folder_turns_editing_on_and_writes_there(qtbot, held, tmp_path, monkeypatch):
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(MainWindow, "ask_locked", lambda self, exc: "read-only")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(elsewhere))

@@ -98,7 +98,7 @@ def test_an_unwritable_folder_is_known_at_once_and_retry_writes_everything(windo
 
 
 def test_labels_fail_but_the_journal_holds_them_and_the_quit_dialog_says_so(window, qtbot, monkeypatch):
-    import app.core.project as project_module
+    import app.core.label_store as project_module
 
     w = window
 
@@ -123,7 +123,7 @@ def test_save_to_another_folder_writes_labels_and_journal_there(window, qtbot, m
     assert w.editor.unsaved and len(w.editor.documents()) == 2
     other = tmp_path / "elsewhere"
     ok = w.editor.save_elsewhere(other)
-    assert ok, (w.editor.save_error, w.editor._label_errors, w.project.journal.errors)
+    assert ok, (w.editor.save_error, w.project.saving.label_errors, w.project.journal.errors)
     assert not w.editor.unsaved and w.status_save.text() == "✓ saved"
     assert (engine.read_label(other / "labels" / f"{entry.stem}.png")[5, 5:16] == 0).all()
     second = w.project.images[1]

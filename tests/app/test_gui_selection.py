@@ -9,6 +9,7 @@ import torch
 from PySide6.QtCore import Qt
 
 import engine
+from app.core.adoption import judge
 from app.main_window import MainWindow
 from tests.app.gui_helpers import make_project, tiny_model_file
 from training import TrainConfig, train
@@ -91,9 +92,13 @@ def test_a_fine_tune_worse_than_its_parent_is_kept_but_not_used(qtbot, tmp_path)
     assert version.path.name == done.model_path.split("/")[-1] and (version.miou, version.val_images) == (
         done.miou, 2)
     text = panel.result.text()
-    new, old = version.path.stem, "parent"
-    assert f"{new} {done.miou:.3f} is worse than {old} {done.parent_miou:.3f} on the same 2 images; parent stays" \
-        in text, text
+    new = version.path.stem
+    verdict = judge(done)
+    assert verdict.paired and verdict.worse_on == 2  # the rule compared the 2 images one by one
+    assert text.startswith(f"{new} is worse than parent on the same 2 images: mIoU {done.miou:.3f} against "
+                           f"{done.parent_miou:.3f}; {100 * verdict.error:.1f} % of pixels wrong against "
+                           f"{100 * verdict.parent_error:.1f} %, worse on 2 of 2 images"), text
+    assert text.endswith("; parent stays"), text
     assert panel.use_button.isVisible()
     saved = json.loads((folder / "segassist.json").read_text())
     assert saved["current_model"] == "models/parent.safetensors" and saved["models"][-1]["miou"] == done.miou

@@ -79,5 +79,5 @@ def test_program_that_cannot_start_fails(qtbot, tmp_path):
 def test_the_command_line_is_the_config_and_json_events():
     cfg = TrainConfig(images=Path("/p"), labels=Path("/p/labels"), out=Path("/p/o"), classes=("a",), iterations=10)
     proc = TrainingProcess(cfg)
-    assert proc.program[1:] == ["-m", "training"]
-    assert proc.arguments[-2:] == ["--events", "-"] and TrainConfig.from_args(proc.arguments[:-2]) == cfg
+    assert proc.command[:3] == [sys.executable, "-m", "training"]
+    assert proc.command[-2:] == ["--events", "-"] and TrainConfig.from_args(proc.command[3:-2]) == cfg

@@ -4,7 +4,6 @@ leftovers of interrupted writes are cleaned, and headers claiming huge sizes cos
 
 import json
 import struct
-import time
 import tracemalloc
 import zlib
 
@@ -107,10 +106,9 @@ def test_a_broken_field_starts_fresh_keeping_the_broken_file_and_what_could_be_r
     assert len(kept) == 1 and "bogus" in kept[0].read_text()
 
 
-def test_class_names_are_checked_in_linear_time_and_bad_ones_refused():
-    t0 = time.perf_counter()
+def test_sixty_thousand_class_names_are_accepted_and_bad_ones_refused():
+    """(`python -m bench.limits` times the check on 15k, 30k and 60k names: linear.)"""
     assert len(as_classes([f"c{i}" for i in range(60_000)])) == 60_000
-    assert time.perf_counter() - t0 < 2.0
     with pytest.raises(ValueError, match="at most 65536"):
         as_classes(f"c{i}" for i in range(100_000))
     with pytest.raises(ValueError, match="list of names"):

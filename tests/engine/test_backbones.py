@@ -1,5 +1,5 @@
 """The one list of backbones: what every architecture offers, and that each offered one builds and has
-ImageNet weights in timm."""
+ImageNet weights (an installed package, or timm's on the hub)."""
 
 import pytest
 import torch
@@ -8,6 +8,7 @@ import engine
 from engine.backbones import BACKBONES, backbone_family, backbones_for, quick_backbone
 from engine.pretrained import pretrained_source
 from engine.registry import architecture_class
+from engine.weight_packages import bundled_weights
 
 ARCHS = engine.list_architectures()
 OFFERED = [b for b in BACKBONES if not b.test]
@@ -32,10 +33,19 @@ def test_the_families_split_the_architectures_as_the_papers_do():
 
 
 @pytest.mark.parametrize("backbone", OFFERED, ids=lambda b: b.name)
-def test_every_offered_backbone_has_imagenet_weights_in_timm(backbone):
+def test_every_offered_backbone_has_imagenet_weights_installed_or_in_timm(backbone):
+    if bundled_weights(backbone.name) is not None:  # an installed package: no download at all
+        return
     source = pretrained_source(backbone.name)  # timm's config only: no network
     assert source.hub_id.startswith("timm/") and source.tag
     assert source.origin == f"timm:{source.model}@{source.tag}"
+
+
+def test_the_preselected_backbone_of_cnns_has_installed_imagenet_weights():
+    for arch in ARCHS:
+        if backbone_family(arch) == "cnn":
+            assert quick_backbone(arch) == "efficientnet_lite0"
+            assert bundled_weights(quick_backbone(arch)) is not None
 
 
 @pytest.mark.parametrize("backbone", BACKBONES, ids=lambda b: b.name)

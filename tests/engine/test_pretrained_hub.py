@@ -1,5 +1,6 @@
 """ImageNet backbone weights through timm's hub cache: loaded offline from a file placed where timm looks,
-a clear message offline without it, and a download (from a local stand-in for the hub) with progress and cancel."""
+a clear message offline without it, and a download (from a local stand-in for the hub) with progress and cancel.
+(`python -m bench.limits` times the errors and the cancel.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -59,22 +59,18 @@ def test_the_model_file_records_where_the_backbone_weights_came_from(hub_cache, 
     assert recorded == f"file:r.safetensors+sha256:{hashlib.sha256(local.read_bytes()).hexdigest()}"
 
 
-def test_offline_without_the_file_says_so_at_once(hub_cache):
-    start = time.monotonic()
+def test_offline_without_the_file_says_so(hub_cache):
     with pytest.raises(PretrainedUnavailable, match=r"ImageNet weights of test_resnet are not on this computer.*"
                                                     r"HF_HUB_OFFLINE.*local weights file"):
         engine.create_model("deeplabv3plus", 3, backbone="test_resnet", pretrained=True)
-    assert time.monotonic() - start < 5
 
 
 def test_an_unreachable_hub_is_reported_without_retrying(hub_cache, monkeypatch):
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    start = time.monotonic()
     with pytest.raises(PretrainedUnavailable, match=r"127\.0\.0\.1 cannot be reached.*offline.*local weights file"):
         download_pretrained("test_resnet", endpoint=f"http://127.0.0.1:{_closed_port()}")
-    assert time.monotonic() - start < 5
 
 
 def test_a_backbone_without_imagenet_weights_is_named():
@@ -100,10 +96,8 @@ def test_cancel_stops_a_download_at_once_and_leaves_no_weights(online_hub):
     hub.hold = True
     stop = threading.Event()
     threading.Thread(target=lambda: (hub.half_sent.wait(10), stop.set()), daemon=True).start()
-    start = time.monotonic()
-    with pytest.raises(engine.Cancelled):
+    with pytest.raises(engine.Cancelled):  # while the server still holds the rest of the file (released below)
         download_pretrained("test_resnet", endpoint=hub.url, should_stop=stop.is_set)
-    assert time.monotonic() - start < 5  # the server still holds the rest of the file
     assert cached_pretrained("test_resnet") is None
     hub.hold = False
     hub.release.set()

@@ -87,9 +87,9 @@ def test_polygon_outside_the_image(make_project, tmp_path):
 def test_colour_not_in_the_table(make_project, tmp_path):
     src, _ = make_project("src")
     export_project(src, "rgb", tmp_path / "rgb")
-    arr = np.asarray(Image.open(tmp_path / "rgb" / "img_2.png")).copy()
+    arr = np.asarray(Image.open(tmp_path / "rgb" / "masks" / "img_2.png")).copy()
     arr[5, 5] = (1, 2, 3)
-    Image.fromarray(arr).save(tmp_path / "rgb" / "img_2.png")
+    Image.fromarray(arr).save(tmp_path / "rgb" / "masks" / "img_2.png")
     project, _ = make_project("p", labelled=False)
     source = open_source("rgb", tmp_path / "rgb", classes_file=tmp_path / "rgb" / "classes.json")
     _expect_nothing_written(project, source,

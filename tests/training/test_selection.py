@@ -1,5 +1,5 @@
 """Validation as the app's proposals see it: named validation images, the parent re-scored on them in the
-same run, and no score from fewer than two images."""
+same run (as a whole and image by image), and no score from fewer than two images."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ import engine
 from training import train
 from training.metrics import confusion_matrix, scores
 
-from .conftest import tiny_config, write_shapes
+from .conftest import CLASSES, tiny_config, write_shapes
 
 VAL = ("001.png", "004.png")
 
@@ -29,6 +29,18 @@ def proposal_miou(model_file, images, names) -> float:
         predicted = predictor.predict(images / name).labels.astype(np.int64)
         confusion += confusion_matrix(torch.from_numpy(predicted), torch.from_numpy(np.array(labels)), k)
     return scores(confusion)["miou"]
+
+
+def proposal_errors(model_file, images, names) -> dict[str, float]:
+    """Each image's share of labelled pixels the app's proposals with `model_file` get wrong."""
+    predictor = engine.Predictor(model_file, device="cpu")
+    out = {}
+    for name in names:
+        labels = np.array(engine.read_label(images.parent / "labels" / name))
+        predicted = predictor.predict(images / name).labels
+        labelled = labels != 255
+        out[name] = float((predicted[labelled] != labels[labelled]).sum() / labelled.sum())
+    return out
 
 
 def finetune(images, labels, parent, out, **overrides):
@@ -53,17 +65,32 @@ def test_named_validation_images_are_held_out_and_scored_as_the_app_predicts(dat
 def test_a_fine_tune_rescores_its_parent_on_the_same_images_in_the_same_run(data, tmp_path):
     parent = train(tiny_config(*data, tmp_path / "parent.safetensors", iterations=40, lr=0.05,
                                val_names=VAL)).model_path
+    # the fine-tune learns the wrong classes (every training label shifted by one; the validation labels are
+    # the truth): it is worse than its parent on the validation images, and the numbers say so
+    images, labels = data
+    wrong = tmp_path / "wrong-labels"
+    wrong.mkdir()
+    for path in sorted(labels.iterdir()):
+        values = np.array(engine.read_label(path))
+        if path.name not in VAL:
+            values = np.where(values == 255, 255, (values.astype(np.int64) + 1) % len(CLASSES)).astype(np.uint8)
+        engine.write_label(wrong / path.name, values)
     events = []
-    # a diverging learning rate: the fine-tune is worse than its parent, and the numbers say so
-    result = train(finetune(*data, parent, tmp_path / "child.safetensors", iterations=4, lr=200.0, val_names=VAL),
-                   on_event=events.append)
+    result = train(finetune(images, wrong, parent, tmp_path / "child.safetensors", iterations=40, lr=0.05,
+                            val_names=VAL), on_event=events.append)
     validations = [e for e in events if e.kind == "validation"]
     assert validations[0].iteration == 0 and result.parent_miou == validations[0].miou
     assert result.parent_miou == pytest.approx(proposal_miou(parent, data[0], VAL), abs=1e-9)
     assert result.miou == pytest.approx(proposal_miou(result.model_path, data[0], VAL), abs=1e-9)
-    assert result.miou < result.parent_miou
     done = events[-1]
     assert (done.miou, done.parent_miou, done.val_names) == (result.miou, result.parent_miou, list(VAL))
+    # and image by image, as the selection rule compares them
+    assert done.image_errors == result.image_errors == validations[-1].image_errors
+    assert done.parent_image_errors == validations[0].image_errors
+    for got, model in ((done.image_errors, result.model_path), (done.parent_image_errors, parent)):
+        want = proposal_errors(model, data[0], VAL)
+        assert list(got) == list(VAL) and got == pytest.approx(want, abs=1e-12)
+    assert result.miou < result.parent_miou
 
 
 def test_one_validation_image_is_not_measurable(data, tmp_path):
@@ -76,6 +103,7 @@ def test_one_validation_image_is_not_measurable(data, tmp_path):
     done = events[-1]
     assert done.miou is None and done.parent_miou is None and done.best_miou is None
     assert done.val_names == ["002.png"] and result.miou is None
+    assert done.image_errors == {} and done.parent_image_errors == {}
 
 
 def test_val_names_on_the_command_line_take_a_comma_list_or_a_file(tmp_path):

@@ -1,0 +1,153 @@
+"""Which optimiser and learning rate suit a new model started from ImageNet weights: a table.
+
+    python -m bench.pretrained_recipe --data ../shared/data/camvid-mini --out out/recipe \
+        --setting sgd-0.01 --setting adamw-1e-4 --crop 128 --crop 192 --iters 300 --batch 8
+
+Each setting trains DeepLabV3+ / EfficientNet-Lite0 from the installed ImageNet weights through the real
+training command line (`python -m training`, a child process) on the data set's `train/` images, then
+`engine.Predictor` labels its `val/` images, scored against their truth: mIoU, pixel accuracy, and the
+effort of correcting the proposals over drawing them by hand (`app.core.effort.effort`, summed boundary
+pixels, `--min-region` 25; with the boundary tolerance `--tolerance` where `effort` has one).
+
+Every run writes `<out>/<name>.json` (its settings, wall time and scores) beside its model and log, and
+a run whose JSON exists is not trained again: several invocations with one `--out` (in parallel, one
+setting each) fill one table, printed at the end of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CAMVID_CLASSES = "sky,building,pole,road,sidewalk,tree,sign/symbol,fence,car,pedestrian,bicyclist"
+MIN_REGION = 25
+
+
+@dataclass(frozen=True)
+class Setting:
+    """An optimiser recipe: the training command line's flags beyond data, model and schedule length."""
+
+    name: str
+    flags: tuple[str, ...]
+    text: str  # for the table
+
+
+SETTINGS = {s.name: s for s in (
+    Setting("sgd-0.01", ("--optimizer", "sgd", "--lr", "0.01"), "SGD 0.01 (the from-scratch recipe)"),
+    Setting("sgd-0.003", ("--optimizer", "sgd", "--lr", "0.003"), "SGD 0.003"),
+    Setting("adamw-1e-4", ("--optimizer", "adamw", "--lr", "1e-4"), "AdamW 1e-4"),
+    Setting("adamw-3e-4", ("--optimizer", "adamw", "--lr", "3e-4"), "AdamW 3e-4"),
+    Setting("adamw-1e-3-enc0.1", ("--optimizer", "adamw", "--lr", "1e-4", "--head-lr-mult", "10"),
+            "AdamW 1e-3, encoder 1e-4"),
+    Setting("adamw-3e-4-enc0.1", ("--optimizer", "adamw", "--lr", "3e-5", "--head-lr-mult", "10"),
+            "AdamW 3e-4, encoder 3e-5"),
+)}
+
+
+def run_name(setting: str, crop: int, iters: int, batch: int) -> str:
+    return f"{setting}-crop{crop}-it{iters}-b{batch}"
+
+
+def train(out: Path, name: str, setting: Setting, data: Path, *, crop: int, iters: int, batch: int,
+          backbone: str, classes: str) -> float:
+    """Train one model through the command line; its wall time in seconds."""
+    cmd = [sys.executable, "-m", "training", "--images", str(data / "train/images"),
+           "--labels", str(data / "train/labels"), "--classes", classes, "--arch", "deeplabv3plus",
+           "--backbone", backbone, "--pretrained", "imagenet", "--crop", str(crop), "--iters", str(iters),
+           "--batch", str(batch), "--log-interval", str(max(1, iters // 20)), *setting.flags,
+           "--out", str(out / f"{name}.safetensors")]
+    path = os.environ.get("PYTHONPATH", "")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + (os.pathsep + path if path else "")}
+    t = time.perf_counter()
+    with open(out / f"{name}.log", "w", encoding="utf-8") as log:
+        log.write(f"$ {' '.join(cmd)}\n")
+        log.flush()
+        proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"training {name} failed with code {proc.returncode}; see {out / f'{name}.log'}")
+    return time.perf_counter() - t
+
+
+def score(model: Path, data: Path, *, tolerance: int) -> dict:
+    """mIoU, pixel accuracy and effort R of `model`'s proposals on the `val/` images."""
+    from app.core.effort import effort
+    from engine import Predictor
+    from engine.images import list_images, read_label
+    from training.metrics import scores
+
+    predictor = Predictor(model, device="cpu")
+    k = predictor.num_classes
+    takes_tolerance = "tolerance" in inspect.signature(effort).parameters
+    extra = {"tolerance": tolerance} if takes_tolerance else {}
+    confusion, assisted, manual = None, 0, 0
+    for image in list_images(data / "val/images"):
+        truth = read_label(data / "val/labels" / f"{image.stem}.png")
+        labels = predictor.predict(image).labels
+        valid = truth != 255
+        cm = np.bincount(truth[valid].astype(np.int64) * k + labels[valid], minlength=k * k).reshape(k, k)
+        confusion = cm if confusion is None else confusion + cm
+        assisted += effort(truth, labels, min_region=MIN_REGION, **extra).boundary_px
+        manual += effort(truth, None, min_region=MIN_REGION, **extra).boundary_px
+    s = scores(confusion)
+    return {"miou": s["miou"], "pixel_accuracy": s["pixel_accuracy"], "R": assisted / manual,
+            "tolerance": tolerance if takes_tolerance else 0}
+
+
+def table(out: Path) -> list[str]:
+    rows = []
+    for path in sorted(out.glob("*.json")):
+        r = json.loads(path.read_text())
+        rows.append(f"| {r['text']} | {r['crop']} | {r['iters']} | {r['batch']} | {r['miou']:.3f} | "
+                    f"{r['pixel_accuracy']:.3f} | {r['R']:.3f} (t={r['tolerance']}) | {r['wall_s'] / 60:.1f} |")
+    head = ["| setting | crop | iterations | batch | mIoU | pixel acc | R | training min |",
+            "|---|---|---|---|---|---|---|---|"]
+    return head + rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, default=Path("../shared/data/camvid-mini"),
+                   help="a folder with train/{images,labels} and val/{images,labels}")
+    p.add_argument("--classes", default=CAMVID_CLASSES)
+    p.add_argument("--backbone", default="efficientnet_lite0")
+    p.add_argument("--setting", action="append", choices=sorted(SETTINGS), help="repeatable (default: all)")
+    p.add_argument("--crop", type=int, action="append", help="repeatable (default 128)")
+    p.add_argument("--iters", type=int, action="append", help="repeatable (default 300)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--tolerance", type=int, default=2, help="boundary tolerance, where effort() has one")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--table", action="store_true", help="only print the table of the runs in --out")
+    args = p.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.table:
+        for d in ("train/images", "train/labels", "val/images", "val/labels"):
+            if not (args.data / d).is_dir():
+                p.error(f"{args.data / d}: no such folder")
+        for setting in args.setting or sorted(SETTINGS):
+            for crop in args.crop or [128]:
+                for iters in args.iters or [300]:
+                    name = run_name(setting, crop, iters, args.batch)
+                    if (args.out / f"{name}.json").exists():
+                        continue
+                    wall = train(args.out, name, SETTINGS[setting], args.data, crop=crop, iters=iters,
+                                 batch=args.batch, backbone=args.backbone, classes=args.classes)
+                    result = score(args.out / f"{name}.safetensors", args.data, tolerance=args.tolerance)
+                    record = {"setting": setting, "text": SETTINGS[setting].text, "crop": crop, "iters": iters,
+                              "batch": args.batch, "backbone": args.backbone, "wall_s": wall, **result}
+                    (args.out / f"{name}.json").write_text(json.dumps(record, indent=1))
+                    print(f"{name}: {json.dumps(result)}", flush=True)
+    print("\n".join(table(args.out)))
+
+
+if __name__ == "__main__":
+    main()
