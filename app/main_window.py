@@ -358,13 +358,7 @@ class MainWindow(QMainWindow):
         self.classes_panel.set_editable(not self.read_only)
         for b in self.model_panel.writing_buttons:
             b.setEnabled(not self.read_only and facts.project)
-        tp = self.training_panel
-        if not train:
-            tp.start_button.setEnabled(False)
-            tp.start_button.setToolTip("This project is read-only: a training would write its model here")
-        elif tp.elsewhere is None and not self.training.running:
-            tp.start_button.setEnabled(True)
-            tp.start_button.setToolTip("Train on the labelled images in a separate process")
+        self.training_panel.set_trainable(train, running=self.training.running)
 
     @property
     def read_only(self) -> bool:

@@ -434,6 +434,16 @@ class TrainingPanel(QWidget):
                                     else "The running training belongs to another project")
         self.status.setText(text if text is not None else "Ready. Label a few images, then train.")
 
+    def set_trainable(self, allowed: bool, *, running: bool) -> None:
+        """Whether this project may train (a read-only one may not: the run would write its model there);
+        Train stays off while a run goes on, here or in another project (`show_elsewhere`)."""
+        if not allowed:
+            self.start_button.setEnabled(False)
+            self.start_button.setToolTip("This project is read-only: a training would write its model here")
+        elif self.elsewhere is None and not running:
+            self.start_button.setEnabled(True)
+            self.start_button.setToolTip("Train on the labelled images in a separate process")
+
     def set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
