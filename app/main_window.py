@@ -11,8 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QGuiApplication
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox, QScrollArea, QWidget
+from PySide6.QtGui import QActionGroup, QCloseEvent, QGuiApplication
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QFrame,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 import engine
 from app.actions import build_actions
@@ -20,6 +30,7 @@ from app.canvas import HEAT_MODES, Canvas
 from app.class_flow import ClassFlow
 from app.core.ui_state import Facts, enabled
 from app.editor import Editor
+from app.focus_return import FocusReturn
 from app.interaction import TOOLS
 from app.label_transfer_flow import TransferFlow
 from app.model_flow import ModelFlow
@@ -36,6 +47,7 @@ from app.widgets.classes_panel import ClassesPanel
 from app.widgets.images_panel import ImagesPanel, entry_status
 from app.widgets.model_panel import ModelPanel
 from app.widgets.new_model_dialog import quick_backbone, suggested_backbones
+from app.widgets.read_only_banner import ReadOnlyBanner
 from app.widgets.save_failed_dialog import SaveFailedDialog
 from app.widgets.tool_options import ToolOptions
 from app.widgets.training_panel import TrainingPanel
@@ -56,15 +68,19 @@ def _collect_on_gui_thread() -> None:
 
 
 PREFERRED_SIZE = (1440, 900)
+SCREEN_SHARE = 0.9  # of a larger screen's free area
 
 
 def initial_size() -> tuple[int, int]:
-    """1440x900, or the screen's free area where that is smaller (a 1280x800 laptop): never off the screen."""
+    """1440x900, 90 % of a larger screen's free area (1728x950 or so on 1920x1080), or the free area where
+    that is smaller (a 1280x800 laptop): never off the screen."""
     screen = QGuiApplication.primaryScreen()
     if screen is None:
         return PREFERRED_SIZE
     free = screen.availableGeometry()
-    return min(PREFERRED_SIZE[0], free.width()), min(PREFERRED_SIZE[1], free.height())
+    w = min(free.width(), max(PREFERRED_SIZE[0], round(free.width() * SCREEN_SHARE)))
+    h = min(free.height(), max(PREFERRED_SIZE[1], round(free.height() * SCREEN_SHARE)))
+    return w, h
 
 
 class MainWindow(QMainWindow):
@@ -89,7 +105,14 @@ class MainWindow(QMainWindow):
         self.project_saver.failed.connect(lambda why: self.say(why, 15000))
 
         self.canvas = Canvas(self)
-        self.setCentralWidget(self.canvas)
+        self.read_only_banner = ReadOnlyBanner()
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.read_only_banner)
+        column.addWidget(self.canvas, 1)
+        self.setCentralWidget(central)
         self.editor = Editor(self.canvas, self)
         self.models = ModelService(self)
         self.images_panel = ImagesPanel()
@@ -111,6 +134,7 @@ class MainWindow(QMainWindow):
         install_smart_tools(self)
         self._build_status_bar()
         self._connect()
+        self.focus_return = FocusReturn(self, self.canvas)
         archs = engine.list_architectures()
         self.training_panel.set_architectures(archs, {a: suggested_backbones(a) for a in archs},
                                               {a: quick_backbone(a) for a in archs})
@@ -227,6 +251,8 @@ class MainWindow(QMainWindow):
         sg.finished.connect(lambda _: (self.update_enabled(), self.predictionsDone.emit()))
         tp, tf = self.training_panel, self.training
         tp.startRequested.connect(tf.start)
+        tp.settingsEdited.connect(self._remember_training_settings)
+        self.read_only_banner.saveElsewhere.connect(self.ask_save_elsewhere)
         tp.stopRequested.connect(tf.stop)
         tf.finished.connect(self.trainingFinished)
         tf.message.connect(self.say)
@@ -256,10 +282,11 @@ class MainWindow(QMainWindow):
         ap.cleared.connect(lambda: (canvas.set_attention(None), canvas.set_marker(None)))
 
     # -- what the flows report -----------------------------------------------------------------------
-    def _show_model(self, info: dict) -> None:
+    def _show_model(self, info: dict | None) -> None:
+        """The active model in the Model panel and the status bar (None: no model)."""
         self.model_panel.set_model(info)
-        self.status_model.setText(f"{info['name']} · {info['device']}")
-        self.training_panel.set_can_finetune(True)
+        self.status_model.setText(f"{info['name']} · {info['device']}" if info else "no model")
+        self.training_panel.set_can_finetune(info is not None)
 
     def _classes_changed(self) -> None:
         self.editor.classes_changed()
@@ -317,15 +344,57 @@ class MainWindow(QMainWindow):
                       can_undo=doc is not None and doc.can_undo, can_redo=doc is not None and doc.can_redo,
                       proposal=doc is not None and doc.proposal is not None, model=self.models.active is not None,
                       model_busy=self.models.busy, training=self.training.running,
-                      import_to_undo=self.transfer.last_import() is not None)
+                      import_to_undo=self.transfer.last_import() is not None, read_only=self.read_only)
         state = enabled(facts)
+        edit, train = state.pop("edit"), state.pop("train")
         for name, on in state.items():
             getattr(self.acts, name).setEnabled(on)
+        for key, act in self.acts.tools.items():  # the attention tool only reads
+            act.setEnabled(edit or (key == "A" and facts.document))
+        self.acts.save.setEnabled(not self.read_only)
         self.model_panel.segment_button.setEnabled(state["segment"])
         self.model_panel.segment_all_button.setEnabled(state["segment_all"])
+        self.images_panel.review_button.setEnabled(state["reviewed"])
+        self.classes_panel.set_editable(not self.read_only)
+        for b in self.model_panel.writing_buttons:
+            b.setEnabled(not self.read_only and facts.project)
+        self.training_panel.set_trainable(train, running=self.training.running)
+
+    @property
+    def read_only(self) -> bool:
+        """Whether nothing may be written (the project is open in another window and no other folder was
+        chosen for the labels)."""
+        p = self.project
+        return p is not None and bool(p.read_only) and p.write_folder is None
+
+    def _show_read_only(self) -> None:
+        """The banner, the tools and the save state of a read-only project (or of a writable one)."""
+        p = self.project
+        if p is not None and p.read_only and p.write_folder is None:
+            self.read_only_banner.show_read_only(p.read_only)
+            if self.canvas.tool is not None and self.canvas.tool is not self.tools["A"]:
+                self.canvas.set_tool(None)
+                self.acts.tool_group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
+                for act in self.acts.tools.values():
+                    act.setChecked(False)
+                self.tool_options.show_tool("Viewing only", "This project is read-only: zoom with the wheel, pan "
+                                            "with the middle button or Space+drag. The attention tool (A) still "
+                                            "explains the model.", False)
+        else:
+            if p is not None and p.read_only:
+                self.read_only_banner.show_redirected(p.write_folder)
+            else:
+                self.read_only_banner.hide()
+            if self.canvas.tool is None:
+                self.acts.tool_group.setExclusionPolicy(QActionGroup.ExclusionPolicy.Exclusive)
+                self.select_tool("B")
+        self.update_enabled()
+        self._show_save_state()
 
     def _show_save_state(self) -> None:
-        if self.editor.save_error:
+        if self.read_only:
+            self.status_save.setText("<span style='color:#e0b84a'>read-only: nothing is saved</span>")
+        elif self.editor.save_error:
             self.status_save.setText("<span style='color:#e5534b'>⚠ not saved</span>")
         elif self.editor.unsaved:
             self.status_save.setText("● editing")
@@ -347,7 +416,10 @@ class MainWindow(QMainWindow):
     def ask_save_elsewhere(self) -> bool:
         """Choose a folder that labels, journal and project file are written to from now on."""
         folder = QFileDialog.getExistingDirectory(self, "Save labels to another folder", str(Path.home()))
-        return bool(folder) and self.editor.save_elsewhere(folder)
+        ok = bool(folder) and self.editor.save_elsewhere(folder)
+        if ok:
+            self._show_read_only()  # a read-only project can be edited now: its writes go there
+        return ok
 
     def _show_cursor(self, pixel) -> None:
         doc = self.editor.doc
@@ -396,32 +468,26 @@ class MainWindow(QMainWindow):
         return {read: "read-only", take: "take-over"}.get(box.clickedButton())
 
     def open_project(self, folder: str | Path) -> bool:
-        """Open (or create) the project in `folder`, restore journalled edits, show the first image."""
-        from app.core.project import Project, ProjectFileError
-        from app.core.project_lock import ProjectLockedError
-
+        """Open (or create) the project in `folder`, restore journalled edits, show the first image, and
+        load that project's current model (or none). A training of the project on screen asks first: it
+        keeps running in its own project, or stops with the model so far, or the folder is not opened."""
+        target = Path(folder).expanduser().resolve()
+        leaving = self.project is not None and self.project.folder != target
+        if leaving and self.training.running and self.training.shown:
+            answer = self.quitting.ask_leaving_training(self.project.folder.name)
+            if answer is None:
+                return False
+            self.training.leave()
+            if answer == "stop":
+                self.say("Stopping the training run and keeping the model so far…", 0)
+                self.training.stop_and_wait()
         self.editor.close_image()
-        try:
-            try:
-                project = Project.open(folder)
-            except ProjectLockedError as exc:
-                choice = self.ask_locked(exc)
-                if choice is None:
-                    return False
-                project = Project.open(folder, read_only=True) if choice == "read-only" else \
-                    Project.open(folder, take_over=exc.info)
-            except ProjectFileError as exc:
-                answer = QMessageBox.question(
-                    self, "Broken project file",
-                    f"{exc}\n\nStart a fresh project in this folder? The broken file is kept beside it (renamed); "
-                    "your images and labels stay as they are.")
-                if answer != QMessageBox.StandardButton.Yes:
-                    return False
-                project = Project.open(folder, start_fresh=True)
-        except Exception as exc:  # noqa: BLE001 - any reason to refuse a folder is shown to the person
-            self.warn("Cannot open the folder", f"{folder}: {exc}")
+        project = self.training.live_project(target) or self._open_folder(folder)
+        if project is None:
+            if self.project is not None:
+                self.training.show_project(self.project)
             return False
-        if self.project is not None and self.project is not project:
+        if self.project is not None and self.project is not project and self.project is not self.training.run_project:
             self.project.close()
         from app.core.class_edit import finish_pending
 
@@ -430,15 +496,20 @@ class MainWindow(QMainWindow):
                 self.say("Completed a class change that was interrupted", 12000)
         except (OSError, ValueError) as exc:
             self.warn("Class change not completed", f"{exc}")
+        self.models.clear()  # the last project's model never follows into this one
+        self._show_model(None)  # until this project's own model (if any) has loaded
         self.project = project
         self.project_saver.attach(project)
         self.editor.set_project(project)
         self.setWindowTitle(f"{project.folder.name} — SegAssist" + (" (read-only)" if project.read_only else ""))
         self.training_panel.reset()  # the last project's run, curves and corrections
+        self.training_panel.restore(project.settings.get("training") or {})
+        self.training.show_project(project)
         self.images_panel.set_entries(project.images)
         self.classes_panel.set_classes(project.classes, self.editor.current_class)
         self.canvas.set_classes(project.classes)
         self.model_flow.refresh_versions()
+        self._show_read_only()
         recovery = self._restore_journal()
         first = next((i for i, e in enumerate(project.images) if not e.error), None)
         if first is not None:
@@ -451,12 +522,55 @@ class MainWindow(QMainWindow):
         if project.note:
             msg += f"; {project.note}"
         self.say(msg, 12000)
-        if project.current_model is not None and self.models.active is None and project.current_model.is_file():
-            self.model_flow.open(project.current_model, remember=False)
-        self.training_panel.set_can_finetune(self.models.active is not None)
+        current = project.current_model
+        if current is not None and current.is_file():
+            self.model_flow.open(current, remember=False)
+        elif current is not None:
+            self.warn("Model missing", f"{project.project_file}: the current model {current} is missing; no model "
+                      "is in use. Choose a version in the Model panel, or open, create or train one.")
+        notices = project.take_notices()
+        if notices:
+            self.inform(f"While {project.folder.name} was closed", "\n\n".join(notices))
         self.update_enabled()
         self.projectOpened.emit()
         return True
+
+    def _open_folder(self, folder: str | Path):
+        """`Project.open`, asking about a project in use (read-only, or take over its lock?) or a broken
+        project file; None when the folder is not opened (refused, or the person said no)."""
+        from app.core.project import Project, ProjectFileError
+        from app.core.project_lock import ProjectLockedError
+
+        try:
+            try:
+                return Project.open(folder)
+            except ProjectLockedError as exc:
+                choice = self.ask_locked(exc)
+                if choice is None:
+                    return None
+                return Project.open(folder, read_only=True) if choice == "read-only" else \
+                    Project.open(folder, take_over=exc.info)
+            except ProjectFileError as exc:
+                answer = QMessageBox.question(
+                    self, "Broken project file",
+                    f"{exc}\n\nStart a fresh project in this folder? The broken file is kept beside it (renamed); "
+                    "your images and labels stay as they are.")
+                if answer != QMessageBox.StandardButton.Yes:
+                    return None
+                return Project.open(folder, start_fresh=True)
+        except Exception as exc:  # noqa: BLE001 - any reason to refuse a folder is shown to the person
+            self.warn("Cannot open the folder", f"{folder}: {exc}")
+            return None
+
+    def _remember_training_settings(self) -> None:
+        """The Training panel's settings belong to the project (segassist.json): restored when it opens."""
+        project = self.project
+        if project is None or self.read_only:
+            return
+        settings = self.training_panel.remembered()
+        if project.settings.get("training") != settings:
+            project.settings["training"] = settings
+            self.editor.save_project(project.touch)
 
     def _restore_journal(self):
         """Replay journalled edits (`app.core.recovery`) and tell the person what came back, in a box
@@ -554,8 +668,9 @@ class MainWindow(QMainWindow):
         self.tool_options.show_tool(tool.title, tool.hint, tool.sized)
 
     def brush_step(self, direction: int) -> None:
-        r = self.tool_options.brush_radius
-        self.tool_options.set_brush_radius(r + direction * max(1, round(r * 0.2)))
+        """A brush about 20 % larger or smaller (its diameter by at least one pixel)."""
+        d = 2 * self.tool_options.brush_radius
+        self.tool_options.set_brush_radius((d + direction * max(1, round(d * 0.2))) / 2)
 
     def cycle_heat(self) -> None:
         i = HEAT_MODES.index(self.tool_options.heat_mode())
@@ -587,6 +702,8 @@ class MainWindow(QMainWindow):
 
     # -- closing --------------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._save_box is not None and self._save_box.isVisible():
+            self._save_box.hide()  # the quit dialog says the same, and says what quitting costs: one dialog
         keep = self.quitting.ask()
         if keep is None:
             event.ignore()

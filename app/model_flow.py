@@ -23,7 +23,7 @@ class ModelFlow(QObject):
 
     message = Signal(str, int)       # a line for the status bar, and for how long (ms; 0 = until replaced)
     failed = Signal(str, str)        # (title, text) worth a message box
-    modelShown = Signal(dict)        # the active model's info (name, arch, backbone, device, ...)
+    modelShown = Signal(object)      # the active model's info (name, arch, backbone, device, ...), or None
     versionsChanged = Signal(list, object)  # the project's model versions and the current one
     classesChanged = Signal()        # the project's classes changed (the model's were adopted)
     attentionCleared = Signal()      # the explanation on screen no longer applies
@@ -73,8 +73,11 @@ class ModelFlow(QObject):
         self.models.load(path, on_loaded=loaded)
 
     def remember(self, path: Path, active: ActiveModel) -> None:
-        """Make `path` the project's current model (a new version when it is not listed yet)."""
+        """Make `path` the project's current model (a new version when it is not listed yet). A read-only
+        project is not written: the model is only in use."""
         project = self.project
+        if project.read_only and project.write_folder is None:
+            return
         try:
             if any(Path(v.path).resolve() == path.resolve() for v in project.models):
                 project.set_current_model(path)
@@ -91,7 +94,14 @@ class ModelFlow(QObject):
         if project is not None:
             self.versionsChanged.emit(list(project.models), project.current_model)
 
-    def _on_changed(self, active: ActiveModel) -> None:
+    def _on_changed(self, active: ActiveModel | None) -> None:
+        if active is None:  # put away: another project opens
+            self.attention = None
+            self.close_class_question()
+            self.attentionCleared.emit()
+            self.modelShown.emit(None)
+            self.enabledChanged.emit()
+            return
         info = active.info()
         self.modelShown.emit(info)
         self._say(f"Model {info['name']} ready ({info['arch']}, {info['backbone']}, on {info['device']})")

@@ -84,7 +84,7 @@ def explain_window(shape: tuple[int, int], pixel: tuple[int, int],
 class ModelService(QObject):
     """Owns the active model; every model call is a job on its worker thread."""
 
-    changed = Signal(object)   # the new ActiveModel (or None)
+    changed = Signal(object)   # the new ActiveModel, or None when the model was put away (another project)
     failed = Signal(str)       # a model could not be loaded/created; the previous one stays
     busyChanged = Signal(bool)
 
@@ -160,6 +160,14 @@ class ModelService(QObject):
 
         return self.runner.start("switching device", work, on_result=self._activate,
                                  on_failed=lambda msg: self.failed.emit(f"Could not run the model that way: {msg}"))
+
+    def clear(self) -> None:
+        """Put the active model away (another project opens): every model job is cancelled, what they
+        still send is dropped, and no model is active until the next one loads."""
+        self.cancel()
+        if self.active is not None:
+            self.active = None
+            self.changed.emit(None)
 
     def _activate(self, active: ActiveModel, then=None) -> None:
         self.active = active

@@ -1,6 +1,7 @@
-"""What closing the window asks first: about a training run in progress, and about labels not saved.
+"""What closing the window (or opening another folder) asks first: about a training run in progress, and
+about labels not saved.
 
-Both questions are modal: the window closes (or stays) once they are answered.
+The questions are modal: the window closes, or the other folder opens (or not), once they are answered.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ class QuitQuestions:
 
     def ask_about_training(self) -> bool | None:
         """Stop and keep the model so far (True), cancel the run (False), or keep working (None)."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Training is running", "A model is being trained. Quit anyway?",
+        project = getattr(self.training, "run_project", None)
+        whose = f" of {project.folder.name}" if project is not None else ""
+        box = QMessageBox(QMessageBox.Icon.Question, "Training is running",
+                          f"A model{whose} is being trained. Quit anyway?",
                           QMessageBox.StandardButton.NoButton, self.dialog_parent)
         stop = box.addButton("Stop and keep the model so far", QMessageBox.ButtonRole.AcceptRole)
         discard = box.addButton("Cancel the training", QMessageBox.ButtonRole.DestructiveRole)
@@ -43,6 +47,24 @@ class QuitQuestions:
         if box.clickedButton() not in (stop, discard):
             return None
         return box.clickedButton() is stop
+
+    def ask_leaving_training(self, name: str) -> str | None:
+        """Another folder is about to open while project `name` trains: "keep" it running (it is recorded in
+        `name` when it ends), "stop" it and keep the model so far, or None to stay."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Training is running",
+                          f"A model of {name} is being trained. Open the other folder anyway?\n\nA running "
+                          f"training belongs to {name}: when it ends, its model is recorded there as a version "
+                          "(not made current), and you hear about it the next time you open it.",
+                          QMessageBox.StandardButton.NoButton, self.dialog_parent)
+        keep = box.addButton("Keep it running", QMessageBox.ButtonRole.AcceptRole)
+        stop = box.addButton("Stop and keep the model so far", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(keep)
+        self.question = box
+        box.exec()
+        self.question = None
+        clicked = box.clickedButton()
+        return "keep" if clicked is keep else "stop" if clicked is stop else None
 
     def unsaved_text(self) -> str:
         """What quitting now would cost, as the quit dialog says it."""

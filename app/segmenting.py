@@ -118,8 +118,12 @@ class AutoSegment(QObject):
             end("failed", "failed")
             self.failed.emit("Segmentation failed", f"{msg}\n\nNo label was changed.")
 
+        def each(item) -> None:
+            if self.project is project:  # another project opened meanwhile: its images are not these
+                self._on_prediction(item)
+
         self.job = self.models.predict_images(
-            items, after=cache, on_each=self._on_prediction, on_progress=progress,
+            items, after=cache, on_each=each, on_progress=progress,
             on_done=lambda n: end("done", f"done: {n} image{'s' if n != 1 else ''}"), on_failed=failed,
             on_cancelled=lambda: end("cancelled", "cancelled"))
 

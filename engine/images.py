@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -157,7 +158,7 @@ def read_label(path: str | Path, num_classes: int | None = None) -> np.ndarray:
     except MemoryError as exc:
         raise ImageReadError(f"{path}: not enough memory to decode this label image") from exc
     except Exception as exc:  # noqa: BLE001 - any decoder failure is this file's problem
-        raise ImageReadError(f"{path}: not a readable label image ({exc})") from exc
+        raise ImageReadError(f"{path}: not a readable label image: {decoder_reason(exc)}") from exc
     if arr.ndim == 3:
         if arr.shape[2] >= 3 and np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):
             arr = arr[..., 0]
@@ -227,6 +228,14 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
+def decoder_reason(exc: Exception) -> str:
+    """A decoder's complaint as a person reads it: never the in-memory buffer's repr Pillow puts in it."""
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image format SegAssist can read, or the file is damaged"
+    text = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", str(exc)).strip(" :")
+    return text or type(exc).__name__
+
+
 def _decode_with_pillow(path: Path, data: bytes) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as im:
@@ -235,7 +244,7 @@ def _decode_with_pillow(path: Path, data: bytes) -> np.ndarray:
                 im = im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
             arr = np.asarray(im)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        raise ImageReadError(f"{path}: not a readable image: unknown format or corrupt data ({exc})") from exc
+        raise ImageReadError(f"{path}: not a readable image: {decoder_reason(exc)}") from exc
     if arr.ndim == 3 and arr.shape[2] in (2, 4):
         arr = arr[..., : arr.shape[2] - 1]  # drop alpha
     return arr

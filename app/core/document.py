@@ -111,6 +111,10 @@ class LabelDocument:
     def in_stroke(self) -> bool:
         return self._atoms is not None
 
+    def open_atoms(self) -> tuple[Atom, ...]:
+        """The writes of the stroke being drawn so far (empty outside a stroke)."""
+        return tuple(self._atoms or ())
+
     def history_nbytes(self) -> int:
         """Memory held by the undo and redo history (and the open stroke)."""
         held = sum(s.nbytes for s, _ in self._undo) + sum(s.nbytes for s, _ in self._redo)

@@ -11,6 +11,13 @@ and the writer cuts a torn tail off before it appends. Strokes hold absolute val
 them onto the saved labels (even onto labels that already hold some of them) gives the labels as
 they were after the last recorded stroke.
 
+A stroke being drawn is journalled too, in chunks (every `CHUNK_S` seconds once it has been drawn
+that long, so a fill or a polygon costs one record): each chunk is a record of the writes since the
+previous one, flagged as part of the stroke that will get the next revision (`PART` in the revision
+field). When that stroke ends, its whole record supersedes the chunks; chunks with no whole record
+after them are a stroke that a crash interrupted, replayed as one stroke up to its last chunk
+(`interrupted`).
+
 A write that fails (permission, full or read-only disk) never raises into the caller that
 committed the stroke: the record stays in memory, in order, and is written before any later one;
 `on_change` listeners hear about the failure at once and about the recovery when a retry succeeds.
@@ -23,6 +30,7 @@ import errno
 import logging
 import os
 import struct
+import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +50,12 @@ _HEADER = struct.Struct("<QIII")  # revision, atoms, image height, image width
 _ATOM = struct.Struct("<iiiiBBI")  # y0, x0, y1, x1, kind, value, changed pixels
 _SCALAR, _VALUES, _RUNS = 0, 1, 2  # one value for all; a value per changed pixel; the same as runs
 MAX_RECORD = 1 << 31  # a length field beyond this is damage, not a record
+PART = 1 << 63  # in a record's revision: a chunk of the stroke being drawn, which will get revision `rev & ~PART`
+CHUNK_S = 0.25  # how often a stroke being drawn reaches the journal
+
+
+def _revision(rev: int) -> int:
+    return rev & ~PART
 
 
 class JournalError(ValueError):
@@ -168,17 +182,38 @@ class Journal:
             listener(stem, error)
 
     def attach(self, stem: str, doc: LabelDocument) -> None:
-        """Record every write the document commits from now on (a failed write is reported, never raised)."""
+        """Record every write the document commits from now on, and the stroke being drawn in chunks (a
+        failed write is reported, never raised)."""
         doc.stroke_listeners.append(self.recorder(stem, doc))
 
     def recorder(self, stem: str, doc: LabelDocument) -> Callable[[Stroke, int], None]:
         """The stroke listener that records `doc`'s writes as the stem's (`attach` adds it; the project's
-        `Saving` calls it from the document's one listener, before anything else hears of the write)."""
+        `Saving` calls it from the document's one listener, before anything else hears of the write).
+
+        It also adds to `doc.listeners` the listener that journals the stroke being drawn in chunks."""
+        sent: dict = {"atoms": 0, "at": None}  # atoms journalled of the open stroke; when its last chunk went
 
         def listener(stroke: Stroke, revision: int) -> None:
+            sent["atoms"], sent["at"] = 0, None
             with contextlib.suppress(JournalWriteError):  # held in memory and reported through on_change
                 self.record(stem, stroke, revision, doc.shape)
 
+        def drawing(_region) -> None:
+            atoms = doc.open_atoms()
+            if not atoms:
+                return
+            now = time.monotonic()
+            if sent["at"] is None:  # a stroke begins: a one-step stroke (a fill) ends before any chunk
+                sent["at"] = now
+                return
+            if len(atoms) <= sent["atoms"] or now - sent["at"] < CHUNK_S:
+                return
+            chunk = Stroke(atoms[sent["atoms"]:])
+            sent["atoms"], sent["at"] = len(atoms), now
+            with contextlib.suppress(JournalWriteError):
+                self.record(stem, chunk, PART | (doc.revision + 1), doc.shape)
+
+        doc.listeners.append(drawing)
         return listener
 
     # ---- reading -------------------------------------------------------------------------------------
@@ -190,8 +225,31 @@ class Journal:
         return sorted(p.name[: -len(SUFFIX)] for p in self.folder.iterdir() if p.name.endswith(SUFFIX))
 
     def read(self, stem: str) -> list[tuple[int, Stroke]]:
-        """The stem's recorded `(revision, stroke)`s, oldest first (damaged records are skipped)."""
-        return [(rev, stroke) for rev, stroke, _, _ in self._read(stem)]
+        """The stem's recorded `(revision, stroke)`s, oldest first (damaged records are skipped; an
+        interrupted stroke's chunks are one stroke)."""
+        return [(rev, stroke) for rev, stroke, _, _ in self._strokes(stem)]
+
+    def interrupted(self, stem: str) -> bool:
+        """Whether the stem's journal ends in a stroke a crash cut off while it was being drawn."""
+        return any(rev & PART for rev, _, _, _ in self._strokes(stem))
+
+    def _strokes(self, stem: str) -> list[tuple[int, Stroke, tuple[int, int], bytes]]:
+        """The records as strokes: chunks superseded by their whole stroke are dropped, the chunks of a stroke
+        that never ended are joined into one (its revision keeps the `PART` flag)."""
+        records = self._read(stem)
+        whole = {rev for rev, _, _, _ in records if not rev & PART}
+        out, open_parts = [], []
+        for record in records:
+            rev = record[0]
+            if not rev & PART:
+                out.append(record)
+            elif _revision(rev) not in whole:
+                open_parts.append(record)
+        if open_parts:
+            atoms = tuple(a for _, stroke, _, _ in open_parts for a in stroke.atoms)
+            last = open_parts[-1]
+            out.append((last[0], Stroke(atoms), last[2], b"".join(r[3] for r in open_parts)))
+        return out
 
     def _read(self, stem: str) -> list[tuple[int, Stroke, tuple[int, int], bytes]]:
         path = self.path(stem)
@@ -234,7 +292,7 @@ class Journal:
         the journal was written for an image of another size.
         """
         path = self.path(stem)
-        records = self._read(stem)
+        records = self._strokes(stem)
         if not records:
             return 0
         for _, _, shape, _ in records:
@@ -245,7 +303,7 @@ class Journal:
             self.replay(doc, [stroke for _, stroke, _, _ in records])
         except JournalError as exc:
             raise JournalError(f"{path}: {exc}") from exc
-        doc.revision = max(doc.revision, max(rev for rev, _, _, _ in records))
+        doc.revision = max(doc.revision, max(_revision(rev) for rev, _, _, _ in records))
         return len(records)
 
     # ---- after a save --------------------------------------------------------------------------------
@@ -254,7 +312,7 @@ class Journal:
         """Forget the stem's journal, or only its records with revision <= `upto` (saved meanwhile).
 
         Records held in memory are forgotten the same way (the saved labels hold them)."""
-        held = [(rev, data) for rev, data in self._held.get(stem, ()) if upto is not None and rev > upto]
+        held = [(rev, data) for rev, data in self._held.get(stem, ()) if upto is not None and _revision(rev) > upto]
         if held:
             self._held[stem] = held
         elif self._held.pop(stem, None) is not None and self.errors.pop(stem, None) is not None:
@@ -267,7 +325,7 @@ class Journal:
             return
         if upto is not None:
             records, _ = _records(path, path.read_bytes())
-            keep = [raw for rev, _, _, raw in records if rev > upto]
+            keep = [raw for rev, _, _, raw in records if _revision(rev) > upto]
             if keep:
                 data = b"".join(keep)
                 atomic_write_bytes(path, data)

@@ -15,6 +15,7 @@ import numpy as np
 
 from app.core.document import LabelDocument
 from app.core.file_signature import ChangedOnDiskError, signature
+from engine.atomic import fsync_dir
 from engine.classes import SegClass
 from engine.images import ImageReadError, read_label, write_label
 
@@ -41,6 +42,12 @@ class PendingSave:
         `ChangedOnDiskError` when the file changed since it was read (unless prepared with force)."""
         if self.expected is not UNSEEN and signature(self.path) != self.expected:
             raise ChangedOnDiskError(self.path)
+        if not (self.labels != 255).any():  # nothing labelled (every stroke undone or erased): no label file
+            if self.path.exists():
+                self.path.unlink()
+                fsync_dir(self.path.parent)
+            self.written = None
+            return self.path
         path = write_label(self.path, self.labels, self.classes)
         self.written = signature(path)
         return path

@@ -103,6 +103,7 @@ class Project:
         self.project_writer = ProjectFileWriter()
         self.saving = Saving(self)  # the one owner of writing an edit: journal, label file, project file
         self.note: str | None = None  # what opening cleaned up, for the person
+        self.notices: list[str] = []  # what happened while the project was closed (said when it opens next)
         self.loop = LoopRecord()  # validation set and correction records
         # Bookkeeping (statuses derived from files, proposal scores) need not reach segassist.json at once:
         # with `deferred_save` set (the app's debounced saver), `touch()` marks the file dirty and calls it.
@@ -223,6 +224,7 @@ class Project:
         fields = parse(folder, path, doc)
         project = cls(folder, fields.classes, fields.settings, [], fields.models, fields.current_model)
         project.loop = fields.loop
+        project.notices = fields.notices
         project.images = project._scan(path, fields.images)
         return project
 
@@ -469,6 +471,21 @@ class Project:
         self.save()
         return version
 
+    def add_notice(self, text: str) -> None:
+        """Something the person should hear the next time this project opens; saved at once."""
+        self.notices.append(text)
+        self.save()
+
+    def take_notices(self) -> list[str]:
+        """The notices kept for the person, forgotten once read; a read-only window leaves them for the
+        window that can write the project."""
+        if self.read_only and self.write_folder is None:
+            return list(self.notices)
+        notices, self.notices = self.notices, []
+        if notices:
+            self.touch()
+        return notices
+
     def set_current_model(self, path: str | Path | None) -> None:
         self.current_model = None if path is None else Path(path).expanduser().resolve()
         self.save()
@@ -526,7 +543,7 @@ class Project:
 
     def to_json(self) -> dict:
         return to_json(self.folder, self.classes, self.settings, self.images, self.models, self.current_model,
-                       self.loop)
+                       self.loop, self.notices)
 
     def save(self, *, force: bool = False) -> None:
         """Write `segassist.json` atomically, now. Raises `ChangedOnDiskError` when the file changed on

@@ -3,7 +3,8 @@
     {"format": "segassist-project", "version": 1,
      "classes": [{"name", "color"}...], "settings": {...},
      "images": {file name: {"status", "mean_entropy"}}, "models": [model version...],
-     "current_model": path relative to the folder, "loop": validation set and correction records}
+     "current_model": path relative to the folder, "loop": validation set and correction records,
+     "notices": [text...] (what happened while the project was closed; absent when none)}
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class ProjectFields:
     models: list[ModelVersion]
     current_model: Path | None
     loop: LoopRecord
+    notices: list[str]
 
 
 def read_project_file(path: Path) -> dict:
@@ -89,7 +91,10 @@ def parse(folder: Path, path: Path, doc: dict) -> ProjectFields:
         loop = LoopRecord.from_json(doc.get("loop"))
     except ValueError as exc:
         raise ProjectFileError(f"{path}: {exc}") from exc
-    return ProjectFields(classes, settings, images, models, current_model, loop)
+    notices = doc.get("notices") or []
+    if not isinstance(notices, list) or not all(isinstance(n, str) for n in notices):
+        raise ProjectFileError(f"{path}: 'notices' must be a list of texts")
+    return ProjectFields(classes, settings, images, models, current_model, loop, list(notices))
 
 
 def image_record(path: Path, images: dict, name: str) -> tuple[str | None, float | None]:
@@ -108,7 +113,7 @@ def image_record(path: Path, images: dict, name: str) -> tuple[str | None, float
 
 
 def to_json(folder: Path, classes: list[SegClass], settings: dict, images, models: list[ModelVersion],
-            current_model: Path | None, loop: LoopRecord) -> dict:
+            current_model: Path | None, loop: LoopRecord, notices: list[str] = ()) -> dict:
     """The project file's object (`images`: entries with `name`, `status`, `mean_entropy`)."""
     return {
         "format": FORMAT,
@@ -119,6 +124,7 @@ def to_json(folder: Path, classes: list[SegClass], settings: dict, images, model
         "models": [m.to_json(folder) for m in models],
         "current_model": None if current_model is None else relative(current_model, folder),
         "loop": loop.to_json(),
+        **({"notices": list(notices)} if notices else {}),
     }
 
 

@@ -11,6 +11,7 @@ class Recovery:
 
     restored: list[tuple[str, int]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    interrupted: list[str] = field(default_factory=list)  # images whose last stroke was cut off mid-drawing
 
     @property
     def strokes(self) -> int:
@@ -26,6 +27,9 @@ class Recovery:
         lines += [f"  {name}: {k} stroke{'s' if k != 1 else ''}" for name, k in self.restored[:most]]
         if n > most:
             lines.append(f"  … and {n - most} more images")
+        if self.interrupted:
+            lines.append(f"The stroke being drawn on {', '.join(self.interrupted)} when SegAssist stopped came back "
+                         "up to its last quarter second or so; check its end.")
         return "\n".join(lines)
 
 
@@ -42,10 +46,13 @@ def restore_journals(project) -> Recovery:
         strokes = 0
         try:
             strokes = len(project.journal.read(entry.stem))
+            cut_off = project.journal.interrupted(entry.stem)
             doc = project.load_document(entry)
             if doc.dirty:
                 project.save_document(entry, doc)
                 out.restored.append((entry.name, strokes))
+                if cut_off:
+                    out.interrupted.append(entry.name)
             doc.stroke_listeners.clear()
         except Exception as exc:  # noqa: BLE001 - report, keep the journal, go on with the rest
             out.problems.append(f"{entry.name}: {exc}")

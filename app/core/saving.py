@@ -111,7 +111,9 @@ class Saving:
             project.journal.clear(pending.entry.stem, upto=pending.revision)
         except OSError as exc:  # the labels are safe; stale records only replay the same values
             log.warning("%s: journal not cleared after a save (%s)", project.journal.path(pending.entry.stem), exc)
-        if pending.entry.status in ("unlabelled", "predicted"):
+        if pending.written is None:  # no label left: the status the files imply (see Project._status_on_disk)
+            pending.entry.status = "predicted" if project.prediction_path(pending.entry).exists() else "unlabelled"
+        elif pending.entry.status in ("unlabelled", "predicted"):
             pending.entry.status = "edited"  # what the label file on disk says anyway (see Project._status_on_disk)
         try:
             if project.deferred_save is None:

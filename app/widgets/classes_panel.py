@@ -36,7 +36,7 @@ class ClassesPanel(QWidget):
         self.classes: list = []
         self.list = QListWidget()
         self.list.currentRowChanged.connect(self._on_row)
-        self.list.itemDoubleClicked.connect(lambda item: self.rename(self.list.row(item)))
+        self.list.itemDoubleClicked.connect(lambda item: self.rename(self.list.row(item)) if self.editable else None)
         self.list.setToolTip("Keys 1-9 pick a class; double-click to rename")
         add = QPushButton("Add…")
         add.setToolTip("Add a class")
@@ -68,10 +68,18 @@ class ClassesPanel(QWidget):
         buttons = QHBoxLayout()
         for b in (add, rename, recolor):
             buttons.addWidget(b)
+        self.edit_buttons = (add, rename, recolor, self.up, self.down, self.delete)
+        self.editable = True
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(row, 1)
         layout.addLayout(buttons)
+
+    def set_editable(self, editable: bool) -> None:
+        """Whether classes may be added, renamed, recoloured, moved or deleted (not in a read-only project)."""
+        self.editable = editable
+        for b in self.edit_buttons:
+            b.setEnabled(editable)
 
     def set_classes(self, classes: Sequence, current: int | None = None) -> None:
         row = self.list.currentRow() if current is None else current

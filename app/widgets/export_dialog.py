@@ -27,6 +27,13 @@ from PySide6.QtWidgets import (
 
 from labelformats import EXPORT_FORMATS, LOSSLESS
 
+CLASS_TABLE_TITLES = {  # what each format writes about the classes (the table below shows it)
+    **{fmt: "Class map written beside the labels (classes.json):" for fmt in ("index", "palette", "rgb", "voc",
+                                                                             "cityscapes")},
+    "coco": "Categories written into annotations/instances_<split>.json (no classes.json):",
+    "labelme": "Class names written as each shape's label (no classes.json):",
+    "yolo": "Class names written into data.yaml (no classes.json):",
+}
 POLYGON_FORMATS = ("coco", "labelme")  # exact masks by default, polygons on request; yolo is polygons only
 
 
@@ -97,7 +104,8 @@ class ExportDialog(QDialog):
         buttons.addWidget(self.cancel_button)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
-        lay.addWidget(QLabel("Class map written beside the labels (classes.json):"))
+        self.table_title = QLabel()
+        lay.addWidget(self.table_title)
         lay.addWidget(self.table, 1)
         lay.addWidget(self.note)
         lay.addWidget(self.progress)
@@ -155,6 +163,7 @@ class ExportDialog(QDialog):
         self.format_help.setText(EXPORT_FORMATS[fmt])
         self.note.setText("Exact: the files hold every label pixel as it is." if exact else
                           "Polygons: each region's outer boundary within the tolerance; holes are lost.")
+        self.table_title.setText(CLASS_TABLE_TITLES.get(fmt, "Classes and the values the files hold:"))
         offset = 1 if fmt == "coco" else 0  # COCO category ids count from 1
         rows = [(str(i + offset), c.name, c.color) for i, c in enumerate(self.classes)]
         rows.append(("255" if fmt != "coco" else "(none)", "not labelled", None))

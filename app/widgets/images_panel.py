@@ -168,7 +168,7 @@ class ImagesPanel(QWidget):
         for e in self.entries:
             s = entry_status(e)
             counts[s] = counts.get(s, 0) + 1
-        parts = [f"{len(self.entries)} images"]
+        parts = [f"{len(self.entries)} image{'s' if len(self.entries) != 1 else ''}"]
         for key in ("reviewed", "edited", "predicted", "unlabelled", "error"):
             if counts.get(key):
                 parts.append(f"{counts[key]} {key if key != 'error' else 'unreadable'}")

@@ -68,6 +68,7 @@ class ModelPanel(QWidget):
         imp = QPushButton("Import…")
         imp.setToolTip("Import a published mmsegmentation checkpoint (.pth)")
         imp.clicked.connect(self.importRequested)
+        self.writing_buttons = (new, imp)  # they write a model file into the project
         row = QHBoxLayout()
         for b in (new, open_, imp):
             row.addWidget(b)

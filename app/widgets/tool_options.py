@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 HEAT_CHOICES = (("None", "none"), ("Low confidence", "uncertainty"), ("Entropy", "entropy"))
-MAX_BRUSH = 500
+MAX_BRUSH = 1000  # diameter, px
 
 
 def _slider(value: int, lo: int = 0, hi: int = 100) -> QSlider:
@@ -30,7 +30,7 @@ def _slider(value: int, lo: int = 0, hi: int = 100) -> QSlider:
 class ToolOptions(QWidget):
     """Emits each setting as it changes; `brush_radius` and friends hold the current values."""
 
-    brushRadiusChanged = Signal(int)
+    brushRadiusChanged = Signal(float)  # half the diameter the panel shows
     labelOpacityChanged = Signal(float)
     proposalVisibleChanged = Signal(bool)
     proposalOpacityChanged = Signal(float)
@@ -44,12 +44,13 @@ class ToolOptions(QWidget):
         self.tool_hint = QLabel()
         self.tool_hint.setProperty("hint", True)
         self.tool_hint.setWordWrap(True)
-        self.size = QSpinBox()
+        self.size = QSpinBox()  # the diameter: a brush of 24 px paints a line 24 px wide
         self.size.setRange(1, MAX_BRUSH)
-        self.size.setValue(12)
+        self.size.setValue(24)
         self.size.setSuffix(" px")
-        self.size.setToolTip("Brush and eraser radius in image pixels  [ and ]")
-        self.size_slider = _slider(12, 1, 200)
+        self.size.setPrefix("⌀ ")
+        self.size.setToolTip("Brush and eraser diameter in image pixels  [ and ]")
+        self.size_slider = _slider(24, 1, 400)
         self.size_slider.setToolTip(self.size.toolTip())
         self.size.valueChanged.connect(self._size_changed)
         self.size_slider.valueChanged.connect(self.size.setValue)
@@ -97,17 +98,18 @@ class ToolOptions(QWidget):
         layout.addStretch(1)
 
     @property
-    def brush_radius(self) -> int:
-        return self.size.value()
+    def brush_radius(self) -> float:
+        """Half the diameter shown."""
+        return self.size.value() / 2
 
-    def set_brush_radius(self, radius: int) -> None:
-        self.size.setValue(max(1, min(MAX_BRUSH, radius)))
+    def set_brush_radius(self, radius: float) -> None:
+        self.size.setValue(max(1, min(MAX_BRUSH, round(2 * radius))))
 
     def _size_changed(self, value: int) -> None:
         self.size_slider.blockSignals(True)
         self.size_slider.setValue(min(value, self.size_slider.maximum()))
         self.size_slider.blockSignals(False)
-        self.brushRadiusChanged.emit(value)
+        self.brushRadiusChanged.emit(value / 2)
 
     def show_tool(self, name: str, hint: str, sized: bool) -> None:
         self.tool_label.setText(name)

@@ -73,6 +73,10 @@ class TrainingPanel(QWidget):
     stopRequested = Signal()
     useAnyway = Signal(str)  # the path of a version the rule found worse than its parent, to be used all the same
     autoChanged = Signal()  # the automatic fine-tune was switched or its interval changed
+    settingsEdited = Signal()  # the person changed a setting the project remembers (`remembered()`)
+
+    DEFAULTS = {"iters": 0, "crop": 128, "batch": 4, "lr": 0.0, "auto": False, "auto_every": 10, "device": "auto",
+                "precision": "auto"}
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -118,6 +122,8 @@ class TrainingPanel(QWidget):
                              "were marked reviewed; a result that scores below its parent is kept but not used")
         self.auto_every = _spin(1, 1000, 10, 1, "Reviewed images between automatic fine-tunes")
         self.auto_every.setSuffix(" reviewed images")
+        self.auto_every.valueChanged.connect(
+            lambda n: self.auto_every.setSuffix(" reviewed image" if n == 1 else " reviewed images"))
         self.auto.toggled.connect(lambda _: self.autoChanged.emit())
         self.auto_every.valueChanged.connect(lambda _: self.autoChanged.emit())
         self.device = QComboBox()
@@ -186,6 +192,7 @@ class TrainingPanel(QWidget):
         self.use_button.setVisible(False)
         self.use_button.clicked.connect(lambda: self.useAnyway.emit(self._rejected or ""))
         self._rejected: str | None = None
+        self.elsewhere: str | None = None  # what a training of another project that is running says here
         # Offered in the header when the chosen ImageNet weights cannot be had (offline): the installed ones.
         self.bundled_button = QPushButton(f"Use {BUNDLED_BACKBONE} (installed ImageNet)")
         self.bundled_button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # never widens it
@@ -241,6 +248,13 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.log, 1)
         self._reset_curves()
         self._mode_changed(False)
+        self._restoring = False
+        for spin in (self.iters, self.crop, self.batch, self.auto_every):
+            spin.valueChanged.connect(self._edited)
+        self.lr.valueChanged.connect(self._edited)
+        self.auto.toggled.connect(self._edited)
+        for combo in (self.device, self.precision, self.arch, self.backbone):
+            combo.currentTextChanged.connect(self._edited)
 
     # -- settings -------------------------------------------------------------------------------------
     def set_architectures(self, names: Sequence[str], backbones: dict[str, Sequence[str]],
@@ -340,12 +354,54 @@ class TrainingPanel(QWidget):
         if s.get("lr"):
             self.lr.setValue(float(s["lr"]))
 
+    def _edited(self, *_) -> None:
+        if not self._restoring:
+            self.settingsEdited.emit()
+
+    def remembered(self) -> dict:
+        """The settings a project keeps in its segassist.json (restored when it opens)."""
+        return {"arch": self.arch.currentText() or None, "backbone": self.backbone.currentText().strip() or None,
+                "iters": self.iters.value(), "crop": self.crop.value(), "batch": self.batch.value(),
+                "lr": self.lr.value(), "auto": self.auto.isChecked(), "auto_every": self.auto_every.value(),
+                "device": self.device.currentText(), "precision": self.precision.currentText()}
+
+    def restore(self, saved: dict) -> None:
+        """Show a project's remembered settings; what it does not say goes back to the defaults (never the
+        previous project's). Values that do not fit are ignored."""
+        s = {**self.DEFAULTS, **{k: v for k, v in (saved or {}).items() if v is not None}}
+        self._restoring = True
+        try:
+            if s.get("arch") and self.arch.findText(str(s["arch"])) >= 0:
+                self.arch.setCurrentText(str(s["arch"]))
+            elif self.arch.findText("deeplabv3plus") >= 0:
+                self.arch.setCurrentText("deeplabv3plus")
+            self._arch_changed(self.arch.currentText())
+            if s.get("backbone"):
+                self.backbone.setCurrentText(str(s["backbone"]))
+            for key, spin in (("iters", self.iters), ("crop", self.crop), ("batch", self.batch),
+                              ("auto_every", self.auto_every)):
+                if isinstance(s[key], int | float) and not isinstance(s[key], bool):
+                    spin.setValue(int(s[key]))
+            if isinstance(s["lr"], int | float) and not isinstance(s["lr"], bool):
+                self.lr.setValue(float(s["lr"]))
+            self.auto.setChecked(bool(s["auto"]))
+            for key, combo in (("device", self.device), ("precision", self.precision)):
+                if combo.findText(str(s[key])) >= 0:
+                    combo.setCurrentText(str(s[key]))
+        finally:
+            self._restoring = False
+
     # -- a run ----------------------------------------------------------------------------------------
     def _reset_curves(self) -> None:
         self._loss: tuple[list, list] = ([], [])
         self._miou: tuple[list, list] = ([], [])
         self.loss_curve.setData([], [])
         self.miou_curve.setData([], [])
+        self.loss_plot.setRange(xRange=(0, 10), yRange=(0, 1), padding=0)  # not the last run's axes
+        self.miou_plot.setXRange(0, 10, padding=0)
+        for plot in (self.loss_plot, self.miou_plot):
+            plot.enableAutoRange(axis="x")
+        self.loss_plot.enableAutoRange(axis="y")
         self.miou_before: float | None = None
 
     def reset(self) -> None:
@@ -361,10 +417,32 @@ class TrainingPanel(QWidget):
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
         self._set_rate("")
-        self.status.setText("Ready. Label a few images, then train.")
+        self.show_elsewhere(None)
         self.log.clear()
         self.set_corrections({})
         self.set_validation([])
+
+    def show_elsewhere(self, text: str | None) -> None:
+        """A training of another project is running (`text` says which and where it goes): Train and Stop
+        are off here, this project's curves stay. None: that run has ended, Train is available again."""
+        self.elsewhere = text
+        self.start_button.setEnabled(text is None)
+        self.stop_button.setEnabled(False)
+        self.start_button.setToolTip("Train on the labelled images in a separate process" if text is None else
+                                     "One training at a time: " + text)
+        self.stop_button.setToolTip("Stop after the current iteration and keep the model so far" if text is None
+                                    else "The running training belongs to another project")
+        self.status.setText(text if text is not None else "Ready. Label a few images, then train.")
+
+    def set_trainable(self, allowed: bool, *, running: bool) -> None:
+        """Whether this project may train (a read-only one may not: the run would write its model there);
+        Train stays off while a run goes on, here or in another project (`show_elsewhere`)."""
+        if not allowed:
+            self.start_button.setEnabled(False)
+            self.start_button.setToolTip("This project is read-only: a training would write its model here")
+        elif self.elsewhere is None and not running:
+            self.start_button.setEnabled(True)
+            self.start_button.setToolTip("Train on the labelled images in a separate process")
 
     def set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)

@@ -1,8 +1,10 @@
 """A stand-in for `python -m training ... --events -` that prints real `training.events` as JSON lines.
 
-Usage: fake_training.py MODE <TrainConfig arguments> --events -; MODE is ok, error, crash or slow (runs
-until SIGTERM). The arguments are read with `TrainConfig.from_args`, so the runner's command line is
-checked too; the events name the config's output file, iterations and classes.
+Usage: fake_training.py MODE <TrainConfig arguments> --events -; MODE is ok, error, crash, slow (runs
+until SIGTERM) or gated (steps until the file `<out>.go` appears or SIGTERM comes, then writes a real
+tiny model with the config's classes to the output file). The arguments are read with
+`TrainConfig.from_args`, so the runner's command line is checked too; the events name the config's
+output file, iterations and classes.
 """
 
 import json
@@ -16,6 +18,19 @@ from training.events import CheckpointEvent, DoneEvent, ErrorEvent, Event, Start
 
 def emit(event: Event) -> None:
     print(event.to_json(), flush=True)
+
+
+def write_tiny_model(cfg: TrainConfig) -> None:
+    """A real model file at the config's output path (what the app loads and records)."""
+    import torch
+
+    import engine
+
+    torch.manual_seed(0)
+    classes = [c.name for c in cfg.classes or ()] or ["background", "object"]
+    model = engine.create_model("deeplabv3plus", len(classes), backbone="test_resnet", output_stride=8,
+                                channels=16, c1_channels=8, aux_channels=8)
+    engine.save_model(cfg.out, model, classes=classes)
 
 
 def main() -> int:
@@ -36,7 +51,8 @@ def main() -> int:
     print('{"event": "epoch", "iteration": 0}', flush=True)  # an event kind this version does not know
     print("warming up", file=sys.stderr, flush=True)
     i = 0
-    while i < iters or mode == "slow":
+    gate = cfg.out.with_name(cfg.out.name + ".go")
+    while i < iters or mode in ("slow", "gated"):
         i += 1
         emit(StepEvent(iteration=i, iterations=iters, loss=1.0 / i, lr=0.01, elapsed_s=0.1 * i, eta_s=0.1 * (iters - i),
                        images_per_s=10.0))
@@ -48,10 +64,12 @@ def main() -> int:
         if mode == "error" and i == 2:
             emit(ErrorEvent("labels/b.png: not a readable label image"))
             return 2
-        if mode == "slow":
+        if mode in ("slow", "gated"):
             time.sleep(0.05)
-            if stop:
+            if stop or (mode == "gated" and gate.exists()):
                 break
+    if mode == "gated":
+        write_tiny_model(cfg)
     emit(ValidationEvent(iteration=i, miou=0.75, pixel_accuracy=0.9, per_class_iou=[0.7, 0.8], confusion=[]))
     emit(CheckpointEvent(iteration=i, path=out))
     emit(DoneEvent(iteration=i, model_path=out, best_path=out, best_miou=0.75, last_miou=0.75, wall_time_s=0.4,
