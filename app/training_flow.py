@@ -203,8 +203,9 @@ class TrainingFlow(QObject):
             return
         self.model_flow.refresh_versions()
         if worse:
-            self._say(f"{path.stem} is worse than {parent.stem} on the same {verdict.images} images beyond their "
-                      f"noise: kept as a version, {parent.stem} stays in use", 0)
+            beyond = " beyond their noise" if verdict.paired else ""
+            self._say(f"{path.stem} is worse than {parent.stem} on the same {verdict.images} images{beyond}: kept "
+                      f"as a version, {parent.stem} stays in use", 0)
             self.finished.emit(False)
             return
         self._say(f"Training done: {path.name}; loading it and segmenting the unlabelled images", 0)

@@ -21,8 +21,11 @@ labels' pixel accuracy and mIoU against the truth are reported beside the effort
 Hindsight: the simulator knows the truth of the images still ahead, so every training that had a
 version to replace is judged on the next `--retrain-every` images the person labels after it: the
 effort the version the rule chose costs there against the effort the other would have cost (its
-proposals made for the comparison only). "selection agreed with hindsight: n/m" counts the trainings
-where the choice cost no more, and the boundary pixels lost where it cost more.
+proposals made for the comparison only). In uncertain order the next images are the ones the chosen
+version is least sure of, which would bias the comparison against it, so there both versions are
+judged on the next images in file order among those not yet labelled. "selection agreed with
+hindsight: n/m" counts the trainings where the choice cost no more, and the boundary pixels lost where
+it cost more.
 
 Prints a per-image table and a summary ending in `assisted/manual effort: R` (summed boundary pixels);
 with `--out DIR` writes `images.csv`, `trainings.csv`, `summary.json`, `effort.png` and the trainers'
@@ -330,21 +333,30 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
         proposed[entry.name] = model.name
         return time.perf_counter() - t
 
+    def cost(version: Path, names: Sequence[str]) -> int:
+        """The effort `version`'s proposals would cost on the images `names` (made for the comparison only)."""
+        alternative = engine.Predictor(version, device=device, precision=precision)
+        return sum(effort(by_name[n].read_truth(k), project_labels(alternative.predict(project.entry(n).path).labels,
+                                                                    k), min_region=min_region,
+                          tolerance=tolerance).boundary_px for n in names)
+
+    def record(run: Training, new_px: int, parent_px: int, names: Sequence[str]) -> None:
+        run.hindsight_images, run.hindsight_new_px, run.hindsight_parent_px = len(names), new_px, parent_px
+        run.hindsight_manual_px = sum(effort(by_name[n].read_truth(k), None, min_region=min_region).boundary_px
+                                      for n in names)
+        report(_format_hindsight(run))
+
     def look_back(run: Training, other: Path, start: int) -> None:
         """Hindsight: the effort of the version not chosen on the images labelled after the training."""
         window = result.rows[start:start + retrain_every]
-        alternative = engine.Predictor(other, device=device, precision=precision)
-        other_px = 0
-        for row in window:
-            p = alternative.predict(project.entry(row.image).path)
-            truth = by_name[row.image].read_truth(k)
-            other_px += effort(truth, project_labels(p.labels, k), min_region=min_region,
-                               tolerance=tolerance).boundary_px
-        used_px = sum(r.boundary_px for r in window)
-        run.hindsight_images = len(window)
-        run.hindsight_manual_px = sum(r.manual_boundary_px for r in window)
-        run.hindsight_new_px, run.hindsight_parent_px = (used_px, other_px) if run.adopted else (other_px, used_px)
-        report(_format_hindsight(run))
+        other_px, used_px = cost(other, [r.image for r in window]), sum(r.boundary_px for r in window)
+        record(run, *((used_px, other_px) if run.adopted else (other_px, used_px)), [r.image for r in window])
+
+    def look_ahead(run: Training, parent: Path, new: Path) -> None:
+        """Hindsight where the order depends on the version chosen (uncertain: the images it is least sure
+        of, which would bias the comparison against it): both versions on the next images in file order."""
+        names = [e.name for e in entries if e in pending][:retrain_every]
+        record(run, cost(new, names), cost(parent, names), names)
 
     ahead: list[tuple[Training, Path, int]] = []  # trainings waiting for the images after them
 
@@ -401,7 +413,10 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
                        dict(done.parent_image_errors) if done else {})
         result.trainings.append(run)
         if done is not None and model is not None:
-            ahead.append((run, model if run.adopted else out, len(result.rows)))
+            if order == "uncertain":
+                look_ahead(run, model, out)
+            else:
+                ahead.append((run, model if run.adopted else out, len(result.rows)))
         if run.adopted:
             project.set_current_model(out)  # the app: the model flow loads it and makes it current
             model = out

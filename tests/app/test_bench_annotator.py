@@ -228,3 +228,27 @@ def test_a_run_is_reused_only_when_its_settings_and_labels_are_the_same(tmp_path
     assert annotator.reuse_key(config(tmp_path / "two")) == key  # another project folder, the same run
     assert annotator.reuse_key(config(tmp_path / "three", label_value=2)) != key  # other labels
     assert annotator.reuse_key(config(tmp_path / "four", iters=7)) != key  # other settings
+
+
+def test_in_uncertain_order_both_versions_are_judged_on_images_neither_chose(tmp_path):
+    result = annotator.main(["--quick", "--order", "uncertain", "--work", str(tmp_path / "work"), "--threads", "1"])
+    project = Project.open(tmp_path / "work" / "project")
+    fine_tune = result.trainings[1]
+    labelled = [r.image for r in result.rows[:fine_tune.after]]
+    window = [e.name for e in project.images if e.name not in labelled][:2]  # file order among the rest
+    truth = dict(zip([e.name for e in project.images],
+                     [lab for _, lab in make_shapes(6, 64, 0, classes=SAMPLE_CLASSES)], strict=True))
+    import engine
+    from app.core.predictions import project_labels
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cost = {v: sum(effort(truth[n], project_labels(engine.Predictor(
+            project.folder / "models" / f"{v}.safetensors", device="cpu", precision="fp32").predict(
+            project.folder / n).labels, 4), min_region=25, tolerance=2).boundary_px for n in window)
+            for v in ("deeplabv3plus-v1", "deeplabv3plus-v2")}
+    finally:
+        torch.set_num_threads(threads)
+    assert (fine_tune.hindsight_images, fine_tune.hindsight_parent_px, fine_tune.hindsight_new_px) == (
+        2, cost["deeplabv3plus-v1"], cost["deeplabv3plus-v2"])
