@@ -40,3 +40,16 @@ def tiny_model_file(path: Path, classes=("background", "object"), seed: int = 0)
     model = engine.create_model("deeplabv3plus", len(classes), backbone="test_resnet", output_stride=8,
                                 channels=16, c1_channels=8, aux_channels=8)
     return engine.save_model(path, model, classes=list(classes))
+
+
+TINY_RUN_OPTIONS = "output_stride=8 channels=16 c1_channels=8 aux_channels=8"
+
+
+def set_tiny_run(panel, options: str = TINY_RUN_OPTIONS) -> None:
+    """The Training panel set for a tiny run in seconds: narrow heads, 2 iterations of 32 px crops, CPU fp32."""
+    panel.options.setText(options)
+    panel.iters.setValue(2)
+    panel.crop.setValue(32)
+    panel.batch.setValue(2)
+    panel.device.setCurrentText("cpu")
+    panel.precision.setCurrentText("fp32")

@@ -16,7 +16,7 @@ from app.widgets.backbone_weights import IMAGENET, BackboneWeightsChoice
 from app.widgets.new_model_dialog import NewModelDialog
 from engine.backbones import backbones_for
 from engine.pretrained import cached_pretrained
-from tests.app.gui_helpers import make_project
+from tests.app.gui_helpers import make_project, set_tiny_run
 from tests.hub_cache import place_weights, point_hub_at, random_weights
 
 
@@ -150,12 +150,7 @@ def test_train_a_new_model_from_imagenet_weights_records_them(window, qtbot, hub
     panel.backbone.setCurrentText("test_resnet")
     choose_imagenet(panel.weights)
     assert panel.settings()["pretrained"] is True
-    panel.options.setText("output_stride=8 channels=16 c1_channels=8 aux_channels=8")
-    panel.iters.setValue(2)
-    panel.crop.setValue(32)
-    panel.batch.setValue(2)
-    panel.device.setCurrentText("cpu")
-    panel.precision.setCurrentText("fp32")
+    set_tiny_run(panel)
     with qtbot.waitSignal(w.trainingFinished, timeout=120000) as finished:
         qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     assert finished.args == [True], panel.log.toPlainText()[-2000:]
@@ -196,12 +191,7 @@ def test_offline_the_panel_says_so_in_its_header_and_trains_with_the_installed_w
     qtbot.mouseClick(offer, Qt.MouseButton.LeftButton)
     assert panel.backbone.currentText() == "efficientnet_lite0" and panel.settings()["pretrained"] is True
     assert not offer.isVisible() and "press Train" in panel.status.text()
-    panel.options.setText("output_stride=8 channels=16 c1_channels=8 aux_channels=8")
-    panel.iters.setValue(2)
-    panel.crop.setValue(32)
-    panel.batch.setValue(2)
-    panel.device.setCurrentText("cpu")
-    panel.precision.setCurrentText("fp32")
+    set_tiny_run(panel)
     with qtbot.waitSignal(w.trainingFinished, timeout=180000) as finished:
         qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     assert finished.args == [True], panel.log.toPlainText()[-2000:]

@@ -5,7 +5,7 @@ from PySide6.QtCore import Qt
 
 import engine
 from app.main_window import MainWindow
-from tests.app.gui_helpers import make_project
+from tests.app.gui_helpers import make_project, set_tiny_run
 
 TINY = "channels=16 c1_channels=8 aux_channels=8 output_stride=8"
 
@@ -39,12 +39,7 @@ def test_three_reviewed_images_all_train_and_the_panel_says_so_before_train(qtbo
     assert panel.run_images.mapTo(panel, panel.run_images.rect().topLeft()).y() < panel.settings_box.y()
     panel.backbone.setCurrentText("test_resnet")
     panel.weights.set_value(False)
-    panel.options.setText(TINY)
-    panel.iters.setValue(2)
-    panel.crop.setValue(32)
-    panel.batch.setValue(2)
-    panel.device.setCurrentText("cpu")
-    panel.precision.setCurrentText("fp32")
+    set_tiny_run(panel, TINY)
     with qtbot.waitSignal(w.trainingFinished, timeout=120000) as finished:
         qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
         assert not panel.run_images.isVisible()  # the run's own progress and counts take over
