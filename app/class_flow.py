@@ -1,6 +1,6 @@
 """Editing the project's classes from the classes panel: add, rename, recolour, reorder, delete.
 
-Reordering and deleting rewrite every label file (`app.core.class_edit`), so they ask first, without
+Reordering and deleting rewrite every label file (`app.core.storage.class_edit`), so they ask first, without
 blocking. The flow gets its dependencies explicitly (the editor, which holds the project; a widget to
 parent its questions) and reports through signals; the window shows the new classes on its panels.
 """
@@ -92,7 +92,7 @@ class ClassFlow(QObject):
 
     def reorder(self, order: list[int], done: str = "Classes changed") -> bool:
         """New class order (old indices; a class left out is deleted), label files remapped as one change."""
-        from app.core.class_edit import reorder_classes
+        from app.core.storage.class_edit import reorder_classes
 
         editor = self.editor
         if not editor.save_all():

@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from app.core.label_transfer import EXPORT_SETS, export_project, plan_import, run_import, undo_import
-from app.core.project import ChangedOnDiskError, Project, ProjectFileError
-from app.core.project_lock import ProjectLockedError
+from app.core.storage.label_transfer import EXPORT_SETS, export_project, plan_import, run_import, undo_import
+from app.core.storage.project import ChangedOnDiskError, Project, ProjectFileError
+from app.core.storage.project_lock import ProjectLockedError
 from labelformats import EXPORT_FORMATS, IMPORT_FORMATS, UNKNOWN_POLICIES, FormatError, open_source
 
 

@@ -1,6 +1,6 @@
 """The editing session: which image is open, its document, the class and brush in use, when to save.
 
-Saving itself is the project's `app.core.saving.Saving`: every committed write of the document (a
+Saving itself is the project's `app.core.storage.saving.Saving`: every committed write of the document (a
 stroke, an undo, a redo) is in the recovery journal before the editor hears of it (`Saving.follow`);
 the editor saves the labels shortly after the last stroke (debounced, written on a worker thread), on
 image switch and on quit. A failed write (labels, journal or project file) is known at once:
@@ -16,9 +16,9 @@ import time
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.core import tools
-from app.core.loop_record import ActivityClock, Correction
-from app.core.saving import RETRY_HINT, why
+from app.core.editing import tools
+from app.core.loop.loop_record import ActivityClock, Correction
+from app.core.storage.saving import RETRY_HINT, why
 from app.workers import Cancelled, JobRunner
 
 log = logging.getLogger(__name__)
@@ -277,7 +277,7 @@ class Editor(QObject):
         """A line for the person (the gestures' way to explain why nothing happened)."""
         self.message.emit(text)
 
-    # -- the smart gestures' context (app.core.smart_gestures.SmartContext), answered by SmartTools ---------
+    # -- the smart gestures' context (app.core.smart.smart_gestures.SmartContext), answered by SmartTools ---------
     @property
     def sam_model(self):
         return self.smart.sam if self.smart is not None else None

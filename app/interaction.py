@@ -1,6 +1,6 @@
 """The canvas's side of the tools: Qt mouse and key events in, a gesture's preview drawn.
 
-What a tool does lives in `app.core.gestures` and `app.core.smart_gestures` (Qt-free, tested without
+What a tool does lives in `app.core.editing.gestures` and `app.core.smart.smart_gestures` (Qt-free, tested without
 a QApplication); a `Tool` here only converts events (scene positions, buttons, keys) for its gesture
 and mirrors `preview()` (outlines, polygons, boxes, masks) with graphics items above the layers.
 """
@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QGraphicsRectItem,
 )
 
-from app.core import gestures
+from app.core.editing import gestures
 
 ERASE = 255
 BUTTONS = {Qt.MouseButton.LeftButton: gestures.LEFT, Qt.MouseButton.RightButton: gestures.RIGHT}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from app.core.label_transfer import (
+from app.core.storage.label_transfer import (
     IMPORTS_DIR,
     TransferCancelled,
     export_entries,

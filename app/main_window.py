@@ -3,7 +3,7 @@
 The work happens elsewhere: editing in `Editor` and the tools (`app.interaction`), the model in
 `ModelService` and `ModelFlow`, auto-segmenting in `AutoSegment`, training in `TrainingFlow`, class
 edits in `ClassFlow`, label import and export in `TransferFlow`, the questions before quitting in
-`QuitQuestions`, the project on disk in `app.core.project`, the actions and menus in `app.actions`.
+`QuitQuestions`, the project on disk in `app.core.storage.project`, the actions and menus in `app.actions`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import engine
 from app.actions import build_actions
 from app.canvas import HEAT_MODES, Canvas
 from app.class_flow import ClassFlow
-from app.core.ui_state import Facts, enabled
+from app.core.view.ui_state import Facts, enabled
 from app.editor import Editor
 from app.focus_return import FocusReturn
 from app.interaction import TOOLS
@@ -338,7 +338,7 @@ class MainWindow(QMainWindow):
         return box
 
     def update_enabled(self) -> None:
-        """Apply `app.core.ui_state.enabled` to the actions and the model panel's buttons."""
+        """Apply `app.core.view.ui_state.enabled` to the actions and the model panel's buttons."""
         doc = self.editor.doc
         facts = Facts(project=self.project is not None, document=doc is not None,
                       can_undo=doc is not None and doc.can_undo, can_redo=doc is not None and doc.can_redo,
@@ -489,7 +489,7 @@ class MainWindow(QMainWindow):
             return False
         if self.project is not None and self.project is not project and self.project is not self.training.run_project:
             self.project.close()
-        from app.core.class_edit import finish_pending
+        from app.core.storage.class_edit import finish_pending
 
         try:
             if finish_pending(project):
@@ -538,8 +538,8 @@ class MainWindow(QMainWindow):
     def _open_folder(self, folder: str | Path):
         """`Project.open`, asking about a project in use (read-only, or take over its lock?) or a broken
         project file; None when the folder is not opened (refused, or the person said no)."""
-        from app.core.project import Project, ProjectFileError
-        from app.core.project_lock import ProjectLockedError
+        from app.core.storage.project import Project, ProjectFileError
+        from app.core.storage.project_lock import ProjectLockedError
 
         try:
             try:
@@ -573,9 +573,9 @@ class MainWindow(QMainWindow):
             self.editor.save_project(project.touch)
 
     def _restore_journal(self):
-        """Replay journalled edits (`app.core.recovery`) and tell the person what came back, in a box
+        """Replay journalled edits (`app.core.storage.recovery`) and tell the person what came back, in a box
         that stays until read (the status bar would be overwritten at once)."""
-        from app.core.recovery import restore_journals
+        from app.core.storage.recovery import restore_journals
 
         recovery = restore_journals(self.project)
         self.images_panel.refresh()
@@ -688,7 +688,7 @@ class MainWindow(QMainWindow):
         """Every label map as a palette PNG coloured by the project's classes, into `folder`; edits that
         could not be saved are exported as they are in memory."""
         self.editor.save_all()
-        from app.core.label_export import export_labels, export_plan
+        from app.core.storage.label_export import export_labels, export_plan
 
         pairs = export_plan(self.project, folder, self.editor.documents())
         classes = list(self.project.classes)

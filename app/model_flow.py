@@ -13,7 +13,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from app.core.class_match import ClassMatch, match_classes
+from app.core.loop.class_match import ClassMatch, match_classes
 from app.model_service import ActiveModel
 from app.widgets.new_model_dialog import NewModelDialog
 

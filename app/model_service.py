@@ -36,7 +36,7 @@ class ActiveModel:
 
     def info(self) -> dict:
         cfg = self.loaded.model.config
-        from app.core.model_versions import recorded_miou
+        from app.core.storage.model_versions import recorded_miou
 
         history = self.loaded.meta.get("history") or []
         last = history[-1] if history and isinstance(history[-1], dict) else None  # the run that made it

@@ -15,7 +15,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 import engine
-from app.core.class_match import relabel
+from app.core.loop.class_match import relabel
 
 
 class AutoSegment(QObject):

@@ -1,4 +1,4 @@
-"""The canvas's side of the smart tools (superpixels, SAM): thin `Tool`s over `app.core.smart_gestures`.
+"""The canvas's side of the smart tools (superpixels, SAM): thin `Tool`s over `app.core.smart.smart_gestures`.
 
 What they do is in the gestures; `editor` is their `SmartContext`. SAM's mask and box arrive as the
 gesture's preview and are drawn by `Tool`; only Shift (start from the proposal) needs SAM's own press.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from app.core import smart_gestures
+from app.core.smart import smart_gestures
 from app.interaction import BUTTONS, Tool, _point, _tool
 
 SuperpixelTool = _tool(smart_gestures.Superpixel)
@@ -26,7 +26,7 @@ class SamTool(_tool(smart_gestures.Sam)):
 
     @property
     def prompt(self):
-        """The object's prompts so far (`app.core.sam_prompts.SamPrompt`)."""
+        """The object's prompts so far (`app.core.smart.sam_prompts.SamPrompt`)."""
         return self.gesture.prompt
 
 

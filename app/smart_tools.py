@@ -3,7 +3,7 @@
 Everything slow runs off the GUI thread: superpixels on a `JobRunner` (cancelled when the image
 changes), SAM's checkpoint loading on another, its embeddings on `EmbeddingPrefetcher`'s thread
 (the open image first, then the next two in the list), SAM's decoder on `decode_jobs`. The gestures
-(`app.core.smart_gestures`) reach this through the editor, their context, which asks `editor.smart`.
+(`app.core.smart.smart_gestures`) reach this through the editor, their context, which asks `editor.smart`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QGraphicsPixmapItem
 
-from app.core import cleanup, sam_prompts
-from app.core.protection import NO_GUARD, PaintGuard
-from app.core.smart_gestures import LOAD_SAM, SAM_EMBEDDING
-from app.core.superpixels import DEFAULT_SEGMENTS, compute_levels
+from app.core.editing.protection import NO_GUARD, PaintGuard
+from app.core.smart import cleanup, sam_prompts
+from app.core.smart.smart_gestures import LOAD_SAM, SAM_EMBEDDING
+from app.core.smart.superpixels import DEFAULT_SEGMENTS, compute_levels
 from app.interaction import mask_pixmap
 from app.workers import Cancelled, JobRunner
 
@@ -162,7 +162,7 @@ class SmartTools(QObject):
             self.close_sam()
             self.sam = model
             self.last_checkpoint = path
-            from app.core.sam_prefetch import EmbeddingPrefetcher
+            from app.core.smart.sam_prefetch import EmbeddingPrefetcher
             from engine.sam import EmbeddingCache
             cache = None
             if self.editor.project is not None:

@@ -3,12 +3,12 @@
 Every run is scored on the project's validation images (reviewed images chosen by file name, the same
 for every version, never trained on); a fine-tune also re-scores its parent on them in the same run.
 On success the new model file becomes a version of the project; it is loaded, made current and the
-unlabelled images are segmented with it, unless the selection rule (`app.core.adoption.judge`) finds it
+unlabelled images are segmented with it, unless the selection rule (`app.core.loop.adoption.judge`) finds it
 worse than its parent beyond the noise of the validation images: then it is kept as a version, the
 parent stays, and the panel offers to use it anyway. On failure (an error, a crash, a
 kill) the panel and a message say why and the model in use stays. What a run trains on, its plan and
-the recording of its model are `app.core.project_run`'s, shared with the simulated annotator. With the panel's automatic
-fine-tune on, a fine-tune starts by itself after every K images marked reviewed.
+the recording of its model are `app.core.loop.project_run`'s, shared with the simulated annotator. With the
+panel's automatic fine-tune on, a fine-tune starts by itself after every K images marked reviewed.
 
 A run belongs to the project that started it, whatever the window shows later. When the window opens
 another folder while it runs (`leave`), the run goes on in its own project, which stays open (and
@@ -31,9 +31,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from app.core.loop_record import score_text
-from app.core.project_run import record_version, run_inputs
-from app.core.training_plan import TrainingChoice
+from app.core.loop.loop_record import score_text
+from app.core.loop.project_run import record_version, run_inputs
+from app.core.loop.training_plan import TrainingChoice
 from app.model_service import ActiveModel
 from app.training_process import TrainingProcess
 from training import outputs

@@ -50,12 +50,12 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core import tools
-from app.core.effort import TOLERANCE, Effort, agreement, agreement_scores, effort, kept_labels
-from app.core.predictions import project_labels
-from app.core.project import Project
-from app.core.project_run import record_version, run_inputs
-from app.core.training_plan import TrainingChoice
+from app.core.editing import tools
+from app.core.loop.effort import TOLERANCE, Effort, agreement, agreement_scores, effort, kept_labels
+from app.core.loop.project_run import record_version, run_inputs
+from app.core.loop.training_plan import TrainingChoice
+from app.core.storage.predictions import project_labels
+from app.core.storage.project import Project
 from bench.line_plot import line_plot
 from engine.classes import SegClass
 from engine.images import list_images, read_label

@@ -11,7 +11,7 @@ drawing (an image whose proposal costs more than labelling it by hand is labelle
 tolerance and the final labels' pixel accuracy and mIoU against the truth, how often the selection rule
 agreed with hindsight, and the training and wall times; with `--person tools`, R in the simulated person's
 actions (assisted over by hand with polygons, and over by hand with the app's tools). A training's row: its
-validation scores beside its parent's, the decision the run made and the one `app.core.adoption.judge` makes
+validation scores beside its parent's, the decision the run made and the one `app.core.loop.adoption.judge` makes
 on the same numbers, and the effort each version cost (or would have cost) on the next images.
 """
 
@@ -22,7 +22,7 @@ import csv
 import json
 from pathlib import Path
 
-from app.core.adoption import judge
+from app.core.loop.adoption import judge
 from training.events import DoneEvent
 
 

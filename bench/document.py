@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.core import tools
-from app.core.document import LabelDocument
-from app.core.journal import Journal
+from app.core.editing import tools
+from app.core.editing.document import LabelDocument
+from app.core.storage.journal import Journal
 from bench.timing import table
 from engine.images import write_label
 

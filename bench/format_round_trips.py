@@ -29,8 +29,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from app.core.label_transfer import export_project, plan_import, run_import
-from app.core.project import Project
+from app.core.storage.label_transfer import export_project, plan_import, run_import
+from app.core.storage.project import Project
 from engine.images import read_label
 from labelformats import open_source
 from labelformats.labelme import shape_mask

@@ -23,8 +23,8 @@ from queue import Empty
 import cv2
 import numpy as np
 
-from app.core.label_transfer import export_project, plan_import, run_import
-from app.core.project import Project
+from app.core.storage.label_transfer import export_project, plan_import, run_import
+from app.core.storage.project import Project
 from engine.images import write_image, write_label
 from labelformats import EXPORT_FORMATS, IMPORT_FORMATS, open_source
 

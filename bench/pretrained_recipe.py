@@ -80,7 +80,7 @@ def train(out: Path, name: str, setting: Setting, data: Path, *, crop: int, iter
 
 def score(model: Path, data: Path, *, tolerance: int) -> dict:
     """mIoU, pixel accuracy and effort R of `model`'s proposals on the `val/` images."""
-    from app.core.effort import effort
+    from app.core.loop.effort import effort
     from engine import Predictor
     from engine.images import list_images, read_label
     from training.metrics import scores

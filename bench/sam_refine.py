@@ -1,7 +1,7 @@
 """Does "refine uncertain regions" (SAM prompted where the model's entropy is high) save annotation effort?
 
 For each image with ground truth: the model's proposal, the proposal refined by SAM, and the effort
-(`app.core.effort`: regions to draw, boundary pixels, wrong pixels) each leaves against the truth.
+(`app.core.loop.effort`: regions to draw, boundary pixels, wrong pixels) each leaves against the truth.
 Needs a real SAM 2 checkpoint the person has (nothing is downloaded) and a SegAssist model file.
 
     python -m bench.sam_refine --sam sam2.1_hiera_tiny.pt --model MODEL.safetensors \\
@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 import engine
-from app.core.effort import Effort, effort
-from app.core.sam_prompts import refine_uncertain
+from app.core.loop.effort import Effort, effort
+from app.core.smart.sam_prompts import refine_uncertain
 from bench.timing import table
 from engine.sam import SamModel
 

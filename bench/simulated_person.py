@@ -3,7 +3,7 @@
 The interactive-segmentation protocol: the person looks at what is still wrong (outside the pixels the
 boundary tolerance forgives, see `forgiven`), takes the largest wrong region (8-connected, one truth
 class, at least `min_region` px), and corrects it with the app's tools, driven through the app's
-Qt-free gestures (`app.core.gestures`, `app.core.smart_gestures`) on a real `LabelDocument`. Each
+Qt-free gestures (`app.core.editing.gestures`, `app.core.smart.smart_gestures`) on a real `LabelDocument`. Each
 candidate move is tried on a copy; the person makes the one with the fewest actions counting what it
 leaves: its own cost plus, for each wrong region of `min_region` px or more it leaves of the region or
 creates elsewhere, the polygon that would redraw it. So the cheapest tool that fixes the region wins,
@@ -54,12 +54,12 @@ import numpy as np
 from scipy import ndimage
 from skimage.measure import find_contours, label
 
-from app.core import tools
-from app.core.document import IGNORE_INDEX, LabelDocument
-from app.core.effort import Effort, effort
-from app.core.gestures import LEFT, AcceptRegion, Brush, Fill, GrabCut, Polygon
-from app.core.smart_gestures import Superpixel
-from app.core.superpixels import SuperpixelLevel, compute_levels
+from app.core.editing import tools
+from app.core.editing.document import IGNORE_INDEX, LabelDocument
+from app.core.editing.gestures import LEFT, AcceptRegion, Brush, Fill, GrabCut, Polygon
+from app.core.loop.effort import Effort, effort
+from app.core.smart.smart_gestures import Superpixel
+from app.core.smart.superpixels import SuperpixelLevel, compute_levels
 
 Point = tuple[float, float]
 
@@ -109,7 +109,7 @@ def remaining_error(truth: np.ndarray, labels: np.ndarray, tolerance: int) -> np
 
 def tolerant_effort(truth: np.ndarray, proposal: np.ndarray | None, *, tolerance: int = TOLERANCE,
                     min_region: int = MIN_REGION) -> Effort:
-    """`app.core.effort.effort` with the forgiven pixels counted as right (no proposal: by hand)."""
+    """`app.core.loop.effort.effort` with the forgiven pixels counted as right (no proposal: by hand)."""
     if proposal is None:
         return effort(truth, None, min_region=min_region)
     kept = np.where(forgiven(truth, proposal, tolerance), truth, proposal)
@@ -229,7 +229,7 @@ def polygon_labelling(truth: np.ndarray, *, min_region: int = MIN_REGION,
 
 
 class Hand:
-    """The editing session the gestures talk to (`app.core.gestures.Context` and `SmartContext`).
+    """The editing session the gestures talk to (`app.core.editing.gestures.Context` and `SmartContext`).
 
     GrabCut runs at once (the app runs it on a worker and paints the result the same way), with
     OpenCV's random generator seeded so a box gives the same cut every time. SAM is not loaded.

@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Drawing, widgets and timers are not part of saving: their calls are left out of the trace.
 SKIP = ("app/canvas.py", "app/tiles.py", "app/widgets/", "app/theme.py", "app/icons.py", "app/actions.py",
-        "app/core/ui_state.py", "app/core/stroke.py", "app/core/protection.py", "app/core/tools.py",
-        "app/core/overview.py", "app/smart", "app/model_flow.py", "app/segmenting.py", "app/training_flow.py",
+        "app/core/view/", "app/core/editing/stroke.py", "app/core/editing/protection.py", "app/core/editing/tools.py",
+        "app/smart", "app/model_flow.py", "app/segmenting.py", "app/training_flow.py",
         "app/main_window.py", "app/quit_flow.py", "app/label_transfer_flow.py", "app/model_service.py",
         "engine/classes.py")
 KEEP_CANVAS = ("mouseReleaseEvent",)

@@ -15,9 +15,9 @@ import time
 import cv2
 import numpy as np
 
-from app.core import cleanup
-from app.core.document import LabelDocument
-from app.core.superpixels import DEFAULT_SEGMENTS, SuperpixelPainter, compute_levels, working_size
+from app.core.editing.document import LabelDocument
+from app.core.smart import cleanup
+from app.core.smart.superpixels import DEFAULT_SEGMENTS, SuperpixelPainter, compute_levels, working_size
 from bench.timing import median_seconds, table
 
 CAMVID = "/work/shared/data/camvid-mini/*/images/*.png"

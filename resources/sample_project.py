@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from app.core.project import Project
+from app.core.storage.project import Project
 from engine.images import write_image, write_label
 from resources.synthetic import make_scribbles, make_shapes
 

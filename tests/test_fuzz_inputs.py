@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import engine
-from app.core.project import Project, ProjectFileError
+from app.core.storage.project import Project, ProjectFileError
 from engine.images import ImageReadError, read_image, read_label, write_image, write_label
 from engine.mmseg_import import MMSegImportError
 from engine.model_file import ModelFileError

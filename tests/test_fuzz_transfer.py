@@ -14,10 +14,10 @@ import socket
 import numpy as np
 import pytest
 
-from app.core.label_transfer import export_project, plan_import, run_import
-from app.core.predictions import PredictionFileError, read_prediction
-from app.core.project import Project
-from app.core.project_lock import LOCK_NAME, ProjectLockedError
+from app.core.storage.label_transfer import export_project, plan_import, run_import
+from app.core.storage.predictions import PredictionFileError, read_prediction
+from app.core.storage.project import Project
+from app.core.storage.project_lock import LOCK_NAME, ProjectLockedError
 from engine.images import read_label, write_image
 from engine.sam import Embedding, EmbeddingCache
 from labelformats import EXPORT_FORMATS, FormatError, open_source

@@ -19,7 +19,8 @@ def test_import_linter_contracts_in_pyproject_are_kept(monkeypatch):
 
 
 def test_headless_packages_import_without_loading_qt():
-    core = ["app.core." + p.stem for p in sorted((ROOT / "app" / "core").glob("*.py")) if p.stem != "__init__"]
+    core = [".".join(p.relative_to(ROOT).with_suffix("").parts) for p in sorted((ROOT / "app" / "core").rglob("*.py"))
+            if p.stem != "__init__"]
     assert core
     modules = ["engine", "engine.models", "training", "labelformats", "resources.sample_project", *core]
     code = (

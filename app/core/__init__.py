@@ -1,1 +1,3 @@
-"""SegAssist's Qt-free core: the label document, the editing tools, the project folder and the journal."""
+"""SegAssist's Qt-free core, by role: `editing/` (the label document, its tools and gestures), `storage/` (the
+project folder and everything written in it), `loop/` (the model loop's bookkeeping), `smart/` (the smart tools)
+and `view/` (what the window shows, decided without Qt)."""

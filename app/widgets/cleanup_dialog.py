@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import cleanup
+from app.core.smart import cleanup
 
 OPERATIONS = (("Fill holes", "Largest hole (px, 0 = any)", 0, 0, 10_000_000),
               ("Remove islands", "Smaller than (px)", 64, 1, 10_000_000),

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.loop_record import score_text
+from app.core.loop.loop_record import score_text
 from app.icons import icon
 from engine.backbones import describe_origin
 

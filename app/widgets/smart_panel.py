@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.protection import IGNORE_INDEX, PaintGuard
+from app.core.editing.protection import IGNORE_INDEX, PaintGuard
 
 SCALES = ("Coarse", "Medium", "Fine")
 

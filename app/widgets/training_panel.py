@@ -29,10 +29,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.adoption import Verdict, judge
-from app.core.eta import EtaEstimate
-from app.core.loop_record import NOT_MEASURABLE
-from app.core.run_images import RunImages
+from app.core.loop.adoption import Verdict, judge
+from app.core.loop.eta import EtaEstimate
+from app.core.loop.loop_record import NOT_MEASURABLE
+from app.core.loop.run_images import RunImages
 from app.icons import icon
 from app.widgets.backbone_weights import BUNDLED_BACKBONE, BackboneWeightsChoice
 from training.events import DoneEvent, Event, StartEvent, StepEvent, ValidationEvent
@@ -498,7 +498,7 @@ class TrainingPanel(QWidget):
                      verdict: Verdict | None = None, headline: str = "Training failed") -> None:
         """After a run: the new version's score and its parent's on the same images, whether it is used, or
         why the run failed (`headline`: or that it was stopped). `parent` names the version it was fine-tuned
-        from; `verdict` is the selection rule's (`app.core.adoption.judge(done)` when not given): when it
+        from; `verdict` is the selection rule's (`app.core.loop.adoption.judge(done)` when not given): when it
         keeps the parent, the new version is kept unused, with "Use it anyway"."""
         self.set_running(False)
         self._set_rate("")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from app.core.adoption import judge
-from app.core.effort import effort, kept_labels
-from app.core.project import Project
+from app.core.loop.adoption import judge
+from app.core.loop.effort import effort, kept_labels
+from app.core.storage.project import Project
 from bench import annotator
 from engine.images import read_label
 from resources.sample_project import SAMPLE_CLASSES
@@ -137,7 +137,7 @@ def test_the_final_labels_are_scored_against_the_truth(quick):
 
 def test_each_fine_tune_is_judged_in_hindsight_on_the_next_images(quick):
     import engine
-    from app.core.predictions import project_labels
+    from app.core.storage.predictions import project_labels
 
     tmp, result = quick
     project = Project.open(tmp / "work" / "project")
@@ -173,7 +173,7 @@ def test_each_fine_tune_is_judged_in_hindsight_on_the_next_images(quick):
 
 
 def test_the_person_keeps_forgiven_pixels_and_strictly_none(tmp_path):
-    from app.core.document import LabelDocument
+    from app.core.editing.document import LabelDocument
 
     truth = np.zeros((40, 40), np.uint8)
     truth[10:30, 10:30] = 1
@@ -215,7 +215,7 @@ def test_uncertain_order_takes_the_highest_mean_entropy_first(tmp_path):
 
 
 def test_a_run_is_reused_only_when_its_settings_and_labels_are_the_same(tmp_path):
-    from app.core.training_plan import TrainingChoice, plan_training
+    from app.core.loop.training_plan import TrainingChoice, plan_training
 
     def config(folder, label_value=1, iters=None):
         (folder / "labels").mkdir(parents=True, exist_ok=True)
@@ -239,7 +239,7 @@ def test_in_uncertain_order_both_versions_are_judged_on_images_neither_chose(tmp
     truth = dict(zip([e.name for e in project.images],
                      [lab for _, lab in make_shapes(6, 64, 0, classes=SAMPLE_CLASSES)], strict=True))
     import engine
-    from app.core.predictions import project_labels
+    from app.core.storage.predictions import project_labels
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -134,7 +134,7 @@ def test_a_failing_model_load_keeps_the_previous_model_and_the_labels(window, qt
 
 
 def test_a_failed_save_keeps_the_edits_and_says_so(window, qtbot, monkeypatch):
-    import app.core.label_store as project_module
+    import app.core.storage.label_store as project_module
 
     w = window
 
@@ -378,7 +378,7 @@ def test_segment_without_a_model_says_what_to_do(window, qtbot):
 
 
 def test_the_selected_class_never_leaks_into_another_project(window, qtbot, tmp_path):
-    from app.core.project import Project
+    from app.core.storage.project import Project
 
     w = window
     many = make_project(tmp_path / "seven", n=1)
@@ -455,7 +455,7 @@ def test_segment_all_writes_the_project_file_off_the_gui_thread_and_rarely(qtbot
     import json
     import threading
 
-    from app.core import project_file as project_module
+    from app.core.storage import project_file as project_module
 
     folder = make_project(tmp_path / "many", n=8)
     w = MainWindow()

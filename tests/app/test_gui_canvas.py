@@ -9,8 +9,8 @@ from PySide6.QtWidgets import QApplication
 
 import engine
 from app.canvas import Canvas
-from app.core.document import LabelDocument
-from app.core.project import Project
+from app.core.editing.document import LabelDocument
+from app.core.storage.project import Project
 from app.editor import Editor
 from app.interaction import AcceptRegionTool, BrushTool, EraserTool, FillTool, GrabCutTool, PolygonTool
 from app.tiles import TILE, IndexLayer, rgba_lut

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from app.core.project import Project
+from app.core.storage.project import Project
 from app.main_window import MainWindow
 from engine.images import read_label
 from tests.app.gui_helpers import make_project

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt, QTimer
 
-from app.core.project import Project
+from app.core.storage.project import Project
 from app.main_window import MainWindow
 from tests.app.gui_helpers import make_project, tiny_model_file
 

@@ -20,7 +20,7 @@ from tests.app.gui_helpers import make_project
 ROOT = Path(__file__).resolve().parents[2]
 HOLDER = """
 import sys, time
-from app.core.project import Project
+from app.core.storage.project import Project
 project = Project.open(sys.argv[1])
 print("ready", flush=True)
 time.sleep(120)

@@ -98,7 +98,7 @@ def test_an_unwritable_folder_is_known_at_once_and_retry_writes_everything(windo
 
 
 def test_labels_fail_but_the_journal_holds_them_and_the_quit_dialog_says_so(window, qtbot, monkeypatch):
-    import app.core.label_store as project_module
+    import app.core.storage.label_store as project_module
 
     w = window
 

@@ -9,7 +9,7 @@ import torch
 from PySide6.QtCore import Qt
 
 import engine
-from app.core.adoption import judge
+from app.core.loop.adoption import judge
 from app.main_window import MainWindow
 from tests.app.gui_helpers import make_project, tiny_model_file
 from training import TrainConfig, train

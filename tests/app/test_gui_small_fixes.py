@@ -83,7 +83,7 @@ def test_one_reviewed_image_is_singular(window):
 
 
 def test_the_validation_set_is_known_when_the_project_opens(qtbot, tmp_path):
-    from app.core.project import Project
+    from app.core.storage.project import Project
 
     folder = make_project(tmp_path / "p", n=6, labelled=5)
     project = Project.open(folder)

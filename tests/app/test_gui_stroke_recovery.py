@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QMessageBox
 
 import engine
-from app.core.journal import Journal
+from app.core.storage.journal import Journal
 from app.main_window import MainWindow
 from tests.app.gui_helpers import make_project
 

@@ -9,8 +9,8 @@ from PySide6.QtCore import QPoint, QPointF, QRect, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QComboBox, QScrollArea
 
-from app.core.adoption import Verdict
-from app.core.eta import EtaEstimate
+from app.core.loop.adoption import Verdict
+from app.core.loop.eta import EtaEstimate
 from app.main_window import MainWindow
 from tests.app.gui_helpers import make_project
 from training.events import DoneEvent, StartEvent, StepEvent

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from app.core.project import Project
+from app.core.storage.project import Project
 from engine.images import IGNORE_INDEX, read_label
 from resources.sample_project import SAMPLE_CLASSES, main, make_sample_project
 

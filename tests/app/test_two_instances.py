@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core.project import ChangedOnDiskError, Project
-from app.core.project_lock import LOCK_NAME, ProjectLockedError, read_lock
+from app.core.storage.project import ChangedOnDiskError, Project
+from app.core.storage.project_lock import LOCK_NAME, ProjectLockedError, read_lock
 from engine.images import read_label, write_image
 
 ROOT = Path(__file__).resolve().parents[2]
 HOLDER = """
 import sys, time
-from app.core.project import Project
+from app.core.storage.project import Project
 project = Project.open(sys.argv[1])
 print("ready", flush=True)
 time.sleep(60)

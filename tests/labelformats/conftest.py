@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.core.project import Project
+from app.core.storage.project import Project
 from engine.images import write_image, write_label
 
 CLASSES = ["background", "road", "car", "person", "sky"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.core.label_transfer import export_project, plan_import, run_import
+from app.core.storage.label_transfer import export_project, plan_import, run_import
 from labelformats import FormatError, open_source
 
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from app.convert_cli import main
-from app.core.project import Project
+from app.core.storage.project import Project
 
 
 def one_line(capsys) -> str:
@@ -102,7 +102,7 @@ def test_a_read_only_project_is_one_line_on_import_and_exports_all_the_same(make
                                                                            monkeypatch):
     src, _ = make_project("src")
     src.close()
-    from app.core.project_lock import ProjectLock
+    from app.core.storage.project_lock import ProjectLock
 
     def refuse(cls, folder, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied", str(folder))

@@ -13,7 +13,7 @@ import shutil
 import numpy as np
 import pytest
 
-from app.core.label_transfer import export_project
+from app.core.storage.label_transfer import export_project
 from labelformats import EXPORT_FORMATS, ExportItem, FormatError, export
 
 

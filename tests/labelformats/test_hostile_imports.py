@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from app.core import label_transfer
-from app.core.label_transfer import export_project, plan_import, run_import, undo_import
-from app.core.project import Project
+from app.core.storage import label_transfer
+from app.core.storage.label_transfer import export_project, plan_import, run_import, undo_import
+from app.core.storage.project import Project
 from engine.images import read_label, write_label
 from labelformats import FormatError, open_source
 from tests.hang_guard import hang_guard as deadline
@@ -183,8 +183,8 @@ def test_an_all_void_image_is_not_counted_as_imported(make_project, tmp_path):
 
 NAN_IMPORT = """
 import json, sys
-from app.core.label_transfer import plan_import
-from app.core.project import Project
+from app.core.storage.label_transfer import plan_import
+from app.core.storage.project import Project
 from labelformats import FormatError, open_source
 try:
     plan_import(Project.open(sys.argv[1], read_only=True), open_source("coco", sys.argv[2]))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.convert_cli import main
-from app.core.label_transfer import (
+from app.core.storage.label_transfer import (
     TransferCancelled,
     export_entries,
     export_project,
@@ -14,8 +14,8 @@ from app.core.label_transfer import (
     run_import,
     undo_import,
 )
-from app.core.predictions import read_prediction
-from app.core.project import PendingSave, Project
+from app.core.storage.predictions import read_prediction
+from app.core.storage.project import PendingSave, Project
 from engine.images import read_label
 from labelformats import open_source
 

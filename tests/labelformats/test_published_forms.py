@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.core.label_transfer import plan_import, run_import
-from app.core.project import Project
+from app.core.storage.label_transfer import plan_import, run_import
+from app.core.storage.project import Project
 from engine.images import read_label, write_image
 from labelformats import FormatError, open_source
 from labelformats.tables import CAMVID11, CAMVID32, VOC_CLASSES, camvid_colors, voc_palette

@@ -13,7 +13,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from scipy import ndimage
 
-from app.core.label_transfer import export_project
+from app.core.storage.label_transfer import export_project
 from engine.class_palette import CLASS_COLORS, VOID_COLOR, spaced_colors
 from engine.classes import SegClass, as_classes, default_color, palette, void_color
 from labelformats import open_source

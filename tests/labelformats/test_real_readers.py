@@ -11,7 +11,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from app.core.label_transfer import export_project
+from app.core.storage.label_transfer import export_project
 from labelformats.labelme import shape_mask
 from labelformats.yolo import parse_line
 from tests.labelformats.conftest import CLASSES
@@ -70,8 +70,8 @@ def test_labelme_files_have_its_layout_and_render_back(make_project, tmp_path):
 
 
 def test_labelme_renders_polygons_rectangles_circles_later_over_earlier(tmp_path):
-    from app.core.label_transfer import plan_import, run_import
-    from app.core.project import Project
+    from app.core.storage.label_transfer import plan_import, run_import
+    from app.core.storage.project import Project
     from engine.images import read_label, write_image
     from labelformats import open_source
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.core.label_transfer import export_project, plan_import, run_import
-from app.core.project import Project
+from app.core.storage.label_transfer import export_project, plan_import, run_import
+from app.core.storage.project import Project
 from engine.images import read_label
 from labelformats import LOSSLESS, open_source
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core.label_transfer import plan_import, run_import
-from app.core.project import Project
+from app.core.storage.label_transfer import plan_import, run_import
+from app.core.storage.project import Project
 from engine.images import read_label
 from labelformats import open_source
 from labelformats.tables import CITYSCAPES_TRAIN
