@@ -93,8 +93,8 @@ def open_window(folder: Path | None, model: Path | None, size: tuple[int, int] |
     once it is ready and then calls `on_done`. Returns (window, screenshot or None)."""
     from PySide6.QtWidgets import QApplication
 
-    from app.main_window import MainWindow
-    from app.theme import apply_theme
+    from app.window.main_window import MainWindow
+    from app.window.theme import apply_theme
 
     apply_theme(QApplication.instance())
     window = MainWindow()  # (sized to fit the screen)

@@ -18,10 +18,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Drawing, widgets and timers are not part of saving: their calls are left out of the trace.
-SKIP = ("app/canvas.py", "app/tiles.py", "app/widgets/", "app/theme.py", "app/icons.py", "app/actions.py",
+SKIP = ("app/canvas/view.py", "app/canvas/tiles.py", "app/canvas/smart_interaction.py", "app/widgets/",
+        "app/window/theme.py", "app/window/actions.py", "app/window/main_window.py", "app/window/smart_wiring.py",
         "app/core/view/", "app/core/editing/stroke.py", "app/core/editing/protection.py", "app/core/editing/tools.py",
-        "app/smart", "app/model_flow.py", "app/segmenting.py", "app/training_flow.py",
-        "app/main_window.py", "app/quit_flow.py", "app/label_transfer_flow.py", "app/model_service.py",
+        "app/flows/smart_tools.py", "app/flows/model_flow.py", "app/flows/segmenting.py", "app/flows/training_flow.py",
+        "app/flows/quit_flow.py", "app/flows/label_transfer_flow.py", "app/services/model_service.py",
         "engine/classes.py")
 KEEP_CANVAS = ("mouseReleaseEvent",)
 
@@ -47,7 +48,7 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication
 
     import engine
-    from app.main_window import MainWindow
+    from app.window.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
     folder = Path(tempfile.mkdtemp()) / "project"
@@ -82,9 +83,9 @@ def main() -> None:
         elif event == "return":
             depth[tid] = depth.get(tid, 1) - 1
 
-    import app.workers
+    import app.services.workers
 
-    run = app.workers.Job.run
+    run = app.services.workers.Job.run
 
     def traced_run(job):  # pool threads are not Python threads: trace them from inside
         sys.setprofile(profile)
@@ -93,7 +94,7 @@ def main() -> None:
         finally:
             sys.setprofile(None)
 
-    app.workers.Job.run = traced_run
+    app.services.workers.Job.run = traced_run
     vp = w.canvas.viewport()
 
     def at(y, x):

@@ -30,9 +30,9 @@ from PySide6.QtCore import QEvent, QObject, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from app.canvas import Canvas  # noqa: E402
+from app.canvas.interaction import BrushTool  # noqa: E402
+from app.canvas.view import Canvas  # noqa: E402
 from app.core.editing.document import LabelDocument  # noqa: E402
-from app.interaction import BrushTool  # noqa: E402
 from bench.timing import table  # noqa: E402
 from engine import SegClass, default_color, write_image  # noqa: E402
 
@@ -145,7 +145,7 @@ def brush_latency(size: int, moves: int, radius: int, zoom: float) -> tuple[list
 def switch_images(folder: Path, count: int) -> tuple[list[float], list[float]]:
     """Milliseconds per image switch through the editor and canvas, and RSS (MiB) after each."""
     from app.core.storage.project import Project
-    from app.editor import Editor
+    from app.services.editor import Editor
 
     app = QApplication.instance()
     canvas = Canvas()

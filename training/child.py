@@ -5,7 +5,7 @@ line (`start`, `step`, `validation`, `checkpoint`, `done`, `error`), read back i
 dataclasses; any other line, and stderr, is free text for a log. A child that exits without `done` has
 failed, and `ChildOutput.failure` says why (its `error` event, else how it ended and the end of stderr).
 
-The app follows such a child with a `QProcess` (`app.training_process`); `run` here waits for one (the
+The app follows such a child with a `QProcess` (`app.services.training_process`); `run` here waits for one (the
 simulated annotator, `bench.annotator`). Both build it and read it with this module, so a run the benchmark
 measures is the run a person starts.
 """

@@ -19,7 +19,7 @@ from training.distributed import Runtime, sum_all
 from training.metrics import confusion_matrix, scores
 from training.schedule import family
 
-# The app's proposals: `app.model_service.make_predictor` with the Model panel's defaults.
+# The app's proposals: `app.services.model_service.make_predictor` with the Model panel's defaults.
 PROPOSAL_PRECISION = "auto"
 PROPOSAL_TILE = None
 MIN_VAL_IMAGES = 2  # fewer validation images give no score: one image is not a measurement

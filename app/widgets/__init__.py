@@ -1,1 +1,2 @@
-"""The dock panels of the main window; each is a thin view that emits signals and shows state."""
+"""The dock panels and dialogs of the main window, each a thin view that emits signals and shows state, and the
+icons they draw."""

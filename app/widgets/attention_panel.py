@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.tiles import HEAT_LUT, rgb_image
+from app.canvas.tiles import HEAT_LUT, rgb_image
 
 KEY_ROLE = Qt.ItemDataRole.UserRole
 THUMB = 120

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.workers import Job, JobRunner
+from app.services.workers import Job, JobRunner
 
 RANDOM, IMAGENET, FILE = "random", "imagenet", "file"
 _CHOICES = ((RANDOM, "Random initialisation"), (IMAGENET, "ImageNet"), (FILE, "Local weights file"))

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.icons import swatch
+from app.widgets.icons import swatch
 
 
 class ClassesPanel(QWidget):

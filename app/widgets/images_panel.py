@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.icons import icon, status_icon
+from app.widgets.icons import icon, status_icon
 
 FILTERS = (("All images", None), ("Unlabelled", "unlabelled"), ("Predicted", "predicted"),
            ("Edited", "edited"), ("Reviewed", "reviewed"), ("Unreadable", "error"))

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.loop.loop_record import score_text
-from app.icons import icon
+from app.widgets.icons import icon
 from engine.backbones import describe_origin
 
 DEVICES = ("auto", "cpu", "cuda")

@@ -33,8 +33,8 @@ from app.core.loop.adoption import Verdict, judge
 from app.core.loop.eta import EtaEstimate
 from app.core.loop.loop_record import NOT_MEASURABLE
 from app.core.loop.run_images import RunImages
-from app.icons import icon
 from app.widgets.backbone_weights import BUNDLED_BACKBONE, BackboneWeightsChoice
+from app.widgets.icons import icon
 from training.events import DoneEvent, Event, StartEvent, StepEvent, ValidationEvent
 
 pg.setConfigOptions(antialias=True, background=(32, 34, 38), foreground=(170, 176, 184))

@@ -53,7 +53,7 @@ def _timeout_reaches_qt(request):
 
 def open_main_windows() -> list:
     """The app's main windows still open, or [] when no QApplication (or no window) was made."""
-    main_window = sys.modules.get("app.main_window")
+    main_window = sys.modules.get("app.window.main_window")
     widgets = sys.modules.get("PySide6.QtWidgets")
     if main_window is None or widgets is None or widgets.QApplication.instance() is None:
         return []
@@ -62,7 +62,7 @@ def open_main_windows() -> list:
 
 def stop_without_asking(window) -> None:
     """Stop `window`'s training run and jobs, and let it close without a question."""
-    from app.workers import JobRunner
+    from app.services.workers import JobRunner
 
     window.training.shutdown(keep=False, wait_ms=10000)
     for runner in window.findChildren(JobRunner):

@@ -10,7 +10,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QMessageBox
 
 import engine
-from app.main_window import MainWindow
+from app.window.main_window import MainWindow
 from tests.app.gui_helpers import make_project, tiny_model_file
 
 
@@ -273,10 +273,10 @@ def test_filter_review_and_export(window, qtbot, tmp_path):
 
 
 def test_large_images_load_in_the_background(window, qtbot, monkeypatch):
-    import app.editor
+    import app.services.editor
 
     w = window
-    monkeypatch.setattr(app.editor, "LARGE_PIXELS", 100)  # every test image counts as large
+    monkeypatch.setattr(app.services.editor, "LARGE_PIXELS", 100)  # every test image counts as large
     with qtbot.waitSignal(w.editor.documentChanged, timeout=10000, check_params_cb=lambda d: d is not None):
         w.open_image(1)
         assert w.editor.doc is None and w.editor.loading == 1  # the window goes on meanwhile

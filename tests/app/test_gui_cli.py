@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from app.cli import build_parser, open_window, parse_size
-from app.training_process import REPO_ROOT
+from app.services.training_process import REPO_ROOT
 from tests.app.gui_helpers import make_project, tiny_model_file
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from PySide6.QtCore import QPointF, Qt, QTimer
 
 import engine
-from app.main_window import MainWindow
+from app.window.main_window import MainWindow
 from resources.sample_project import make_sample_project
 
 TINY = "channels=16 c1_channels=8 aux_channels=8 output_stride=8"

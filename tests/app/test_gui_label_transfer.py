@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.core.storage.project import Project
-from app.main_window import MainWindow
+from app.window.main_window import MainWindow
 from engine.images import read_label
 from tests.app.gui_helpers import make_project
 

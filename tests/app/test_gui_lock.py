@@ -8,8 +8,8 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from app.core.storage.project_lock import LOCK_NAME, read_lock
-from app.main_window import MainWindow
-from app.quit_flow import QuitQuestions
+from app.flows.quit_flow import QuitQuestions
+from app.window.main_window import MainWindow
 from tests.app.gui_helpers import make_project
 
 

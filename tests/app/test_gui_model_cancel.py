@@ -4,8 +4,8 @@ closing the window ends the process (the stuck job is left behind)."""
 import threading
 import time
 
-from app.model_service import ModelService
-from app.workers import JobRunner
+from app.services.model_service import ModelService
+from app.services.workers import JobRunner
 from bench.limits import run_stuck_load_child
 from tests.app.gui_helpers import make_project
 
@@ -49,7 +49,7 @@ def test_closing_the_window_during_a_stuck_load_ends_the_process(tmp_path):
 def test_closing_the_window_while_segmenting_leaves_nothing_to_report_into_it(qtbot, tmp_path, monkeypatch):
     """A run still going when the window closes is cancelled there; what its job still sends after the window
     is deleted (the last image, the cancel) goes nowhere instead of into deleted objects."""
-    from app.main_window import MainWindow
+    from app.window.main_window import MainWindow
     from tests.app.gui_helpers import tiny_model_file
 
     folder = make_project(tmp_path / "project", n=3)

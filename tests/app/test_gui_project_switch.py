@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 
 from app.core.storage.project import Project
-from app.main_window import MainWindow
+from app.window.main_window import MainWindow
 from tests.app.gui_helpers import make_project, tiny_model_file
 
 FAKE = [sys.executable, str(Path(__file__).with_name("fake_training.py")), "gated"]

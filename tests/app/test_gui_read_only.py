@@ -14,7 +14,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 import engine
-from app.main_window import MainWindow
+from app.window.main_window import MainWindow
 from tests.app.gui_helpers import make_project
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ model would train on too few; a first model never trains on fewer images than it
 from PySide6.QtCore import Qt
 
 import engine
-from app.main_window import MainWindow
+from app.window.main_window import MainWindow
 from tests.app.gui_helpers import make_project, set_tiny_run
 
 TINY = "channels=16 c1_channels=8 aux_channels=8 output_stride=8"

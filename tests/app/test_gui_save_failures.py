@@ -12,8 +12,8 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 
 import engine
-from app.main_window import MainWindow
-from app.quit_flow import QuitQuestions
+from app.flows.quit_flow import QuitQuestions
+from app.window.main_window import MainWindow
 from tests.app.gui_helpers import make_project
 
 

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 
 import engine
 from app.core.loop.adoption import judge
-from app.main_window import MainWindow
+from app.window.main_window import MainWindow
 from tests.app.gui_helpers import make_project, tiny_model_file
 from training import TrainConfig, train
 from training.metrics import confusion_matrix, scores

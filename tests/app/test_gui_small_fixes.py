@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, QRect, Qt
 
-from app.main_window import MainWindow, initial_size
 from app.widgets.export_dialog import ExportDialog
+from app.window.main_window import MainWindow, initial_size
 from engine.classes import as_classes
 from tests.app.gui_helpers import make_project
 

@@ -6,11 +6,11 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QGraphicsPixmapItem
 
+from app.canvas.smart_interaction import SamTool, SuperpixelTool
 from app.core.editing.protection import PaintGuard
 from app.core.smart.cleanup import remove_islands
-from app.main_window import MainWindow
-from app.smart_interaction import SamTool, SuperpixelTool
 from app.widgets.shortcuts_dialog import shortcuts_html
+from app.window.main_window import MainWindow
 from tests.app.gui_helpers import make_project
 
 

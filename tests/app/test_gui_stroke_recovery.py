@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QMessageBox
 
 import engine
 from app.core.storage.journal import Journal
-from app.main_window import MainWindow
+from app.window.main_window import MainWindow
 from tests.app.gui_helpers import make_project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +21,7 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
-from app.main_window import MainWindow
+from app.window.main_window import MainWindow
 
 app = QApplication([])
 w = MainWindow()

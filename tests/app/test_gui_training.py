@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 import engine
-from app.main_window import MainWindow
+from app.window.main_window import MainWindow
 from tests.app.gui_helpers import make_project, tiny_model_file
 
 

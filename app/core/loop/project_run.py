@@ -1,7 +1,7 @@
 """A project's training run, before and after: what it trains, validates and focuses on, and its model
 recorded as a version with the selection rule's verdict.
 
-The Training panel's flow (`app.training_flow`) and the simulated annotator (`bench.annotator`) both go
+The Training panel's flow (`app.flows.training_flow`) and the simulated annotator (`bench.annotator`) both go
 through here, so the loop the benchmark measures is the loop a person runs:
 
     inputs = run_inputs(project, init)        # labelled images, validation names, images changed since init

@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import QProcess, Qt
 from PySide6.QtWidgets import QMessageBox
 
-from app.main_window import MainWindow
+from app.window.main_window import MainWindow
 from tests.app.gui_helpers import make_project
 
 

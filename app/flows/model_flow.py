@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from app.core.loop.class_match import ClassMatch, match_classes
-from app.model_service import ActiveModel
+from app.services.model_service import ActiveModel
 from app.widgets.new_model_dialog import NewModelDialog
 
 

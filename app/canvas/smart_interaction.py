@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
+from app.canvas.interaction import BUTTONS, Tool, _point, _tool
 from app.core.smart import smart_gestures
-from app.interaction import BUTTONS, Tool, _point, _tool
 
 SuperpixelTool = _tool(smart_gestures.Superpixel)
 

@@ -3,11 +3,11 @@
 import sys
 from pathlib import Path
 
-from app.training_process import TrainingProcess
+from app.services.training_process import TrainingProcess
 from training.config import TrainConfig
 from training.events import DoneEvent, StepEvent, ValidationEvent
 
-FAKE = Path(__file__).with_name("fake_training.py")
+FAKE = Path(__file__).parents[1] / "fake_training.py"
 
 
 def config(tmp_path, iterations=4) -> TrainConfig:

@@ -34,8 +34,8 @@ from PySide6.QtCore import QObject, Signal
 from app.core.loop.loop_record import score_text
 from app.core.loop.project_run import record_version, run_inputs
 from app.core.loop.training_plan import TrainingChoice
-from app.model_service import ActiveModel
-from app.training_process import TrainingProcess
+from app.services.model_service import ActiveModel
+from app.services.training_process import TrainingProcess
 from training import outputs
 from training.events import DoneEvent, StepEvent
 

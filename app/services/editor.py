@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from app.core.editing import tools
 from app.core.loop.loop_record import ActivityClock, Correction
 from app.core.storage.saving import RETRY_HINT, why
-from app.workers import Cancelled, JobRunner
+from app.services.workers import Cancelled, JobRunner
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ from PySide6.QtGui import QColor, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 import engine
-from app.canvas import Canvas
+from app.canvas.interaction import AcceptRegionTool, BrushTool, EraserTool, FillTool, GrabCutTool, PolygonTool
+from app.canvas.tiles import TILE, IndexLayer, rgba_lut
+from app.canvas.view import Canvas
 from app.core.editing.document import LabelDocument
 from app.core.storage.project import Project
-from app.editor import Editor
-from app.interaction import AcceptRegionTool, BrushTool, EraserTool, FillTool, GrabCutTool, PolygonTool
-from app.tiles import TILE, IndexLayer, rgba_lut
+from app.services.editor import Editor
 
 CLASSES = [engine.SegClass("background", (0, 0, 0)), engine.SegClass("road", (200, 40, 40)),
            engine.SegClass("car", (40, 200, 40))]

@@ -7,12 +7,12 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QGraphicsPixmapItem
 
-from app.actions import _action
-from app.interaction import mask_pixmap
-from app.smart_interaction import SamTool
+from app.canvas.interaction import mask_pixmap
+from app.canvas.smart_interaction import SamTool
 from app.widgets.cleanup_dialog import CleanupDialog
 from app.widgets.navigator import Navigator
 from app.widgets.smart_panel import SmartPanel
+from app.window.actions import _action
 
 
 def install_smart_tools(w) -> None:

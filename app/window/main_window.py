@@ -1,9 +1,9 @@
 """The main window: builds the canvas, panels and services and wires their signals together.
 
-The work happens elsewhere: editing in `Editor` and the tools (`app.interaction`), the model in
+The work happens elsewhere: editing in `Editor` and the tools (`app.canvas.interaction`), the model in
 `ModelService` and `ModelFlow`, auto-segmenting in `AutoSegment`, training in `TrainingFlow`, class
 edits in `ClassFlow`, label import and export in `TransferFlow`, the questions before quitting in
-`QuitQuestions`, the project on disk in `app.core.storage.project`, the actions and menus in `app.actions`.
+`QuitQuestions`, the project on disk in `app.core.storage.project`, the actions and menus in `app.window.actions`.
 """
 
 from __future__ import annotations
@@ -25,23 +25,21 @@ from PySide6.QtWidgets import (
 )
 
 import engine
-from app.actions import build_actions
-from app.canvas import HEAT_MODES, Canvas
-from app.class_flow import ClassFlow
+from app.canvas.interaction import TOOLS
+from app.canvas.smart_interaction import SMART_TOOLS
+from app.canvas.view import HEAT_MODES, Canvas
 from app.core.view.ui_state import Facts, enabled
-from app.editor import Editor
-from app.focus_return import FocusReturn
-from app.interaction import TOOLS
-from app.label_transfer_flow import TransferFlow
-from app.model_flow import ModelFlow
-from app.model_service import ModelService
-from app.project_saver import ProjectSaver
-from app.quit_flow import QuitQuestions
-from app.segmenting import AutoSegment
-from app.smart_interaction import SMART_TOOLS
-from app.smart_tools import SmartTools
-from app.smart_wiring import install_smart_tools
-from app.training_flow import TrainingFlow
+from app.flows.class_flow import ClassFlow
+from app.flows.label_transfer_flow import TransferFlow
+from app.flows.model_flow import ModelFlow
+from app.flows.quit_flow import QuitQuestions
+from app.flows.segmenting import AutoSegment
+from app.flows.smart_tools import SmartTools
+from app.flows.training_flow import TrainingFlow
+from app.services.editor import Editor
+from app.services.model_service import ModelService
+from app.services.project_saver import ProjectSaver
+from app.services.workers import JobRunner
 from app.widgets.attention_panel import AttentionPanel
 from app.widgets.classes_panel import ClassesPanel
 from app.widgets.images_panel import ImagesPanel, entry_status
@@ -52,7 +50,9 @@ from app.widgets.save_failed_dialog import SaveFailedDialog
 from app.widgets.tool_options import ToolOptions
 from app.widgets.training_panel import TrainingPanel
 from app.widgets.wheel_guard import WheelGuard
-from app.workers import JobRunner
+from app.window.actions import build_actions
+from app.window.focus_return import FocusReturn
+from app.window.smart_wiring import install_smart_tools
 
 _gc = None  # the collector that keeps garbage collection on the GUI thread (see _collect_on_gui_thread)
 

@@ -11,9 +11,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
 import engine
-from app.main_window import MainWindow
 from app.widgets.backbone_weights import IMAGENET, BackboneWeightsChoice
 from app.widgets.new_model_dialog import NewModelDialog
+from app.window.main_window import MainWindow
 from engine.backbones import backbones_for
 from engine.pretrained import cached_pretrained
 from tests.app.gui_helpers import make_project, set_tiny_run

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QSizePolicy, QToolBar, QWidget
 
-from app.icons import icon
+from app.widgets.icons import icon
 from app.widgets.shortcuts_dialog import ShortcutsDialog
 
 TOOL_ICONS = {"B": "brush", "E": "eraser", "F": "fill", "P": "polygon", "R": "accept_region", "G": "grabcut",

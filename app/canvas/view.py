@@ -2,7 +2,7 @@
 
 Layers, bottom to top: the image, the model's proposal (where nothing is labelled), the labels, a heat
 map (low confidence or entropy), the attention map, and the tool's own preview items. Overlays are
-tiled (see `app.tiles`) and repainted only where the document reports a change.
+tiled (see `app.canvas.tiles`) and repainted only where the document reports a change.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QKeyEvent, QMouseEvent, QPainter, QPainterPath, QPen, QWheelEvent
 from PySide6.QtWidgets import QFrame, QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QGraphicsView
 
-from app.tiles import HeatLayer, IndexLayer, Region, TiledLayer, image_layer, rgba_lut, scale_to_unit
+from app.canvas.tiles import HeatLayer, IndexLayer, Region, TiledLayer, image_layer, rgba_lut, scale_to_unit
 
 MIN_ZOOM, MAX_ZOOM = 1 / 64, 64.0
 GRID_FROM = 8.0  # from this zoom on, a grid outlines every image pixel

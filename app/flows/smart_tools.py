@@ -16,12 +16,12 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QGraphicsPixmapItem
 
+from app.canvas.interaction import mask_pixmap
 from app.core.editing.protection import NO_GUARD, PaintGuard
 from app.core.smart import cleanup, sam_prompts
 from app.core.smart.smart_gestures import LOAD_SAM, SAM_EMBEDDING
 from app.core.smart.superpixels import DEFAULT_SEGMENTS, compute_levels
-from app.interaction import mask_pixmap
-from app.workers import Cancelled, JobRunner
+from app.services.workers import Cancelled, JobRunner
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 import engine
-from app.workers import Job, JobRunner
+from app.services.workers import Job, JobRunner
 
 EXPLAIN_WINDOW = 1024  # explain a window of at most this side around the pixel on large images
 

@@ -5,8 +5,8 @@ import pytest
 from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
-from app.main_window import MainWindow
 from app.widgets.cleanup_dialog import CleanupDialog
+from app.window.main_window import MainWindow
 from tests.app.gui_helpers import make_project
 
 

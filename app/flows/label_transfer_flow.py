@@ -21,9 +21,9 @@ from app.core.storage.label_transfer import (
     run_import,
     undo_import,
 )
+from app.services.workers import Cancelled, JobRunner
 from app.widgets.export_dialog import ExportDialog
 from app.widgets.import_dialog import ImportDialog
-from app.workers import Cancelled, JobRunner
 from labelformats import FormatError, open_source
 
 

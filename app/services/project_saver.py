@@ -12,7 +12,7 @@ import logging
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.workers import JobRunner
+from app.services.workers import JobRunner
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication, QComboBox, QScrollArea
 
 from app.core.loop.adoption import Verdict
 from app.core.loop.eta import EtaEstimate
-from app.main_window import MainWindow
+from app.window.main_window import MainWindow
 from tests.app.gui_helpers import make_project
 from training.events import DoneEvent, StartEvent, StepEvent
 
