@@ -1,4 +1,5 @@
-"""What File → Import labels…, Export… and Undo last import do: dialogs, jobs off the GUI thread, refresh.
+"""What File → Import labels…, Export… and Undo last import do: dialogs, jobs off the GUI thread, refresh; and the
+plain export of every label map as a palette PNG that the save-failed dialog offers.
 
 The open image is saved and closed before an import (the import writes through the project's
 documents and journal, one stroke per image) and opened again after it. The flow gets its dependencies
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QFileDialog
 
 from app.core.storage.label_transfer import (
     IMPORTS_DIR,
@@ -49,6 +51,7 @@ class TransferFlow(QObject):
         super().__init__(parent)
         self.editor, self.dialog_parent = editor, dialog_parent
         self.jobs = JobRunner(1, self)
+        self.palette_jobs = JobRunner(1, self)  # the palette export (no dialog whose Cancel would stop it)
         self.dialog = None
 
     @property
@@ -184,6 +187,35 @@ class TransferFlow(QObject):
             self._say(text)
 
         return self._start(dialog, "exporting labels", work, done)
+
+    # -- every label map as a palette PNG ----------------------------------------------------------------
+    def start_folder(self) -> str:
+        return str(self.project.folder if self.project is not None else Path.cwd())
+
+    def ask_export_labels(self) -> None:
+        if self.project is None:
+            return
+        folder = QFileDialog.getExistingDirectory(self.dialog_parent, "Export labels to a folder", self.start_folder())
+        if folder:
+            self.export_labels(Path(folder))
+
+    def export_labels(self, folder: Path):
+        """Every label map as a palette PNG coloured by the project's classes, into `folder`; edits that
+        could not be saved are exported as they are in memory."""
+        self.editor.save_all()
+        from app.core.storage.label_export import export_labels, export_plan
+
+        pairs = export_plan(self.project, folder, self.editor.documents())
+        classes = list(self.project.classes)
+
+        def work(job):
+            return export_labels(pairs, classes, check=job.check, progress=job.progress)
+
+        def done(n: int) -> None:
+            self.message.emit(f"Exported {n} label maps to {folder}", 6000)
+
+        return self.palette_jobs.start("exporting labels", work, on_result=done,
+                                       on_failed=lambda msg: self.warning.emit("Export failed", msg))
 
     # -- internals ---------------------------------------------------------------------------------------
     def _start(self, dialog, name: str, work, done, after=None):

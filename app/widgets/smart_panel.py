@@ -81,6 +81,11 @@ class SmartPanel(QWidget):
         self.cleanup.clicked.connect(self.cleanupRequested)
         self.set_classes([])
 
+    @property
+    def names(self) -> list[str]:
+        """The class names the panel offers (the project's, as last set)."""
+        return list(self._names)
+
     def set_classes(self, names: list[str]) -> None:
         guard = self.guard()
         self._names = list(names)

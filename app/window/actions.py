@@ -15,8 +15,9 @@ TOOL_ICONS = {"B": "brush", "E": "eraser", "F": "fill", "P": "polygon", "R": "ac
               "A": "attention", "S": "superpixels", "M": "sam"}
 
 
-def _action(w, text: str, slot, shortcut=None, icon_name: str | None = None, tip: str | None = None,
-            checkable: bool = False) -> QAction:
+def action(w, text: str, slot, shortcut=None, icon_name: str | None = None, tip: str | None = None,
+           checkable: bool = False) -> QAction:
+    """An action of window `w` (its shortcut works wherever the focus is), its tooltip naming the shortcut."""
     act = QAction(text, w)
     if icon_name:
         act.setIcon(icon(icon_name))
@@ -40,13 +41,14 @@ def _fill(menu, actions) -> None:
 
 
 def build_actions(w) -> SimpleNamespace:
-    """Create the actions of main window `w`, its toolbar and menus; returns the actions by name."""
+    """Create the actions of main window `w`, its toolbar and menus (`w.menus`, by name); returns the actions by
+    name."""
     def a(*args, **kwargs):
-        return _action(w, *args, **kwargs)
+        return action(w, *args, **kwargs)
 
     ed, canvas, models = w.editor, w.canvas, w.models
     acts = SimpleNamespace(
-        open=a("&Open folder…", w.ask_open_project, QKeySequence.StandardKey.Open, "open",
+        open=a("&Open folder…", w.project_flow.ask_open, QKeySequence.StandardKey.Open, "open",
                "Open a folder of images as a project"),
         save=a("&Save labels", ed.save_all, QKeySequence.StandardKey.Save, "save"),
         import_labels=a("Import labels…", w.transfer.ask_import, None, None,
@@ -111,17 +113,18 @@ def build_actions(w) -> SimpleNamespace:
     w.addToolBar(bar)
 
     mb = w.menuBar()
-    _fill(mb.addMenu("&File"), (acts.open, acts.save, None, acts.import_labels, acts.undo_import, acts.export_labels,
-                                acts.export_onnx, None, acts.quit))
-    _fill(mb.addMenu("&Edit"), (acts.undo, acts.redo, None, acts.accept, acts.reviewed))
-    view = mb.addMenu("&View")
-    _fill(view, (acts.fit, acts.zoom_in, acts.zoom_out, None, acts.toggle_proposal, acts.cycle_heat, None))
+    w.menus = menus = SimpleNamespace(**{name: mb.addMenu(title) for name, title in (
+        ("file", "&File"), ("edit", "&Edit"), ("view", "&View"), ("tools", "&Tools"), ("images", "&Images"),
+        ("model", "&Model"), ("help", "&Help"))})
+    _fill(menus.file, (acts.open, acts.save, None, acts.import_labels, acts.undo_import, acts.export_labels,
+                       acts.export_onnx, None, acts.quit))
+    _fill(menus.edit, (acts.undo, acts.redo, None, acts.accept, acts.reviewed))
+    _fill(menus.view, (acts.fit, acts.zoom_in, acts.zoom_out, None, acts.toggle_proposal, acts.cycle_heat, None))
     for dock in w.docks:
-        view.addAction(dock.toggleViewAction())
-    _fill(mb.addMenu("&Tools"), (*acts.tools.values(), None, acts.smaller, acts.larger))
-    _fill(mb.addMenu("&Images"), (acts.next, acts.prev, acts.next_uncertain, acts.reviewed))
-    _fill(mb.addMenu("&Model"), (acts.new_model, acts.open_model, acts.import_model, acts.adopt_classes, None,
-                                 acts.segment,
-                                 acts.segment_all, acts.cancel, None, acts.export_onnx))
-    _fill(mb.addMenu("&Help"), (acts.help,))
+        menus.view.addAction(dock.toggleViewAction())
+    _fill(menus.tools, (*acts.tools.values(), None, acts.smaller, acts.larger))
+    _fill(menus.images, (acts.next, acts.prev, acts.next_uncertain, acts.reviewed))
+    _fill(menus.model, (acts.new_model, acts.open_model, acts.import_model, acts.adopt_classes, None, acts.segment,
+                        acts.segment_all, acts.cancel, None, acts.export_onnx))
+    _fill(menus.help, (acts.help,))
     return acts

@@ -2,8 +2,9 @@
 
 The work happens elsewhere: editing in `Editor` and the tools (`app.canvas.interaction`), the model in
 `ModelService` and `ModelFlow`, auto-segmenting in `AutoSegment`, training in `TrainingFlow`, class
-edits in `ClassFlow`, label import and export in `TransferFlow`, the questions before quitting in
-`QuitQuestions`, the project on disk in `app.core.storage.project`, the actions and menus in `app.window.actions`.
+edits in `ClassFlow`, label import and export in `TransferFlow`, opening a folder in `ProjectFlow`, the
+questions before quitting in `QuitQuestions`, the project on disk in `app.core.storage.project`, the
+actions and menus in `app.window.actions`, the smart tools' docks in `app.window.smart_wiring`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from app.core.view.ui_state import Facts, enabled
 from app.flows.class_flow import ClassFlow
 from app.flows.label_transfer_flow import TransferFlow
 from app.flows.model_flow import ModelFlow
+from app.flows.project_flow import ProjectFlow
 from app.flows.quit_flow import QuitQuestions
 from app.flows.segmenting import AutoSegment
 from app.flows.smart_tools import SmartTools
@@ -100,7 +102,6 @@ class MainWindow(QMainWindow):
         self.last_warning: str | None = None
         self._save_box: SaveFailedDialog | None = None
         self.last_notice: str | None = None  # the last message box's text (warnings and notices)
-        self.io_jobs = JobRunner(1, self)
         self.project_saver = ProjectSaver(self)
         self.project_saver.failed.connect(lambda why: self.say(why, 15000))
 
@@ -128,6 +129,8 @@ class MainWindow(QMainWindow):
         self.training = TrainingFlow(self.editor, self.models, self.model_flow, self.training_panel, self)
         self.transfer = TransferFlow(self.editor, self, self)
         self.quitting = QuitQuestions(self.editor, self.training, self, self.ask_save_elsewhere)
+        self.project_flow = ProjectFlow(self.editor, self.models, self.model_flow, self.training, self.quitting,
+                                        self, self)
         self.smart = SmartTools(self.editor, self.canvas, self)
         self.tools = {cls.shortcut: cls(self.editor) for cls in TOOLS + SMART_TOOLS}
         self.acts = build_actions(self)
@@ -142,8 +145,9 @@ class MainWindow(QMainWindow):
         self.update_enabled()
 
     # -- construction ---------------------------------------------------------------------------------
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str,
-              scroll: bool = False) -> QDockWidget:
+    def add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str,
+                 scroll: bool = False) -> QDockWidget:
+        """`widget` in a new dock of the window (in a scroll area when `scroll`); `name` is its object name."""
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
         if scroll:  # tall panels scroll instead of forcing the window taller than the screen
@@ -160,12 +164,12 @@ class MainWindow(QMainWindow):
 
     def _build_docks(self) -> None:
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
-        self.images_dock = self._dock("Images", self.images_panel, left, "images")
-        self.classes_dock = self._dock("Classes", self.classes_panel, left, "classes")
-        self.tool_dock = self._dock("Tool and layers", self.tool_options, right, "tool", scroll=True)
-        self.model_dock = self._dock("Model", self.model_panel, right, "model", scroll=True)
-        self.training_dock = self._dock("Training", self.training_panel, right, "training", scroll=True)
-        self.attention_dock = self._dock("Attention", self.attention_panel, right, "attention")
+        self.images_dock = self.add_dock("Images", self.images_panel, left, "images")
+        self.classes_dock = self.add_dock("Classes", self.classes_panel, left, "classes")
+        self.tool_dock = self.add_dock("Tool and layers", self.tool_options, right, "tool", scroll=True)
+        self.model_dock = self.add_dock("Model", self.model_panel, right, "model", scroll=True)
+        self.training_dock = self.add_dock("Training", self.training_panel, right, "training", scroll=True)
+        self.attention_dock = self.add_dock("Attention", self.attention_panel, right, "attention")
         self.splitDockWidget(self.tool_dock, self.model_dock, Qt.Orientation.Vertical)
         self.tabifyDockWidget(self.model_dock, self.training_dock)
         self.tabifyDockWidget(self.training_dock, self.attention_dock)
@@ -262,6 +266,14 @@ class MainWindow(QMainWindow):
         tf.segmentUnlabelled.connect(sg.unlabelled)
         ip.validationToggled.connect(tf.set_validation)
         self.projectOpened.connect(tf.refresh_loop)
+        pf = self.project_flow
+        pf.message.connect(self.say)
+        pf.warning.connect(self.warn)
+        pf.notice.connect(lambda title, text, warning: self.inform(title, text, warning=warning))
+        pf.shown.connect(self._show_project)
+        pf.recovered.connect(self.images_panel.refresh)
+        pf.firstImage.connect(self.open_image)
+        pf.opened.connect(lambda: (self.update_enabled(), self.projectOpened.emit()))
         lt = self.transfer
         lt.message.connect(self.say)
         lt.warning.connect(self.warn)
@@ -410,7 +422,7 @@ class MainWindow(QMainWindow):
             self._save_box.retryRequested.connect(self.editor.retry)
             self._save_box.overwriteRequested.connect(lambda: self.editor.retry(force=True))
             self._save_box.elsewhereRequested.connect(self.ask_save_elsewhere)
-            self._save_box.exportRequested.connect(self.ask_export_labels)
+            self._save_box.exportRequested.connect(self.transfer.ask_export_labels)
         self._save_box.show_problem(why)
 
     def ask_save_elsewhere(self) -> bool:
@@ -444,59 +456,13 @@ class MainWindow(QMainWindow):
         self.status_cursor.setText(text)
 
     # -- project and images ---------------------------------------------------------------------------
-    def start_folder(self) -> str:
-        """Where file dialogs start: the project's folder, else the folder the app was started in."""
-        return str(self.project.folder if self.project is not None else Path.cwd())
-
-    def ask_open_project(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", self.start_folder())
-        if folder:
-            self.open_project(folder)
-
-    def ask_locked(self, exc) -> str | None:
-        """Another window holds the project's lock: "read-only", "take-over" (that window is gone: on
-        another computer, or a process id reused since) or None (cancel)."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Project in use",
-                          f"{exc}\n\nRead-only writes nothing to this folder (edits can be saved to another "
-                          "folder). Take over only when that window is gone: two windows writing one project "
-                          "can overwrite each other's labels.", parent=self)
-        read = box.addButton("Open read-only", QMessageBox.ButtonRole.AcceptRole)
-        take = box.addButton("Take over the lock", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(read)
-        box.exec()
-        return {read: "read-only", take: "take-over"}.get(box.clickedButton())
-
     def open_project(self, folder: str | Path) -> bool:
-        """Open (or create) the project in `folder`, restore journalled edits, show the first image, and
-        load that project's current model (or none). A training of the project on screen asks first: it
-        keeps running in its own project, or stops with the model so far, or the folder is not opened."""
-        target = Path(folder).expanduser().resolve()
-        leaving = self.project is not None and self.project.folder != target
-        if leaving and self.training.running and self.training.shown:
-            answer = self.quitting.ask_leaving_training(self.project.folder.name)
-            if answer is None:
-                return False
-            self.training.leave()
-            if answer == "stop":
-                self.say("Stopping the training run and keeping the model so far…", 0)
-                self.training.stop_and_wait()
-        self.editor.close_image()
-        project = self.training.live_project(target) or self._open_folder(folder)
-        if project is None:
-            if self.project is not None:
-                self.training.show_project(self.project)
-            return False
-        if self.project is not None and self.project is not project and self.project is not self.training.run_project:
-            self.project.close()
-        from app.core.storage.class_edit import finish_pending
+        """Open (or create) the project in `folder` (`ProjectFlow.open`: the questions, the recovery, the
+        project's model); False when it was not opened."""
+        return self.project_flow.open(folder)
 
-        try:
-            if finish_pending(project):
-                self.say("Completed a class change that was interrupted", 12000)
-        except (OSError, ValueError) as exc:
-            self.warn("Class change not completed", f"{exc}")
-        self.models.clear()  # the last project's model never follows into this one
+    def _show_project(self, project) -> None:
+        """The project the flow opened, on the panels; its model (if any) loads after."""
         self._show_model(None)  # until this project's own model (if any) has loaded
         self.project = project
         self.project_saver.attach(project)
@@ -510,57 +476,6 @@ class MainWindow(QMainWindow):
         self.canvas.set_classes(project.classes)
         self.model_flow.refresh_versions()
         self._show_read_only()
-        recovery = self._restore_journal()
-        first = next((i for i, e in enumerate(project.images) if not e.error), None)
-        if first is not None:
-            self.open_image(first)
-        n = len(project.images)
-        msg = f"Opened {project.folder}: {n} image{'s' if n != 1 else ''}"
-        if recovery.restored:
-            msg += (f"; recovered {recovery.strokes} unsaved stroke{'s' if recovery.strokes != 1 else ''} on "
-                    f"{len(recovery.restored)} image{'s' if len(recovery.restored) != 1 else ''}")
-        if project.note:
-            msg += f"; {project.note}"
-        self.say(msg, 12000)
-        current = project.current_model
-        if current is not None and current.is_file():
-            self.model_flow.open(current, remember=False)
-        elif current is not None:
-            self.warn("Model missing", f"{project.project_file}: the current model {current} is missing; no model "
-                      "is in use. Choose a version in the Model panel, or open, create or train one.")
-        notices = project.take_notices()
-        if notices:
-            self.inform(f"While {project.folder.name} was closed", "\n\n".join(notices))
-        self.update_enabled()
-        self.projectOpened.emit()
-        return True
-
-    def _open_folder(self, folder: str | Path):
-        """`Project.open`, asking about a project in use (read-only, or take over its lock?) or a broken
-        project file; None when the folder is not opened (refused, or the person said no)."""
-        from app.core.storage.project import Project, ProjectFileError
-        from app.core.storage.project_lock import ProjectLockedError
-
-        try:
-            try:
-                return Project.open(folder)
-            except ProjectLockedError as exc:
-                choice = self.ask_locked(exc)
-                if choice is None:
-                    return None
-                return Project.open(folder, read_only=True) if choice == "read-only" else \
-                    Project.open(folder, take_over=exc.info)
-            except ProjectFileError as exc:
-                answer = QMessageBox.question(
-                    self, "Broken project file",
-                    f"{exc}\n\nStart a fresh project in this folder? The broken file is kept beside it (renamed); "
-                    "your images and labels stay as they are.")
-                if answer != QMessageBox.StandardButton.Yes:
-                    return None
-                return Project.open(folder, start_fresh=True)
-        except Exception as exc:  # noqa: BLE001 - any reason to refuse a folder is shown to the person
-            self.warn("Cannot open the folder", f"{folder}: {exc}")
-            return None
 
     def _remember_training_settings(self) -> None:
         """The Training panel's settings belong to the project (segassist.json): restored when it opens."""
@@ -571,22 +486,6 @@ class MainWindow(QMainWindow):
         if project.settings.get("training") != settings:
             project.settings["training"] = settings
             self.editor.save_project(project.touch)
-
-    def _restore_journal(self):
-        """Replay journalled edits (`app.core.storage.recovery`) and tell the person what came back, in a box
-        that stays until read (the status bar would be overwritten at once)."""
-        from app.core.storage.recovery import restore_journals
-
-        recovery = restore_journals(self.project)
-        self.images_panel.refresh()
-        text = recovery.summary()
-        if recovery.problems:
-            text += ("\n\n" if text else "") + ("Some unsaved edits from an earlier session could not be restored:\n"
-                                                + "\n".join(recovery.problems))
-        if text:
-            self.inform("Recovered edits" if not recovery.problems else "Recovery journal", text,
-                        warning=bool(recovery.problems))
-        return recovery
 
     def open_image(self, index: int) -> None:
         if self.project is None:
@@ -675,30 +574,6 @@ class MainWindow(QMainWindow):
     def cycle_heat(self) -> None:
         i = HEAT_MODES.index(self.tool_options.heat_mode())
         self.tool_options.set_heat_mode(HEAT_MODES[(i + 1) % len(HEAT_MODES)])
-
-    # -- export ---------------------------------------------------------------------------------------
-    def ask_export_labels(self) -> None:
-        if self.project is None:
-            return
-        folder = QFileDialog.getExistingDirectory(self, "Export labels to a folder", self.start_folder())
-        if folder:
-            self.export_labels(Path(folder))
-
-    def export_labels(self, folder: Path):
-        """Every label map as a palette PNG coloured by the project's classes, into `folder`; edits that
-        could not be saved are exported as they are in memory."""
-        self.editor.save_all()
-        from app.core.storage.label_export import export_labels, export_plan
-
-        pairs = export_plan(self.project, folder, self.editor.documents())
-        classes = list(self.project.classes)
-
-        def work(job):
-            return export_labels(pairs, classes, check=job.check, progress=job.progress)
-
-        return self.io_jobs.start("exporting labels", work,
-                                  on_result=lambda n: self.say(f"Exported {n} label maps to {folder}"),
-                                  on_failed=lambda msg: self.warn("Export failed", msg))
 
     # -- closing --------------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:

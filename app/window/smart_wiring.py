@@ -12,7 +12,7 @@ from app.canvas.smart_interaction import SamTool
 from app.widgets.cleanup_dialog import CleanupDialog
 from app.widgets.navigator import Navigator
 from app.widgets.smart_panel import SmartPanel
-from app.window.actions import _action
+from app.window.actions import action
 
 
 def install_smart_tools(w) -> None:
@@ -20,14 +20,14 @@ def install_smart_tools(w) -> None:
     smart, right = w.smart, Qt.DockWidgetArea.RightDockWidgetArea
     w.smart_panel = panel = SmartPanel()
     w.navigator = Navigator(w.canvas)
-    w.smart_dock = w._dock("Smart tools", panel, right, "smart", scroll=True)
-    w.navigator_dock = w._dock("Navigator", w.navigator, Qt.DockWidgetArea.LeftDockWidgetArea, "navigator")
+    w.smart_dock = w.add_dock("Smart tools", panel, right, "smart", scroll=True)
+    w.navigator_dock = w.add_dock("Navigator", w.navigator, Qt.DockWidgetArea.LeftDockWidgetArea, "navigator")
     w.tabifyDockWidget(w.tool_dock, w.smart_dock)
     w.tool_dock.raise_()
     w.docks = (*w.docks, w.smart_dock, w.navigator_dock)
 
     def a(*args, **kwargs):
-        return _action(w, *args, **kwargs)
+        return action(w, *args, **kwargs)
 
     acts = w.acts
     acts.boundaries = a("Superpixel boundaries", panel.boundaries.toggle, "Shift+S", None,
@@ -37,15 +37,11 @@ def install_smart_tools(w) -> None:
     acts.load_sam = a("Load SAM 2 checkpoint…", lambda: ask_sam_checkpoint(w))
     acts.cleanup = a("Clean up labels…", lambda: ask_cleanup(w), "Ctrl+Shift+L", None,
                      "Fill holes, remove small islands or smooth boundaries, with a preview")
-    for menu_action in w.menuBar().actions():
-        if menu_action.text() == "&Tools":
-            menu = menu_action.menu()
-            menu.addSeparator()
-            for act in (acts.boundaries, acts.load_sam, acts.refine_uncertain, acts.cleanup):
-                menu.addAction(act)
-        elif menu_action.text() == "&View":
-            for dock in (w.smart_dock, w.navigator_dock):
-                menu_action.menu().addAction(dock.toggleViewAction())
+    w.menus.tools.addSeparator()
+    for act in (acts.boundaries, acts.load_sam, acts.refine_uncertain, acts.cleanup):
+        w.menus.tools.addAction(act)
+    for dock in (w.smart_dock, w.navigator_dock):
+        w.menus.view.addAction(dock.toggleViewAction())
 
     panel.guardChanged.connect(smart.set_guard)
     panel.scaleChanged.connect(smart.set_scale)
@@ -64,7 +60,7 @@ def install_smart_tools(w) -> None:
 
 def _sync_classes(w) -> None:
     names = [c.name for c in w.project.classes] if w.project is not None else []
-    if names != w.smart_panel._names:
+    if names != w.smart_panel.names:
         w.smart_panel.set_classes(names)
 
 

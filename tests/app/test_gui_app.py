@@ -263,7 +263,7 @@ def test_filter_review_and_export(window, qtbot, tmp_path):
     hidden = [w.images_panel.list.item(i).isHidden() for i in range(3)]
     assert hidden == [False, True, True]
     out = tmp_path / "export"
-    job = w.export_labels(out)
+    job = w.transfer.export_labels(out)
     qtbot.waitUntil(job.done.is_set, timeout=10000)
     assert [p.name for p in out.iterdir()] == ["img00.png"]
     from PIL import Image
@@ -406,8 +406,8 @@ def test_file_dialogs_start_in_the_project_folder(window, monkeypatch, tmp_path)
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda parent, title, start: asked.append(start) or "")
     monkeypatch.setattr(QFileDialog, "getOpenFileName",
                         lambda parent, title, start, filters: asked.append(start) or ("", ""))
-    window.ask_open_project()
-    window.ask_export_labels()
+    window.project_flow.ask_open()
+    window.transfer.ask_export_labels()
     window.model_flow.ask_import()
     assert asked == [str(window.project.folder)] * 3
 

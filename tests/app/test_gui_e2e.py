@@ -127,8 +127,8 @@ def test_the_whole_loop_on_the_sample_project(qtbot, tmp_path):
     # export: a palette PNG per label file, equal to the project's labels
     out = tmp_path / "export"
     out.mkdir()
-    assert w.export_labels(out) is not None
-    qtbot.waitUntil(lambda: not w.io_jobs.busy, timeout=30000)
+    assert w.transfer.export_labels(out) is not None
+    qtbot.waitUntil(lambda: not w.transfer.palette_jobs.busy, timeout=30000)
     exported = sorted(p.name for p in out.glob("*.png"))
     assert exported == sorted(p.name for p in (folder / "labels").glob("*.png"))
     np.testing.assert_array_equal(engine.read_label(out / label_file.name), engine.read_label(label_file))

@@ -14,6 +14,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 import engine
+from app.flows.project_flow import ProjectFlow
 from app.window.main_window import MainWindow
 from tests.app.gui_helpers import make_project
 
@@ -59,7 +60,7 @@ def boxes(w):
 
 def test_a_read_only_project_says_so_and_cannot_be_painted(qtbot, held, tmp_path, monkeypatch):
     asked = []
-    monkeypatch.setattr(MainWindow, "ask_locked", lambda self, exc: asked.append(str(exc)) or "read-only")
+    monkeypatch.setattr(ProjectFlow, "ask_locked", lambda self, exc: asked.append(str(exc)) or "read-only")
     w = MainWindow()
     qtbot.addWidget(w)
     w.resize(1280, 800)
@@ -92,7 +93,7 @@ def test_a_read_only_project_says_so_and_cannot_be_painted(qtbot, held, tmp_path
 
 
 def test_saving_to_another_folder_turns_editing_on_and_writes_there(qtbot, held, tmp_path, monkeypatch):
-    monkeypatch.setattr(MainWindow, "ask_locked", lambda self, exc: "read-only")
+    monkeypatch.setattr(ProjectFlow, "ask_locked", lambda self, exc: "read-only")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(elsewhere))

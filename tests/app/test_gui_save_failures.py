@@ -137,7 +137,7 @@ def test_export_while_saving_fails_exports_the_edits_in_memory(window, qtbot, mo
     break_writes(monkeypatch, w.project.folder, errno.EACCES)
     stroke(qtbot, w, [(8, 8), (8, 14)])
     out = tmp_path / "export"
-    job = w.export_labels(out)
+    job = w.transfer.export_labels(out)
     with qtbot.waitSignal(job.signals.finished, timeout=10000):
         pass
     labels = engine.read_label(out / f"{w.editor.entry.stem}.png")
