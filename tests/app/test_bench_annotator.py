@@ -56,6 +56,27 @@ def test_the_table_adds_up(quick):
     assert summary["summary"][-1] == f"assisted/manual effort: {ratio:.3f}"
 
 
+def test_the_same_proposals_are_also_counted_strictly(quick):
+    tmp, result = quick
+    rows = read_csv(tmp / "out" / "images.csv")
+    for r in rows[:2]:  # no proposal: drawn by hand whatever the tolerance
+        assert r["strict_boundary_px"] == r["boundary_px"] == r["manual_boundary_px"]
+    strict = sum(int(r["strict_boundary_px"]) for r in rows) / sum(int(r["manual_boundary_px"]) for r in rows)
+    summary = json.loads((tmp / "out" / "summary.json").read_text())
+    assert summary["ratio_strict"] == pytest.approx(strict) == pytest.approx(result.strict_ratio)
+    assert f"with no tolerance (tolerance 0): assisted/manual {strict:.3f}" in "\n".join(summary["summary"])
+
+
+def test_the_first_model_can_train_sooner_than_the_next(tmp_path):
+    result = annotator.main(["--quick", "--first-after", "1", "--limit", "4", "--work", str(tmp_path / "work"),
+                             "--threads", "1"])
+    assert [t.after for t in result.trainings] == [1, 3]
+    assert [t.mode for t in result.trainings] == ["new", "finetune"]
+    assert [r.model for r in result.rows[:3]] == ["-", "deeplabv3plus-v1", "deeplabv3plus-v1"]
+    with pytest.raises(SystemExit, match="--first-after 0"):
+        annotator.main(["--quick", "--first-after", "0", "--work", str(tmp_path / "other")])
+
+
 def test_the_runs_table_quotes_each_runs_ratio(quick, capsys):
     from bench import annotator_table
 
