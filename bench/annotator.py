@@ -53,7 +53,7 @@ import numpy as np
 
 from app.core import tools
 from app.core.effort import TOLERANCE, Effort, agreement, agreement_scores, effort, kept_labels
-from app.core.predictions import project_labels
+from app.core.predictions import PROPOSAL_OPTIONS, project_labels
 from app.core.project import Project
 from app.core.project_run import record_version, run_inputs
 from app.core.training_plan import TrainingChoice
@@ -307,7 +307,8 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
              retrain_every: int = 5, strategy: str = "finetune", min_region: int = MIN_REGION, seed: int = 0,
              device: str = "cpu", precision: str = "auto", trainer: Callable | None = None,
              finetune_iters: int | None = None, tolerance: int = TOLERANCE,
-             first_training: int | None = None, report: Callable[[str], None] = print,
+             first_training: int | None = None, tta: bool = PROPOSAL_OPTIONS["tta"],
+             report: Callable[[str], None] = print,
              person: Callable[[np.ndarray, np.ndarray, np.ndarray | None], dict] | None = None) -> Result:
     """Label every source image in `order`, training a version after the first `first_training` of them
     (default `retrain_every`) and then after every `retrain_every` (fine-tunes of `finetune_iters`
@@ -315,6 +316,11 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
     each wrong pixel within `tolerance` px of agreement forgiven and kept as proposed.
     `person(image, truth, proposal)` adds columns to each image's row (`--person tools`)."""
     import engine
+
+    def predictor_of(version: Path):
+        """The proposals' predictor, made as the app's model service makes it (its flip TTA setting)."""
+        return engine.Predictor(version, device=device, precision=precision, tta=tta, tta_scales=(1.0,),
+                                tta_flip=True)
 
     if order not in ORDERS or strategy not in STRATEGIES:
         raise ValueError(f"order must be one of {ORDERS} and strategy one of {STRATEGIES}")
@@ -350,7 +356,7 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
 
     def cost(version: Path, names: Sequence[str]) -> int:
         """The effort `version`'s proposals would cost on the images `names` (made for the comparison only)."""
-        alternative = engine.Predictor(version, device=device, precision=precision)
+        alternative = predictor_of(version)
         return sum(effort(by_name[n].read_truth(k), project_labels(alternative.predict(project.entry(n).path).labels,
                                                                     k), min_region=min_region,
                           tolerance=tolerance).boundary_px for n in names)
@@ -437,7 +443,7 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
         if run.adopted:
             project.set_current_model(out)  # the app: the model flow loads it and makes it current
             model = out
-            predictor = engine.Predictor(model, device=device, precision=precision)
+            predictor = predictor_of(model)
             if order == "uncertain":  # the app segments every unlabelled image with a new version
                 result.predict_s += sum(propose(e) for e in pending)
         report(_format_training(run))
@@ -647,6 +653,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--lr", type=float)
     model.add_argument("--focus-weight", type=float, default=TrainingChoice().focus_weight)
     model.add_argument("--device", default="cpu")
+    model.add_argument("--tta", action=argparse.BooleanOptionalAction, default=PROPOSAL_OPTIONS["tta"],
+                       help="proposals with flip test-time augmentation, as the Model panel's checkbox (the app's "
+                            f"default: {'on' if PROPOSAL_OPTIONS['tta'] else 'off'})")
     model.add_argument("--precision", default="auto")
     run = p.add_argument_group("run")
     run.add_argument("--out", type=Path, help="folder for images.csv, trainings.csv, summary.json, effort.png")
@@ -714,7 +723,7 @@ def main(argv: list[str] | None = None) -> Result:
     result = simulate(project, sources, choice, order=args.order, retrain_every=args.retrain_every,
                       strategy=args.strategy, min_region=args.min_region, seed=args.seed, device=args.device,
                       precision=args.precision, trainer=Trainer(log, args.reuse), finetune_iters=args.finetune_iters,
-                      tolerance=args.tolerance, first_training=args.first_after,
+                      tolerance=args.tolerance, first_training=args.first_after, tta=args.tta,
                       report=lambda line: print(line, flush=True),
                       person=_person_hook(args))
     for line in summary(result):

@@ -17,6 +17,8 @@ from resources.sample_project import SAMPLE_CLASSES
 from resources.synthetic import make_shapes
 from training.events import DoneEvent
 
+FLIP = {"tta": True, "tta_scales": (1.0,), "tta_flip": True}  # the app's proposals (PROPOSAL_OPTIONS)
+
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
@@ -65,6 +67,14 @@ def test_the_same_proposals_are_also_counted_strictly(quick):
     summary = json.loads((tmp / "out" / "summary.json").read_text())
     assert summary["ratio_strict"] == pytest.approx(strict) == pytest.approx(result.strict_ratio)
     assert f"with no tolerance (tolerance 0): assisted/manual {strict:.3f}" in "\n".join(summary["summary"])
+
+
+def test_proposals_are_made_as_the_app_makes_them(tmp_path):
+    from app.core.predictions import PROPOSAL_OPTIONS
+
+    assert PROPOSAL_OPTIONS["tta"] is True  # the Model panel's default, so the simulator's too
+    assert annotator.build_parser().parse_args([]).tta is True
+    assert annotator.build_parser().parse_args(["--no-tta"]).tta is False
 
 
 def test_the_first_model_can_train_sooner_than_the_next(tmp_path):
@@ -174,7 +184,7 @@ def test_each_fine_tune_is_judged_in_hindsight_on_the_next_images(quick):
     try:
         for version in ("deeplabv3plus-v1", "deeplabv3plus-v2"):
             predictor = engine.Predictor(project.folder / "models" / f"{version}.safetensors", device="cpu",
-                                         precision="fp32")
+                                         precision="fp32", **FLIP)
             cost[version] = sum(
                 effort(t, project_labels(predictor.predict(project.folder / r["image"]).labels, 4), min_region=25,
                        tolerance=2).boundary_px for r, t in zip(rows[4:], truth[4:], strict=True))
@@ -266,7 +276,7 @@ def test_in_uncertain_order_both_versions_are_judged_on_images_neither_chose(tmp
     torch.set_num_threads(1)
     try:
         cost = {v: sum(effort(truth[n], project_labels(engine.Predictor(
-            project.folder / "models" / f"{v}.safetensors", device="cpu", precision="fp32").predict(
+            project.folder / "models" / f"{v}.safetensors", device="cpu", precision="fp32", **FLIP).predict(
             project.folder / n).labels, 4), min_region=25, tolerance=2).boundary_px for n in window)
             for v in ("deeplabv3plus-v1", "deeplabv3plus-v2")}
     finally:
