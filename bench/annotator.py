@@ -4,17 +4,18 @@
     python -m bench.annotator --sample            # the sample project's scenes and their hidden dense truth
     python -m bench.annotator --quick             # a few tiny synthetic scenes and a tiny model: seconds
 
-The images go into a fresh project folder (`app.core.project.Project`, linked, never modified). Image
+The images go into a fresh project folder (`app.core.storage.project.Project`, linked, never modified). Image
 after image, in `--order` (file, random, or uncertain: the app's "next uncertain", highest mean
 entropy of the cached proposal first), the current model's proposal (none before the first model: the
 person labels by hand) is compared with the truth; the person accepts the proposal and corrects it,
 written through the project's document and save as the app does, and marks the image reviewed. The
-effort (`app.core.effort.effort`, one `--min-region` for assisted and manual work, wrong pixels within
+effort (`app.core.loop.effort.effort`, one `--min-region` for assisted and manual work, wrong pixels within
 `--tolerance` px of agreement forgiven) is the regions the person must draw and their boundary length;
 the person keeps the proposal where it is forgiven and paints the truth everywhere else, and the final
-labels' pixel accuracy and mIoU against the truth are reported beside the effort. After every
-`--retrain-every` reviewed images, a new version is trained exactly as the Training panel starts it
-(`app.core.project_run`: the run's images, its plan, its recorded version and the selection rule;
+labels' pixel accuracy and mIoU against the truth are reported beside the effort (and the same
+proposals' strict effort, tolerance 0, beside R). After `--first-after` reviewed images (default:
+`--retrain-every`) and then every `--retrain-every`, a new version is trained exactly as the Training panel starts it
+(`app.core.loop.project_run`: the run's images, its plan, its recorded version and the selection rule;
 `training.child`: `python -m training` in a child process): a fine-tune of the current version, or
 (`--strategy scratch`) a new model, loaded with `engine.Predictor`. Training wall time counts.
 
@@ -54,7 +55,7 @@ from app.core.editing import tools
 from app.core.loop.effort import TOLERANCE, Effort, agreement, agreement_scores, effort, kept_labels
 from app.core.loop.project_run import record_version, run_inputs
 from app.core.loop.training_plan import TrainingChoice
-from app.core.storage.predictions import project_labels
+from app.core.storage.predictions import PROPOSAL_OPTIONS, project_labels
 from app.core.storage.project import Project
 from bench.line_plot import line_plot
 from engine.classes import SegClass
@@ -99,6 +100,7 @@ class Row:
     forgiven_px: int = 0  # wrong pixels within the tolerance, kept as proposed
     final_wrong_px: int = 0  # labelled pixels the saved labels give another class than the truth
     final_miou: float = 1.0  # the saved labels against the truth (classes in either)
+    strict_boundary_px: int = 0  # the same proposal's effort with no tolerance (tolerance 0)
     person: dict = field(default_factory=dict)  # --person tools: bench.simulated_person.annotator_columns
 
     @property
@@ -175,6 +177,11 @@ class Result:
     @property
     def ratio(self) -> float:
         return self.assisted.boundary_px / max(self.manual.boundary_px, 1)
+
+    @property
+    def strict_ratio(self) -> float:
+        """R of the same proposals counted with no tolerance (every wrong pixel drawn)."""
+        return sum(r.strict_boundary_px for r in self.rows) / max(self.manual.boundary_px, 1)
 
     @property
     def training_s(self) -> float:
@@ -300,17 +307,31 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
              retrain_every: int = 5, strategy: str = "finetune", min_region: int = MIN_REGION, seed: int = 0,
              device: str = "cpu", precision: str = "auto", trainer: Callable | None = None,
              finetune_iters: int | None = None, tolerance: int = TOLERANCE,
+             first_training: int | None = None, tta: bool = PROPOSAL_OPTIONS["tta"],
              report: Callable[[str], None] = print,
              person: Callable[[np.ndarray, np.ndarray, np.ndarray | None], dict] | None = None) -> Result:
-    """Label every source image in `order`, training a version after every `retrain_every` of them
-    (fine-tunes of `finetune_iters` iterations when given, as a person setting the panel's Iterations),
+    """Label every source image in `order`, training a version after the first `first_training` of them
+    (default `retrain_every`) and then after every `retrain_every` (fine-tunes of `finetune_iters`
+    iterations when given, as a person setting the panel's Iterations),
     each wrong pixel within `tolerance` px of agreement forgiven and kept as proposed.
     `person(image, truth, proposal)` adds columns to each image's row (`--person tools`)."""
     import engine
 
+    def predictor_of(version: Path):
+        """The proposals' predictor, made as the app's model service makes it (its flip TTA setting)."""
+        return engine.Predictor(version, device=device, precision=precision, tta=tta, tta_scales=(1.0,),
+                                tta_flip=True)
+
     if order not in ORDERS or strategy not in STRATEGIES:
         raise ValueError(f"order must be one of {ORDERS} and strategy one of {STRATEGIES}")
     trainer = trainer or Trainer(None)
+    first_training = first_training or retrain_every
+    if first_training < 1 or retrain_every < 1:
+        raise ValueError("first_training and retrain_every must be at least 1")
+
+    def training_due(reviewed: int) -> bool:
+        return reviewed >= first_training and (reviewed - first_training) % retrain_every == 0
+
     by_name = {s.name: s for s in sources}
     k = len(project.classes)
     entries = [project.entry(s.name) for s in sources]
@@ -335,7 +356,7 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
 
     def cost(version: Path, names: Sequence[str]) -> int:
         """The effort `version`'s proposals would cost on the images `names` (made for the comparison only)."""
-        alternative = engine.Predictor(version, device=device, precision=precision)
+        alternative = predictor_of(version)
         return sum(effort(by_name[n].read_truth(k), project_labels(alternative.predict(project.entry(n).path).labels,
                                                                     k), min_region=min_region,
                           tolerance=tolerance).boundary_px for n in names)
@@ -375,6 +396,8 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
         doc = project.load_document(entry)
         truth = by_name[entry.name].read_truth(k)
         assisted = effort(truth, doc.proposal, min_region=min_region, tolerance=tolerance)
+        strict = (assisted if tolerance == 0 or doc.proposal is None
+                  else effort(truth, doc.proposal, min_region=min_region, tolerance=0))
         manual = effort(truth, None, min_region=min_region)
         _label(doc, truth, tolerance)
         project.save_document(entry, doc)
@@ -384,14 +407,14 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
         row = Row(len(result.rows) + 1, entry.name, len(result.rows), model.stem if model else "-", assisted.wrong_px,
                   assisted.labelled_px, assisted.regions, assisted.boundary_px, manual.regions, manual.boundary_px,
                   round(predict_s, 3), assisted.forgiven_px, int(final.sum() - np.trace(final[:, :k])),
-                  round(agreement_scores(final)[1], 4))
+                  round(agreement_scores(final)[1], 4), strict.boundary_px)
         if person is not None:
             row.person = person(doc.image, truth, doc.proposal)
         result.rows.append(row)
         result.predict_s += predict_s
         report(_format(row))
         look_back_due()
-        if not pending or len(result.rows) % retrain_every:
+        if not pending or not training_due(len(result.rows)):
             continue
         mode = "finetune" if model is not None and strategy == "finetune" else "new"
         inputs = run_inputs(project, model if mode == "finetune" else None)  # as the Training panel's Train
@@ -420,7 +443,7 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
         if run.adopted:
             project.set_current_model(out)  # the app: the model flow loads it and makes it current
             model = out
-            predictor = engine.Predictor(model, device=device, precision=precision)
+            predictor = predictor_of(model)
             if order == "uncertain":  # the app segments every unlabelled image with a new version
                 result.predict_s += sum(propose(e) for e in pending)
         report(_format_training(run))
@@ -510,6 +533,7 @@ def summary(result: Result) -> list[str]:
         f"manual:   {m.regions} regions, {m.boundary_px} boundary px, {m.labelled_px} px to label",
         f"regions assisted/manual: {a.regions / max(m.regions, 1):.3f}",
         f"boundary assisted/manual on the images with a proposal: {wa / max(wm, 1):.3f}",
+        f"the same proposals with no tolerance (tolerance 0): assisted/manual {result.strict_ratio:.3f}",
         f"total training time: {result.training_s:.1f} s; proposals {result.predict_s:.1f} s; "
         f"wall time: {result.wall_s:.1f} s",
         hindsight_line(result),
@@ -545,11 +569,12 @@ def write_outputs(out: Path, result: Result, settings: dict) -> None:
         extra = list(result.rows[0].person) if result.rows else []
         w.writerow(["step", "image", "labelled_before", "model", "wrong_pct", "wrong_px", "labelled_px", "regions",
                     "boundary_px", "manual_regions", "manual_boundary_px", "predict_s", "forgiven_px",
-                    "final_wrong_px", "final_accuracy", "final_miou", *extra])
+                    "final_wrong_px", "final_accuracy", "final_miou", "strict_boundary_px", *extra])
         for r in result.rows:
             w.writerow([r.step, r.image, r.labelled_before, r.model, f"{r.wrong_pct:.4f}", r.wrong_px, r.labelled_px,
                         r.regions, r.boundary_px, r.manual_regions, r.manual_boundary_px, r.predict_s, r.forgiven_px,
-                        r.final_wrong_px, f"{r.final_accuracy:.6f}", r.final_miou, *(r.person[k] for k in extra)])
+                        r.final_wrong_px, f"{r.final_accuracy:.6f}", r.final_miou, r.strict_boundary_px,
+                        *(r.person[k] for k in extra)])
     with open(out / "trainings.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         names = [*Training.__dataclass_fields__, "agreed", "lost_px"]
@@ -560,7 +585,8 @@ def write_outputs(out: Path, result: Result, settings: dict) -> None:
     judged = result.judged
     accuracy, miou = result.final_scores
     (out / "summary.json").write_text(json.dumps({
-        "settings": settings, "ratio": result.ratio, "training_s": result.training_s, "wall_s": result.wall_s,
+        "settings": settings, "ratio": result.ratio, "ratio_strict": result.strict_ratio,
+        "training_s": result.training_s, "wall_s": result.wall_s,
         "assisted": result.assisted.to_json(), "manual": result.manual.to_json(), "tolerance": result.tolerance,
         "final_labels": {"pixel_accuracy": accuracy, "miou": miou},
         "hindsight": {"agreed": sum(bool(t.agreed) for t in judged), "judged": len(judged),
@@ -599,6 +625,9 @@ def build_parser() -> argparse.ArgumentParser:
     loop.add_argument("--order", choices=ORDERS, default="file")
     loop.add_argument("--retrain-every", type=int, default=10,
                       help="reviewed images between trainings (default 10, the panel's automatic fine-tune)")
+    loop.add_argument("--first-after", type=int, metavar="N",
+                      help="the first training after N reviewed images (default: --retrain-every), then every "
+                           "--retrain-every")
     loop.add_argument("--strategy", choices=STRATEGIES, default="finetune",
                       help="after the first model: fine-tune the current version, or train a new one from scratch")
     loop.add_argument("--min-region", type=int, default=MIN_REGION,
@@ -624,6 +653,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--lr", type=float)
     model.add_argument("--focus-weight", type=float, default=TrainingChoice().focus_weight)
     model.add_argument("--device", default="cpu")
+    model.add_argument("--tta", action=argparse.BooleanOptionalAction, default=PROPOSAL_OPTIONS["tta"],
+                       help="proposals with flip test-time augmentation, as the Model panel's checkbox (the app's "
+                            f"default: {'on' if PROPOSAL_OPTIONS['tta'] else 'off'})")
     model.add_argument("--precision", default="auto")
     run = p.add_argument_group("run")
     run.add_argument("--out", type=Path, help="folder for images.csv, trainings.csv, summary.json, effort.png")
@@ -647,12 +679,15 @@ def _person_hook(args) -> Callable | None:
 
 def main(argv: list[str] | None = None) -> Result:
     args = build_parser().parse_args(argv)
+    if args.first_after is not None and args.first_after < 1:
+        raise SystemExit(f"--first-after {args.first_after}: give a number of images >= 1")
     if args.quick:
         args.sample, args.sample_images = True, 6
         args.backbone, args.crop, args.batch, args.iters = "test_resnet", 32, 2, args.iters or 6
         args.pretrained = False
         args.option = [f"{k}={v}" for k, v in QUICK_OPTIONS.items()] + args.option
         args.retrain_every = min(args.retrain_every, 2)
+        args.first_after = min(args.first_after or args.retrain_every, args.retrain_every)  # (checked >= 1)
         args.precision = "fp32"
     if args.tolerance < 0:
         raise SystemExit(f"--tolerance {args.tolerance}: give a number of pixels >= 0 (0: the strict count)")
@@ -682,12 +717,14 @@ def main(argv: list[str] | None = None) -> Result:
     log = args.out / "training.log" if args.out else work / "training.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     print(f"{len(sources)} images, {len(classes)} classes, order {args.order}, {args.strategy} every "
-          f"{args.retrain_every}, {args.arch}/{args.backbone} crop {args.crop} batch {args.batch}, "
+          f"{args.retrain_every} (the first after {args.first_after or args.retrain_every}), "
+          f"{args.arch}/{args.backbone} crop {args.crop} batch {args.batch}, "
           f"min region {args.min_region} px, tolerance {args.tolerance} px; project {folder}", flush=True)
     result = simulate(project, sources, choice, order=args.order, retrain_every=args.retrain_every,
                       strategy=args.strategy, min_region=args.min_region, seed=args.seed, device=args.device,
                       precision=args.precision, trainer=Trainer(log, args.reuse), finetune_iters=args.finetune_iters,
-                      tolerance=args.tolerance, report=lambda line: print(line, flush=True),
+                      tolerance=args.tolerance, first_training=args.first_after, tta=args.tta,
+                      report=lambda line: print(line, flush=True),
                       person=_person_hook(args))
     for line in summary(result):
         print(line)

@@ -16,6 +16,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 import engine
+from app.core.storage.predictions import PROPOSAL_OPTIONS
 from app.services.workers import Job, JobRunner
 
 EXPLAIN_WINDOW = 1024  # explain a window of at most this side around the pixel on large images
@@ -94,7 +95,7 @@ class ModelService(QObject):
         self.runner.busyChanged.connect(self.busyChanged)
         self.active: ActiveModel | None = None
         self._abandoned: list[JobRunner] = []  # runners of jobs that were cancelled but never stopped
-        self.options = {"device": "auto", "backend": "torch", "precision": "auto", "tta": False}
+        self.options = dict(PROPOSAL_OPTIONS)
 
     @property
     def busy(self) -> bool:

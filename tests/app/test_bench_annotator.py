@@ -17,6 +17,8 @@ from resources.sample_project import SAMPLE_CLASSES
 from resources.synthetic import make_shapes
 from training.events import DoneEvent
 
+FLIP = {"tta": True, "tta_scales": (1.0,), "tta_flip": True}  # the app's proposals (PROPOSAL_OPTIONS)
+
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
@@ -54,6 +56,35 @@ def test_the_table_adds_up(quick):
     summary = json.loads((tmp / "out" / "summary.json").read_text())
     assert summary["ratio"] == pytest.approx(ratio) == pytest.approx(result.ratio)
     assert summary["summary"][-1] == f"assisted/manual effort: {ratio:.3f}"
+
+
+def test_the_same_proposals_are_also_counted_strictly(quick):
+    tmp, result = quick
+    rows = read_csv(tmp / "out" / "images.csv")
+    for r in rows[:2]:  # no proposal: drawn by hand whatever the tolerance
+        assert r["strict_boundary_px"] == r["boundary_px"] == r["manual_boundary_px"]
+    strict = sum(int(r["strict_boundary_px"]) for r in rows) / sum(int(r["manual_boundary_px"]) for r in rows)
+    summary = json.loads((tmp / "out" / "summary.json").read_text())
+    assert summary["ratio_strict"] == pytest.approx(strict) == pytest.approx(result.strict_ratio)
+    assert f"with no tolerance (tolerance 0): assisted/manual {strict:.3f}" in "\n".join(summary["summary"])
+
+
+def test_proposals_are_made_as_the_app_makes_them(tmp_path):
+    from app.core.storage.predictions import PROPOSAL_OPTIONS
+
+    assert PROPOSAL_OPTIONS["tta"] is True  # the Model panel's default, so the simulator's too
+    assert annotator.build_parser().parse_args([]).tta is True
+    assert annotator.build_parser().parse_args(["--no-tta"]).tta is False
+
+
+def test_the_first_model_can_train_sooner_than_the_next(tmp_path):
+    result = annotator.main(["--quick", "--first-after", "1", "--limit", "4", "--work", str(tmp_path / "work"),
+                             "--threads", "1"])
+    assert [t.after for t in result.trainings] == [1, 3]
+    assert [t.mode for t in result.trainings] == ["new", "finetune"]
+    assert [r.model for r in result.rows[:3]] == ["-", "deeplabv3plus-v1", "deeplabv3plus-v1"]
+    with pytest.raises(SystemExit, match="--first-after 0"):
+        annotator.main(["--quick", "--first-after", "0", "--work", str(tmp_path / "other")])
 
 
 def test_the_runs_table_quotes_each_runs_ratio(quick, capsys):
@@ -153,7 +184,7 @@ def test_each_fine_tune_is_judged_in_hindsight_on_the_next_images(quick):
     try:
         for version in ("deeplabv3plus-v1", "deeplabv3plus-v2"):
             predictor = engine.Predictor(project.folder / "models" / f"{version}.safetensors", device="cpu",
-                                         precision="fp32")
+                                         precision="fp32", **FLIP)
             cost[version] = sum(
                 effort(t, project_labels(predictor.predict(project.folder / r["image"]).labels, 4), min_region=25,
                        tolerance=2).boundary_px for r, t in zip(rows[4:], truth[4:], strict=True))
@@ -245,7 +276,7 @@ def test_in_uncertain_order_both_versions_are_judged_on_images_neither_chose(tmp
     torch.set_num_threads(1)
     try:
         cost = {v: sum(effort(truth[n], project_labels(engine.Predictor(
-            project.folder / "models" / f"{v}.safetensors", device="cpu", precision="fp32").predict(
+            project.folder / "models" / f"{v}.safetensors", device="cpu", precision="fp32", **FLIP).predict(
             project.folder / n).labels, 4), min_region=25, tolerance=2).boundary_px for n in window)
             for v in ("deeplabv3plus-v1", "deeplabv3plus-v2")}
     finally:

@@ -498,3 +498,13 @@ def test_attention_click_shows_maps_and_a_new_model_clears_them(window, qtbot, t
     assert "Pixel x 30, y 20" in w.attention_panel.info.text()
     load_model(qtbot, w, tiny_model_file(tmp_path / "other.safetensors", seed=1))
     assert w.canvas.attention is None and w.canvas.marker is None and not w.attention_panel.maps
+
+
+def test_proposals_use_flip_augmentation_unless_the_person_turns_it_off(window, qtbot, tmp_path):
+    w = window
+    assert w.model_panel.tta.isChecked() and w.models.options["tta"] is True  # the measured default
+    load_model(qtbot, w, tiny_model_file(tmp_path / "m.safetensors"))
+    assert w.models.active.predictor.tta and w.models.active.predictor.tta_flip
+    with qtbot.waitSignal(w.models.changed, timeout=30000):
+        w.model_panel.tta.setChecked(False)  # as a click on the checkbox
+    assert w.models.options["tta"] is False and not w.models.active.predictor.tta
