@@ -34,7 +34,7 @@ def test_three_reviewed_images_all_train_and_the_panel_says_so_before_train(qtbo
     assert panel.new.isChecked()  # no model yet
     text = panel.run_images.text()
     assert text.startswith("Trains on 3 images; none validates yet") and "no score" in text
-    assert "Too few for a useful new model: label 2 more first." in text and panel.run_images.property("warning")
+    assert "Too few" not in text and not panel.run_images.property("warning")  # enough from ImageNet weights
     assert panel.run_images.isVisible()  # above the settings, beside the Train button
     assert panel.run_images.mapTo(panel, panel.run_images.rect().topLeft()).y() < panel.settings_box.y()
     panel.backbone.setCurrentText("test_resnet")
@@ -76,4 +76,5 @@ def test_only_reviewed_and_labelled_count(qtbot, tmp_path):
     assert panel.run_images.text().startswith("Trains on 4 images; none validates")
     review_all(w)
     assert panel.run_images.text() == ("Trains on 2 images, validates on 2. Too few for a useful new model: "
-                                       "label 3 more first.")
+                                       "label 1 more first.")
+    assert panel.run_images.property("warning") and panel.run_images.isVisible()

@@ -22,6 +22,7 @@ def test_a_new_model_from_few_images_is_called_too_few(train, validate, new, few
 def test_the_text_names_both_numbers_or_why_none_validates():
     assert RunImages(8, 2).text(new=True) == "Trains on 8 images, validates on 2."
     assert RunImages(1, 0).text(new=False) == "Trains on 1 image; none validates yet, so this version gets no score."
-    assert RunImages(3, 0).text(new=True) == ("Trains on 3 images; none validates yet, so this version gets no score. "
-                                              "Too few for a useful new model: label 2 more first.")
+    assert RunImages(2, 0).text(new=True) == ("Trains on 2 images; none validates yet, so this version gets no score. "
+                                              "Too few for a useful new model: label 1 more first.")
+    assert RunImages(3, 2).text(new=True) == "Trains on 3 images, validates on 2."  # enough from ImageNet weights
     assert RunImages(0, 0).text(new=True) == "Nothing to train on yet: label an image first."
