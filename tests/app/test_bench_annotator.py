@@ -78,11 +78,10 @@ def test_proposals_are_made_as_the_app_makes_them(tmp_path):
 
 
 def test_the_first_model_can_train_sooner_than_the_next(tmp_path):
-    result = annotator.main(["--quick", "--first-after", "1", "--limit", "4", "--work", str(tmp_path / "work"),
-                             "--threads", "1"])
-    assert [t.after for t in result.trainings] == [1, 3]
-    assert [t.mode for t in result.trainings] == ["new", "finetune"]
-    assert [r.model for r in result.rows[:3]] == ["-", "deeplabv3plus-v1", "deeplabv3plus-v1"]
+    result = annotator.main(["--quick", "--first-after", "1", "--limit", "3", "--work", str(tmp_path / "work"),
+                             "--threads", "1"])  # --quick trains every 2 images: here after the first only
+    assert [t.after for t in result.trainings] == [1]
+    assert [r.model for r in result.rows] == ["-", "deeplabv3plus-v1", "deeplabv3plus-v1"]
     with pytest.raises(SystemExit, match="--first-after 0"):
         annotator.main(["--quick", "--first-after", "0", "--work", str(tmp_path / "other")])
 
