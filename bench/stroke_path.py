@@ -25,6 +25,7 @@ SKIP = ("app/canvas/view.py", "app/canvas/tiles.py", "app/canvas/smart_interacti
         "app/flows/quit_flow.py", "app/flows/label_transfer_flow.py", "app/services/model_service.py",
         "engine/classes.py")
 KEEP_CANVAS = ("mouseReleaseEvent",)
+PACKAGES = ("app", "engine", "training", "labelformats", "resources")  # the project's own code
 
 
 def name_is_noise(name: str) -> bool:
@@ -36,9 +37,10 @@ def _rel(filename: str) -> str | None:
     if not os.path.isabs(filename):  # <frozen ...>, <string>: the standard library and generated code
         return None
     try:
-        return Path(filename).resolve().relative_to(ROOT).as_posix()
+        rel = Path(filename).resolve().relative_to(ROOT).as_posix()
     except ValueError:
         return None
+    return None if rel.split("/")[0] not in PACKAGES else rel  # not a virtual environment in the checkout
 
 
 def main() -> None:
