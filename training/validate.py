@@ -2,8 +2,9 @@
 labelled pixels.
 
 The predictor is built on the model in memory with the app's default proposal settings (precision "auto"
-on the run's device, whole images up to `engine.predictor.AUTO_TILE_PIXELS` and blended windows beyond,
-batch norms folded, channels_last), so the mIoU of a run is the mIoU of the proposals its model will make.
+on the run's device, the mean of each image and its mirror, whole images up to
+`engine.predictor.AUTO_TILE_PIXELS` and blended windows beyond, batch norms folded, channels_last), so the
+mIoU of a run is the mIoU of the proposals its model will make.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from training.distributed import Runtime, sum_all
 from training.metrics import confusion_matrix, scores
 from training.schedule import family
 
-# The app's proposals: `app.services.model_service.make_predictor` with the Model panel's defaults.
+# The app's proposals: `app.services.model_service.make_predictor` with the Model panel's defaults
+# (`app.core.storage.predictions.PROPOSAL_OPTIONS`; training does not import the app, a test keeps them equal).
 PROPOSAL_PRECISION = "auto"
+PROPOSAL_FLIP = True  # flip test-time augmentation
 PROPOSAL_TILE = None
 MIN_VAL_IMAGES = 2  # fewer validation images give no score: one image is not a measurement
 
@@ -35,7 +38,8 @@ def whole_view_limit(model: SegModel, window: int) -> int:
 
 def proposal_predictor(model: SegModel, device: torch.device) -> Predictor:
     """A predictor for `model` (in memory) as the app builds one for its proposals."""
-    return Predictor(model, device=device, tile=PROPOSAL_TILE, precision=PROPOSAL_PRECISION)
+    return Predictor(model, device=device, tile=PROPOSAL_TILE, precision=PROPOSAL_PRECISION, tta=PROPOSAL_FLIP,
+                     tta_scales=(1.0,), tta_flip=True)
 
 
 def evaluate(model: SegModel, samples: Sequence[Sample], rt: Runtime) -> dict:

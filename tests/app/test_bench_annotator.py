@@ -282,3 +282,11 @@ def test_in_uncertain_order_both_versions_are_judged_on_images_neither_chose(tmp
         torch.set_num_threads(threads)
     assert (fine_tune.hindsight_images, fine_tune.hindsight_parent_px, fine_tune.hindsight_new_px) == (
         2, cost["deeplabv3plus-v1"], cost["deeplabv3plus-v2"])
+
+
+def test_training_scores_versions_with_the_proposals_inference():
+    from app.core.storage.predictions import PROPOSAL_OPTIONS
+    from training import validate
+
+    assert validate.PROPOSAL_FLIP is PROPOSAL_OPTIONS["tta"]
+    assert PROPOSAL_OPTIONS["precision"] == validate.PROPOSAL_PRECISION

@@ -28,8 +28,12 @@ def open_window(qtbot, folder):
 
 
 def proposal_miou(model_file, folder, names) -> float:
-    """mIoU of the proposals a fresh `engine.Predictor` makes with `model_file` on the images `names`."""
-    predictor = engine.Predictor(model_file, device="cpu")
+    """mIoU of the proposals the app's model service makes with `model_file` (its default options, on the CPU)
+    on the images `names`."""
+    from app.core.storage.predictions import PROPOSAL_OPTIONS
+    from app.services.model_service import make_predictor
+
+    predictor = make_predictor(engine.load_model(model_file), {**PROPOSAL_OPTIONS, "device": "cpu"})
     k = predictor.num_classes
     confusion = torch.zeros(k, k, dtype=torch.int64)
     for name in names:

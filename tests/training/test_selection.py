@@ -12,6 +12,7 @@ from training.metrics import confusion_matrix, scores
 from .conftest import CLASSES, tiny_config, write_shapes
 
 VAL = ("001.png", "004.png")
+FLIP = {"tta": True, "tta_scales": (1.0,), "tta_flip": True}  # the app's proposals: flip test-time augmentation
 
 
 @pytest.fixture
@@ -20,8 +21,8 @@ def data(tmp_path):
 
 
 def proposal_miou(model_file, images, names) -> float:
-    """The mIoU of the proposals the app makes with `model_file` (a fresh `engine.Predictor`, its defaults)."""
-    predictor = engine.Predictor(model_file, device="cpu")
+    """The mIoU of the proposals the app makes with `model_file` (a fresh `engine.Predictor`, the app's options)."""
+    predictor = engine.Predictor(model_file, device="cpu", **FLIP)
     k = predictor.num_classes
     confusion = torch.zeros(k, k, dtype=torch.int64)
     for name in names:
@@ -33,7 +34,7 @@ def proposal_miou(model_file, images, names) -> float:
 
 def proposal_errors(model_file, images, names) -> dict[str, float]:
     """Each image's share of labelled pixels the app's proposals with `model_file` get wrong."""
-    predictor = engine.Predictor(model_file, device="cpu")
+    predictor = engine.Predictor(model_file, device="cpu", **FLIP)
     out = {}
     for name in names:
         labels = np.array(engine.read_label(images.parent / "labels" / name))
