@@ -121,11 +121,15 @@ class LoopRecord:
     # -- the validation set ---------------------------------------------------------------------------
     def update_validation(self, reviewed: list[str], labelled: list[str]) -> list[str]:
         """Grow the validation set from the `reviewed` images (and the person's additions among `labelled`)
-        and return it. It only changes when the result holds at least `MINIMUM` images and leaves at least as
-        many labelled images to train on; until then it stays as it was."""
+        and return it, new members the most recently reviewed (by the time recorded for each; images with
+        none, and ties, in the order given). It only changes when the result holds at least `MINIMUM` images
+        and leaves at least as many labelled images to train on; until then it stays as it was."""
         pool = set(labelled)
-        candidates = [n for n in reviewed if n in pool] + [n for n in self.added if n in pool]
-        chosen = pick_validation(candidates, self.validation, excluded=self.excluded)
+        order = {n: i for i, n in enumerate(reviewed)}
+        when = {n: c.reviewed for n, c in self.corrections.items()}
+        ordered = sorted((n for n in reviewed if n in pool), key=lambda n: (when.get(n, ""), order[n]))
+        candidates = ordered + [n for n in self.added if n in pool]
+        chosen = pick_validation(candidates, self.validation, excluded=self.excluded, recent_first=True)
         chosen = sorted(set(chosen) | {n for n in self.added if n in pool})
         if len(chosen) >= MINIMUM and leaves_enough_to_train(len(pool), len(chosen)):
             self.validation = chosen

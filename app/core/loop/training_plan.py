@@ -119,7 +119,8 @@ def plan_training(choice: TrainingChoice | Mapping, *, images: Path, labels: Pat
     if finetune and init is None:
         raise ValueError("fine-tuning needs the current model file (init); there is none")
     val_names = tuple(dict.fromkeys(val_names))
-    focus = tuple(n for n in dict.fromkeys(focus_names) if n not in set(val_names)) if finetune else ()
+    held_out = set(val_names) | {Path(n).stem for n in val_names}  # focus names may be stems, val names files
+    focus = tuple(n for n in dict.fromkeys(focus_names) if n not in held_out) if finetune else ()
     train_images = max(labelled - len(val_names), 1)
     if choice.iters:
         iterations = int(choice.iters)

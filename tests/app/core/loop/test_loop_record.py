@@ -31,11 +31,30 @@ def test_the_validation_set_needs_two_images_and_as_many_left_to_train_on():
     chosen = loop.update_validation(["a.png", "b.png"], ["a.png", "b.png", "c.png", "d.png"])
     assert chosen == ["a.png", "b.png"] and loop.run_names(["a.png", "b.png", "c.png", "d.png"]) == chosen
     assert loop.run_names(["a.png", "b.png", "c.png"]) == []  # a label removed: 2 would outnumber 1 again
-    # it only grows: members stay while they are reviewed, new ones come by hash
+    # it only grows: members stay while they are reviewed, new ones are the last reviewed
     names = [f"{i:02d}.png" for i in range(20)]
     grown = loop.update_validation(["a.png", "b.png", *names], ["a.png", "b.png", "c.png", *names])
     assert {"a.png", "b.png"} <= set(grown) and len(grown) == 4  # 15 % of 22, rounded up
     assert loop.run_names(["a.png", "c.png"]) == []  # one member labelled: not measurable
+
+
+def test_new_members_are_the_most_recently_reviewed_images():
+    from app.core.loop.loop_record import Correction
+
+    loop = LoopRecord()
+    names = [f"{i:02d}.png" for i in range(20)]
+    # reviewed in the reverse of file order: 19.png first, 00.png last
+    for minute, name in enumerate(reversed(names)):
+        loop.corrections[name] = Correction(None, 1, 10, 10, 10, 1.0, reviewed=f"2026-01-01T12:{minute:02d}:00+00:00")
+    first = loop.update_validation(names[15:], names)  # 5 reviewed: 19..15, 15 the latest
+    assert first == ["15.png", "16.png"]
+    grown = loop.update_validation(names, names)  # all 20: 3 members, the new one the last reviewed
+    assert grown == ["00.png", "15.png", "16.png"]
+    # without a recorded time the order given stands (the simulator's images, reviewed within one second)
+    other = LoopRecord()
+    assert other.update_validation(["a.png", "b.png", "c.png", "d.png", "e.png"], ["a.png", "b.png", "c.png",
+                                                                                 "d.png", "e.png"]) == ["d.png",
+                                                                                                        "e.png"]
 
 
 def test_the_persons_own_members_never_outnumber_the_training_images():
