@@ -115,8 +115,8 @@ class TrainingPanel(QWidget):
         self.lr.setToolTip("Peak learning rate; 'default' lets the training module choose per architecture")
         self.validation = QLabel(NOT_MEASURABLE)
         self.validation.setWordWrap(True)
-        self.validation.setToolTip("Reviewed images chosen by their file name (change them in the image list's "
-                                   "context menu); every version is scored on them and none is trained on them")
+        self.validation.setToolTip("The most recently reviewed images when the set grows (change them in the image "
+                                   "list's context menu); every version is scored on them and none is trained on them")
         self.auto = QCheckBox("Fine-tune automatically")
         self.auto.setToolTip("Start a fine-tune of the current model in the background after this many images "
                              "were marked reviewed; a result that scores below its parent is kept but not used")
