@@ -60,6 +60,7 @@ from app.core.storage.project import Project
 from bench.line_plot import line_plot
 from engine.classes import SegClass
 from engine.images import list_images, read_label
+from engine.predictor import FLIP_ONLY
 from training import child
 from training.arguments import parse_classes, parse_option
 from training.events import DoneEvent, parse_event
@@ -319,8 +320,7 @@ def simulate(project: Project, sources: Sequence[Source], choice: TrainingChoice
 
     def predictor_of(version: Path):
         """The proposals' predictor, made as the app's model service makes it (its flip TTA setting)."""
-        return engine.Predictor(version, device=device, precision=precision, tta=tta, tta_scales=(1.0,),
-                                tta_flip=True)
+        return engine.Predictor(version, device=device, precision=precision, tta=tta, **FLIP_ONLY)
 
     if order not in ORDERS or strategy not in STRATEGIES:
         raise ValueError(f"order must be one of {ORDERS} and strategy one of {STRATEGIES}")

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.predictor import FLIP_ONLY
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CAMVID_CLASSES = "sky,building,pole,road,sidewalk,tree,sign/symbol,fence,car,pedestrian,bicyclist"
 MIN_REGION = 25
@@ -64,7 +66,7 @@ SETTINGS = {s.name: s for s in (
 # Inference variants: the Predictor's test-time augmentation settings.
 INFERENCES = {
     "plain": {"tta": False},
-    "flip": {"tta": True, "tta_scales": (1.0,), "tta_flip": True},
+    "flip": {"tta": True, **FLIP_ONLY},
     "x1.25": {"tta": True, "tta_scales": (1.25,), "tta_flip": False},
     "x1.5": {"tta": True, "tta_scales": (1.5,), "tta_flip": False},
     "x1-1.5-flip": {"tta": True, "tta_scales": (1.0, 1.5), "tta_flip": True},

@@ -26,6 +26,9 @@ from engine.tiling import BandAccumulator, chunk_rows, tile_grid, tile_weights
 
 # The scales of the papers' multi-scale testing.
 DEFAULT_TTA_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
+# Test-time augmentation by the mirror image alone (with `tta=True`): the app's proposals, its training's
+# validation and the simulated annotator all mean this by "flip".
+FLIP_ONLY = {"tta_scales": (1.0,), "tta_flip": True}
 # With tile=None, images up to this many pixels go through the network whole; larger ones are tiled.
 AUTO_TILE_PIXELS = 2048 * 2048
 # The tile size for such images when the model file names no training crop size.

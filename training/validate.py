@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 import torch
 
 from engine import Predictor, SegModel
+from engine.predictor import FLIP_ONLY
 from training.data import Sample, mark_corrections
 from training.distributed import Runtime, sum_all
 from training.metrics import confusion_matrix, scores
@@ -39,7 +40,7 @@ def whole_view_limit(model: SegModel, window: int) -> int:
 def proposal_predictor(model: SegModel, device: torch.device) -> Predictor:
     """A predictor for `model` (in memory) as the app builds one for its proposals."""
     return Predictor(model, device=device, tile=PROPOSAL_TILE, precision=PROPOSAL_PRECISION, tta=PROPOSAL_FLIP,
-                     tta_scales=(1.0,), tta_flip=True)
+                     **FLIP_ONLY)
 
 
 def evaluate(model: SegModel, samples: Sequence[Sample], rt: Runtime) -> dict:

@@ -189,13 +189,11 @@ class TransferFlow(QObject):
         return self._start(dialog, "exporting labels", work, done)
 
     # -- every label map as a palette PNG ----------------------------------------------------------------
-    def start_folder(self) -> str:
-        return str(self.project.folder if self.project is not None else Path.cwd())
-
     def ask_export_labels(self) -> None:
         if self.project is None:
             return
-        folder = QFileDialog.getExistingDirectory(self.dialog_parent, "Export labels to a folder", self.start_folder())
+        folder = QFileDialog.getExistingDirectory(self.dialog_parent, "Export labels to a folder",
+                                                  self.editor.start_folder())
         if folder:
             self.export_labels(Path(folder))
 

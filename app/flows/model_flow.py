@@ -49,9 +49,6 @@ class ModelFlow(QObject):
     def _say(self, text: str, ms: int = 6000) -> None:
         self.message.emit(text, ms)
 
-    def start_folder(self) -> str:
-        return str(self.project.folder if self.project is not None else Path.cwd())
-
     # -- which model ----------------------------------------------------------------------------------
     def next_path(self, stem: str) -> Path:
         project = self.project
@@ -252,7 +249,8 @@ class ModelFlow(QObject):
 
     def ask_import(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.dialog_parent, "Import an mmsegmentation checkpoint",
-                                              self.start_folder(), "Checkpoints (*.pth *.pt *.ckpt);;All files (*)")
+                                              self.editor.start_folder(),
+                                              "Checkpoints (*.pth *.pt *.ckpt);;All files (*)")
         if path:
             self.import_mmseg(Path(path))
 
@@ -266,7 +264,7 @@ class ModelFlow(QObject):
         active = self.models.active
         if active is None:
             return
-        default = str((active.path or Path(self.start_folder()) / "model").with_suffix(".onnx"))
+        default = str((active.path or Path(self.editor.start_folder()) / "model").with_suffix(".onnx"))
         path, _ = QFileDialog.getSaveFileName(self.dialog_parent, "Export the model to ONNX", default, "ONNX (*.onnx)")
         if path:
             self.export_onnx(Path(path))

@@ -41,12 +41,9 @@ class ProjectFlow(QObject):
     def project(self):
         return self.editor.project
 
-    def start_folder(self) -> str:
-        """Where the folder dialog starts: the project's folder, else the folder the app was started in."""
-        return str(self.project.folder if self.project is not None else Path.cwd())
-
     def ask_open(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.dialog_parent, "Open a folder of images", self.start_folder())
+        folder = QFileDialog.getExistingDirectory(self.dialog_parent, "Open a folder of images",
+                                                  self.editor.start_folder())
         if folder:
             self.open(folder)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -59,6 +60,10 @@ class Editor(QObject):
         self.smart = None  # the window's SmartTools (superpixels, SAM), which set themselves here
 
     # -- project and image ----------------------------------------------------------------------------
+    def start_folder(self) -> str:
+        """Where file dialogs start: the project's folder, else the folder the app was started in."""
+        return str(self.project.folder if self.project is not None else Path.cwd())
+
     @property
     def entry(self):
         if self.project is None or self.index is None:

@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Signal
 import engine
 from app.core.storage.predictions import PROPOSAL_OPTIONS
 from app.services.workers import Job, JobRunner
+from engine.predictor import FLIP_ONLY
 
 EXPLAIN_WINDOW = 1024  # explain a window of at most this side around the pixel on large images
 
@@ -59,7 +60,7 @@ def make_predictor(loaded: engine.LoadedModel, options: dict):
     if backend == "onnx":
         precision = "auto"
     return engine.Predictor(loaded, device=options.get("device", "auto"), backend=backend, precision=precision,
-                            tta=tta, tta_scales=(1.0,), tta_flip=True)
+                            tta=tta, **FLIP_ONLY)
 
 
 def normalized_tensor(image: np.ndarray, normalization) -> object:
