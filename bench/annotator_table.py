@@ -26,7 +26,7 @@ from app.core.loop.adoption import judge
 from training.events import DoneEvent
 
 
-def _rows(path: Path) -> list[dict]:
+def read_rows(path: Path) -> list[dict]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
 
@@ -66,7 +66,7 @@ def _final(summary: dict) -> str:
 def run_row(folder: Path) -> str:
     summary = json.loads((folder / "summary.json").read_text())
     s = summary["settings"]
-    images, trainings = _rows(folder / "images.csv"), _rows(folder / "trainings.csv")
+    images, trainings = read_rows(folder / "images.csv"), read_rows(folder / "trainings.csv")
     assisted = [r for r in images if r["model"] != "-"]
     wrong = sum(int(r["wrong_px"]) for r in assisted) / max(1, sum(int(r["labelled_px"]) for r in assisted))
     finetune = s.get("finetune_iters") or s.get("iters") or "auto"
@@ -85,7 +85,7 @@ RUN_HEADER = ("| run | order | strategy | fine-tune it. | images | trainings (ad
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
-def _done(t: dict) -> DoneEvent:
+def done_event(t: dict) -> DoneEvent:
     """The numbers of a trainings.csv row as the run's done event had them."""
     def number(key):
         return float(t[key]) if t.get(key) not in (None, "", "None") else None
@@ -99,18 +99,18 @@ def _done(t: dict) -> DoneEvent:
                      image_errors=loaded("image_errors", {}), parent_image_errors=loaded("parent_image_errors", {}))
 
 
-def training_rows(folder: Path) -> list[str]:
+def trainingread_rows(folder: Path) -> list[str]:
     """One row per training of a run: the scores, the run's decision and the rule's, and hindsight."""
-    out = ["| run | after | version | mIoU (parent) | val. images | wrong px x (noise allows) | run adopted "
+    out = ["| run | after | version | mIoU (parent) | val. images | wrong px x (parent stays beyond) | run adopted "
            "| rule adopts | next images: new px | parent px | manual px | better in hindsight |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for t in _rows(folder / "trainings.csv"):
+    for t in read_rows(folder / "trainings.csv"):
         if t["error"]:
             continue
-        v = judge(_done(t))
+        v = judge(done_event(t))
         parent = f" ({float(t['parent_miou']):.3f})" if t["parent_miou"] else ""
         miou = f"{float(t['miou']):.3f}{parent}" if t["miou"] else "-"
-        ratio = f"{v.ratio:.2f} ({v.noise:.2f})" if v.paired else "-"
+        ratio = f"{v.ratio:.2f} ({v.bound:.2f})" if v.paired else "-"
         new, old = t.get("hindsight_new_px") or "", t.get("hindsight_parent_px") or ""
         better = ("new" if int(new) < int(old) else "parent" if int(old) < int(new) else "same") if new and old \
             else "-"
@@ -119,8 +119,8 @@ def training_rows(folder: Path) -> list[str]:
     return out
 
 
-def block_rows(folder: Path, size: int) -> list[str]:
-    images = _rows(folder / "images.csv")
+def blockread_rows(folder: Path, size: int) -> list[str]:
+    images = read_rows(folder / "images.csv")
     out = ["| images | proposal from | wrong pixels | assisted boundary px | manual boundary px | assisted/manual "
            "| actions assisted/polygons | actions assisted/tools |",
            "|---|---|---|---|---|---|---|---|"]
@@ -143,13 +143,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--trainings", action="store_true", help="one row per training of each run instead")
     args = p.parse_args(argv)
     if args.trainings:
-        rows = [row for folder in args.runs for row in training_rows(folder)]
+        rows = [row for folder in args.runs for row in trainingread_rows(folder)]
         print("\n".join(rows[:2] + [r for r in rows if not r.startswith(("| run |", "|---"))]))
         return
     if args.blocks:
         for folder in args.runs:
             print(f"\n{folder.name}\n")
-            print("\n".join(block_rows(folder, args.blocks)))
+            print("\n".join(blockread_rows(folder, args.blocks)))
         return
     print(RUN_HEADER)
     for folder in args.runs:

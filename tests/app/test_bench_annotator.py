@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from app.core.loop import adoption
 from app.core.loop.adoption import judge
 from app.core.loop.effort import effort, kept_labels
 from app.core.storage.project import Project
-from bench import annotator
+from bench import annotator, rule_replay
 from engine.images import read_label
 from resources.sample_project import SAMPLE_CLASSES
 from resources.synthetic import make_shapes
@@ -292,3 +293,27 @@ def test_training_scores_versions_with_the_proposals_inference():
 
     assert validate.PROPOSAL_FLIP is PROPOSAL_OPTIONS["tta"]
     assert PROPOSAL_OPTIONS["precision"] == validate.PROPOSAL_PRECISION
+
+
+def test_the_rule_replays_on_the_recorded_trainings(quick, capsys):
+    """`bench.rule_replay` reads what each training's validation and hindsight said and reproduces the
+    recorded decision with the rule's own constants."""
+    tmp, _ = quick
+    runs = [r for r in read_csv(tmp / "out" / "trainings.csv") if r["agreed"]]
+    records = list(rule_replay.read_run(tmp / "out"))
+    assert [r.version for r in records] == [r["version"] for r in runs] and records
+    assert [judge(r.done).adopt for r in records] == [r["adopted"] == "True" for r in runs]
+    assert [r.lost(r.adopted) for r in records] == [int(r["lost_px"]) for r in runs]
+    assert rule_replay.main([str(tmp / "out"), "--margin", f"{adoption.MARGIN:g}", "--margin", "9"]) == 0
+    out = capsys.readouterr().out
+    agreed = sum(r["agreed"] == "True" for r in runs)
+    assert f"| recorded decisions | {agreed}/{len(runs)} | {sum(int(r['lost_px']) for r in runs)} |" in out
+    own = f"margin {adoption.MARGIN:g}, z {adoption.Z:g}, prior sd {adoption.PRIOR_SD:g} x {adoption.PRIOR_IMAGES}"
+    assert f"| {own} | {agreed}/{len(runs)} |" in out
+    wide = next(line for line in out.splitlines() if line.startswith("| margin 9,")).split("|")
+    assert wide[5].strip() == f"{len(runs)}/{len(runs)}"  # a margin no version exceeds adopts every one
+
+
+def test_the_rule_replay_names_a_folder_that_is_no_run(tmp_path):
+    with pytest.raises(SystemExit, match="trainings.csv"):
+        rule_replay.main([str(tmp_path)])

@@ -53,7 +53,7 @@ def test_panel_fits_the_dock(qtbot, tmp_path, size):
     assert panel.settings_box.geometry().top() < panel.plots.geometry().top()  # settings above the charts
     # a long outcome line wraps: nothing gets wider than the visible part of the dock
     panel.show_outcome(_done(), parent="deeplabv3plus-v1-with-an-even-longer-name",
-                       verdict=Verdict(False, 2, 0.61, 0.65, 0.41, 0.22, 2, 1.9, 1.3, paired=True))
+                       verdict=Verdict(False, 2, 0.61, 0.65, 0.53, 0.22, 2, 2.4, 1.3, 2.0, paired=True))
     QApplication.processEvents()
     assert panel.width() <= area.viewport().width()
     for widget in (panel.stop_button, panel.result, panel.use_button, panel.progress):
