@@ -465,6 +465,8 @@ class TrainingPanel(QWidget):
 
     def on_event(self, e: Event) -> None:
         if isinstance(e, StartEvent):
+            for plot in (self.loss_plot, self.miou_plot):  # the whole run on the axis, from its first step
+                plot.setXRange(0, max(e.iterations, 1), padding=0.02)
             self.progress.setRange(0, e.iterations)
             self.progress.setFormat("%v / %m")
             self.progress.setValue(0)

@@ -13,7 +13,7 @@ from app.core.loop.adoption import Verdict
 from app.core.loop.eta import EtaEstimate
 from app.window.main_window import MainWindow
 from tests.app.gui_helpers import make_project
-from training.events import DoneEvent, StartEvent, StepEvent
+from training.events import DoneEvent, StartEvent, StepEvent, ValidationEvent
 
 
 def _window(qtbot, tmp_path, size):
@@ -128,6 +128,11 @@ def test_a_new_run_counts_from_zero_to_its_own_iterations(qtbot, tmp_path):
     panel.on_event(StepEvent(iteration=10, iterations=150, loss=0.5, lr=0.01, elapsed_s=10, eta_s=140,
                              images_per_s=12.34))
     assert panel.progress.text() == "10 / 150"
+    panel.on_event(ValidationEvent(iteration=10, miou=0.4, pixel_accuracy=0.8, per_class_iou=[], confusion=[]))
+    QApplication.processEvents()
+    for plot in (panel.loss_plot, panel.miou_plot):  # one step in: the axes already span the whole run
+        left, right = plot.vb.viewRange()[0]
+        assert left <= 0 and 150 <= right < 160, (plot, left, right)
     assert not panel.rate.wordWrap() and "12.3 img/s · loss 0.500" in panel.rate.text() and panel.rate.isVisible()
     assert panel.rate.fontMetrics().horizontalAdvance(panel.rate.text()) <= panel.rate.width()
 
