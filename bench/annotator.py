@@ -151,9 +151,13 @@ class Training:
         """Boundary pixels the choice cost beyond the other version's, on the next images."""
         if self.agreed is None:
             return 0
-        chosen, other = ((self.hindsight_new_px, self.hindsight_parent_px) if self.adopted
-                         else (self.hindsight_parent_px, self.hindsight_new_px))
-        return max(0, chosen - other)
+        return lost_px(self.hindsight_new_px, self.hindsight_parent_px, adopted=self.adopted)
+
+
+def lost_px(new_px: int, parent_px: int, *, adopted: bool) -> int:
+    """Boundary pixels a decision (`adopted`: the new version) cost on the next images beyond the other version."""
+    chosen, other = (new_px, parent_px) if adopted else (parent_px, new_px)
+    return max(0, chosen - other)
 
 
 @dataclass

@@ -99,7 +99,7 @@ def done_event(t: dict) -> DoneEvent:
                      image_errors=loaded("image_errors", {}), parent_image_errors=loaded("parent_image_errors", {}))
 
 
-def trainingread_rows(folder: Path) -> list[str]:
+def training_rows(folder: Path) -> list[str]:
     """One row per training of a run: the scores, the run's decision and the rule's, and hindsight."""
     out = ["| run | after | version | mIoU (parent) | val. images | wrong px x (parent stays beyond) | run adopted "
            "| rule adopts | next images: new px | parent px | manual px | better in hindsight |",
@@ -119,7 +119,7 @@ def trainingread_rows(folder: Path) -> list[str]:
     return out
 
 
-def blockread_rows(folder: Path, size: int) -> list[str]:
+def block_rows(folder: Path, size: int) -> list[str]:
     images = read_rows(folder / "images.csv")
     out = ["| images | proposal from | wrong pixels | assisted boundary px | manual boundary px | assisted/manual "
            "| actions assisted/polygons | actions assisted/tools |",
@@ -143,13 +143,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--trainings", action="store_true", help="one row per training of each run instead")
     args = p.parse_args(argv)
     if args.trainings:
-        rows = [row for folder in args.runs for row in trainingread_rows(folder)]
+        rows = [row for folder in args.runs for row in training_rows(folder)]
         print("\n".join(rows[:2] + [r for r in rows if not r.startswith(("| run |", "|---"))]))
         return
     if args.blocks:
         for folder in args.runs:
             print(f"\n{folder.name}\n")
-            print("\n".join(blockread_rows(folder, args.blocks)))
+            print("\n".join(block_rows(folder, args.blocks)))
         return
     print(RUN_HEADER)
     for folder in args.runs:

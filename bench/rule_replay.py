@@ -11,8 +11,8 @@ does not depend on the others', so it can be replayed on those records with othe
 
 One row per combination: how often the rule agreed with hindsight, the boundary pixels lost where it did
 not, and, as references, the recorded decisions and "always adopt". A row's decisions differ from the
-recorded ones only where the constants differ (the first row, the rule's own constants, reproduces them:
-the last column says so). Which chain of versions a different decision would have led to is not replayed:
+recorded ones only where the constants differ (the row with the rule's own constants reproduces them: its
+last column, "as recorded", says so). Which chain of versions a different decision would have led to is not replayed:
 the trainings after it would have had another parent. Each training's numbers, one row each:
 `python -m bench.annotator_table --trainings RUN ...`.
 """
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.loop import adoption
+from bench.annotator import lost_px
 from bench.annotator_table import done_event, read_rows
 from training.events import DoneEvent
 
@@ -35,7 +36,6 @@ from training.events import DoneEvent
 class Recorded:
     """One judged training of a recorded run."""
 
-    run: str
     version: str
     adopted: bool  # what the rule decided when the run was made
     done: DoneEvent  # what the run's validation said, as `adoption.judge` reads it
@@ -45,8 +45,7 @@ class Recorded:
 
     def lost(self, adopt: bool) -> int:
         """Boundary px the decision `adopt` costs over the better of the two versions (0: it agreed)."""
-        chosen, other = (self.new_px, self.parent_px) if adopt else (self.parent_px, self.new_px)
-        return max(chosen - other, 0)
+        return lost_px(self.new_px, self.parent_px, adopted=adopt)
 
 
 def read_run(folder: Path) -> Iterator[Recorded]:
@@ -58,7 +57,7 @@ def read_run(folder: Path) -> Iterator[Recorded]:
         if not row.get("hindsight_new_px") or not row.get("hindsight_parent_px") or row.get("error"):
             continue
         try:
-            yield Recorded(folder.name, row["version"], row["adopted"] == "True", done_event(row),
+            yield Recorded(row["version"], row["adopted"] == "True", done_event(row),
                            int(row["hindsight_new_px"]), int(row["hindsight_parent_px"]),
                            int(row["hindsight_manual_px"] or 0))
         except (KeyError, ValueError) as e:

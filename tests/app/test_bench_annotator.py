@@ -14,11 +14,12 @@ from app.core.loop.effort import effort, kept_labels
 from app.core.storage.project import Project
 from bench import annotator, rule_replay
 from engine.images import read_label
+from engine.predictor import FLIP_ONLY
 from resources.sample_project import SAMPLE_CLASSES
 from resources.synthetic import make_shapes
 from training.events import DoneEvent
 
-FLIP = {"tta": True, "tta_scales": (1.0,), "tta_flip": True}  # the app's proposals (PROPOSAL_OPTIONS)
+FLIP = {"tta": True, **FLIP_ONLY}  # the app's proposals (PROPOSAL_OPTIONS)
 
 
 @pytest.fixture(scope="module")
